@@ -1,0 +1,187 @@
+"""The event envelope (seed 000 + DESIGN §1): parsing input, the stored form
+and the wire form.
+
+Parsing is strict and names the offending field as a JSON pointer; nothing
+here touches a database or the network.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tidings.core.audience import parse_audiences
+from tidings.errors import InvalidInput
+
+ACTIONS = frozenset({"CREATED", "UPDATED", "DELETED", "ACKNOWLEDGED", "STATUS_CHANGED", "ASSIGNED"})
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
+_ACTION_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_ACTOR_KEYS = ("userId", "name", "department", "actorType")
+_KNOWN_KEYS = frozenset(
+    {
+        "id",
+        "type",
+        "tenantId",
+        "entityType",
+        "entityId",
+        "action",
+        "timestamp",
+        "actor",
+        "metadata",
+        "data",
+        "audiences",
+        "schema",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """A parsed, not yet stored event. ``id`` is None when the producer
+    gave none (the store assigns ``evt_<ULID>``)."""
+
+    type: str
+    tenant_id: str
+    id: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    action: str | None = None
+    timestamp: str | None = None
+    actor: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    audiences: tuple[str, ...] | None = None
+    schema: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event as stored in the log; ``position`` is its place in commit
+    order."""
+
+    position: int
+    id: str
+    tenant_id: str
+    type: str
+    entity_type: str | None
+    entity_id: str | None
+    action: str
+    timestamp: str
+    actor: dict[str, Any] | None
+    metadata: dict[str, Any]
+    data: dict[str, Any]
+    audiences: tuple[str, ...]
+    schema: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "tenantId": self.tenant_id,
+            "entityType": self.entity_type,
+            "entityId": self.entity_id,
+            "action": self.action,
+            "timestamp": self.timestamp,
+            "actor": self.actor,
+            "metadata": self.metadata,
+            "data": self.data,
+            "audiences": list(self.audiences),
+            "schema": self.schema,
+            "position": self.position,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_wire())
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _string(obj: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{key} must be a non-empty string", field=f"/{key}")
+    if pattern is not None and not pattern.match(value):
+        raise InvalidInput(
+            f"{key} has invalid characters or length: {value[:80]!r}", field=f"/{key}"
+        )
+    if len(value) > 256:
+        raise InvalidInput(f"{key} is longer than 256 characters", field=f"/{key}")
+    return value
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{key} must be a JSON object", field=f"/{key}")
+    return value
+
+
+def _timestamp(obj: dict[str, Any]) -> str | None:
+    value = _string(obj, "timestamp")
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput("timestamp must be an ISO-8601 date-time", field="/timestamp") from None
+    if parsed.tzinfo is None:
+        raise InvalidInput("timestamp must carry a time zone (e.g. Z)", field="/timestamp")
+    return value
+
+
+def _actor(obj: dict[str, Any]) -> dict[str, Any] | None:
+    actor = _object(obj, "actor")
+    if actor is None:
+        return None
+    for key, value in actor.items():
+        if key in _ACTOR_KEYS and value is not None and not isinstance(value, str):
+            raise InvalidInput(f"actor.{key} must be a string", field=f"/actor/{key}")
+    return actor
+
+
+def parse_event(obj: object, *, default_tenant: str | None = None) -> EventDraft:
+    """Parse one envelope from decoded JSON. ``default_tenant`` is the tenant
+    of a tenant-bound credential; ``tenantId`` may then be omitted."""
+    if not isinstance(obj, dict):
+        raise InvalidInput("the event must be a JSON object", field="")
+    unknown = obj.keys() - _KNOWN_KEYS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"unknown envelope field {name!r}", field=f"/{name}")
+    event_type = _string(obj, "type", _TYPE_RE)
+    if event_type is None:
+        raise InvalidInput("type is required", field="/type")
+    tenant_id = _string(obj, "tenantId", _TENANT_RE) or default_tenant
+    if tenant_id is None:
+        raise InvalidInput(
+            "tenantId is required for credentials not bound to a tenant", field="/tenantId"
+        )
+    action = _string(obj, "action", _ACTION_RE)
+    audiences = obj.get("audiences")
+    return EventDraft(
+        type=event_type,
+        tenant_id=tenant_id,
+        id=_string(obj, "id", _ID_RE),
+        entity_type=_string(obj, "entityType"),
+        entity_id=_string(obj, "entityId"),
+        action=action,
+        timestamp=_timestamp(obj),
+        actor=_actor(obj),
+        metadata=_object(obj, "metadata") or {},
+        data=_object(obj, "data") or {},
+        audiences=None if audiences is None else parse_audiences(audiences),
+        schema=_string(obj, "schema"),
+    )

@@ -1,0 +1,102 @@
+"""The ASGI application: FastAPI for the request/response API, and a thin
+front router that sends stream requests straight to the raw stream
+handlers (so they can write to uvicorn's transport directly)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from tidings import __version__
+from tidings.config import Settings
+from tidings.http import admin, events, ops, problems
+from tidings.http.streams import sse_endpoint, ws_endpoint
+from tidings.service import Tidings
+
+STREAM_DOC = {
+    "get": {
+        "tags": ["events"],
+        "summary": "Live event stream (Server-Sent Events)",
+        "description": (
+            'text/event-stream. First message: {"type": "connected"}. Each event: `id: <position>` '
+            "and `data: <envelope JSON>`. Resume with Last-Event-ID (header) or lastEventId (query). "
+            "Narrow with types=qms.*,TICKET_*. Browsers authenticate with ticket= (POST /api/events/tickets)."
+        ),
+        "parameters": [
+            {"name": "types", "in": "query", "schema": {"type": "string"}},
+            {"name": "lastEventId", "in": "query", "schema": {"type": "string"}},
+            {"name": "ticket", "in": "query", "schema": {"type": "string"}},
+            {"name": "tenantId", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {"description": "the stream", "content": {"text/event-stream": {}}},
+            "204": {"description": "streams of this user were closed on purpose; do not retry"},
+            "401": {"description": "missing, expired or forged credential"},
+            "403": {"description": "unknown user or tenant"},
+        },
+    }
+}
+
+
+class TidingsApp:
+    """The ASGI callable ``tidings serve`` runs."""
+
+    def __init__(self, tidings: Tidings) -> None:
+        self.tidings = tidings
+        self.api = build_api(tidings)
+        self.stream_paths = frozenset({"/api/events", *tidings.settings.stream_aliases})
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http" and scope["method"] == "GET" and scope["path"] in self.stream_paths:
+            await sse_endpoint(self.tidings, scope, receive, send)
+        elif kind == "websocket" and scope["path"] == "/ws/events":
+            await ws_endpoint(self.tidings, scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def build_api(tidings: Tidings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await tidings.start()
+        try:
+            yield
+        finally:
+            await tidings.stop()
+
+    api = FastAPI(
+        title="Tidings",
+        version=__version__,
+        description="A multi-tenant domain-event hub: publish, store, stream, automate.",
+        lifespan=lifespan,
+    )
+    api.state.tidings = tidings
+    api.state.metrics = ops.metrics_registry(tidings)
+    problems.install(api)
+    for router in (events.router, admin.router, ops.router):
+        api.include_router(router)
+    aliases = tidings.settings.stream_aliases
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = get_openapi(
+                title=api.title, version=api.version, description=api.description, routes=api.routes
+            )
+            for path in ("/api/events", *aliases):
+                schema["paths"].setdefault(path, {}).update(STREAM_DOC)
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+    return api
+
+
+def create_app(settings: Settings | None = None) -> TidingsApp:
+    from tidings.config import load_settings
+
+    return TidingsApp(Tidings(settings or load_settings()))

@@ -1,0 +1,249 @@
+"""Publishing, stream tickets and history over HTTP."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from tidings.auth import Principal, hash_secret, new_ticket
+from tidings.core.audience import Viewer, can_see
+from tidings.core.envelope import Event
+from tidings.core.patterns import TypeFilter
+from tidings.core.redaction import redact, variant_for
+from tidings.errors import Forbidden, InvalidInput, MalformedJSON, PayloadTooLarge
+from tidings.hub.replay import tenant_scope
+from tidings.service import Tidings
+from tidings.store.base import LogQuery
+
+router = APIRouter(tags=["events"])
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "id": {"type": "string", "description": "Producer id; makes the publish idempotent"},
+        "type": {"type": "string", "example": "qms.car.updated"},
+        "tenantId": {"type": "string", "description": "Required for keys not bound to a tenant"},
+        "entityType": {"type": "string"},
+        "entityId": {"type": "string"},
+        "action": {"type": "string", "example": "UPDATED"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "actor": {"type": "object"},
+        "metadata": {"type": "object"},
+        "data": {"type": "object"},
+        "audiences": {
+            "type": "array",
+            "items": {"type": "string"},
+            "example": ["permission:qms.read"],
+        },
+        "schema": {"type": "string", "example": "payload.QmsCarUpdated.v1"},
+    },
+}
+ACCEPTED_SCHEMA = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "position": {"type": "integer"}},
+}
+
+
+def node(request: Request) -> Tidings:
+    return request.app.state.tidings  # type: ignore[no-any-return]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+async def principal_of(request: Request) -> Principal:
+    return await node(request).auth.authenticate(request.headers.get("authorization"))
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+    try:
+        return orjson.loads(body), len(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"the body is not valid JSON: {exc}", field="") from None
+
+
+@router.post(
+    "/api/events",
+    status_code=202,
+    summary="Publish one event",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
+        },
+        "responses": {"202": {"content": {"application/json": {"schema": ACCEPTED_SCHEMA}}}},
+    },
+)
+async def publish(request: Request) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    raw, size = await read_json(request, tidings.settings.max_event_bytes)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 256:
+        raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
+    prepared = tidings.ingest.prepare(raw, principal, idempotency_key=key, measured_size=size)
+    (result,) = await tidings.appender.append([prepared])
+    headers = {"Idempotent-Replayed": "true"} if result.duplicate else None
+    return json_response({"id": result.id, "position": result.position}, 202, headers)
+
+
+@router.post(
+    "/api/events/batch",
+    status_code=202,
+    summary="Publish several events atomically",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["events"],
+                        "properties": {"events": {"type": "array", "items": ENVELOPE_SCHEMA}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def publish_batch(request: Request) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    raw, _size = await read_json(request, tidings.settings.max_body_bytes)
+    events = raw.get("events") if isinstance(raw, dict) else raw
+    if not isinstance(events, list) or not events:
+        raise InvalidInput(
+            'the body must be {"events": [ ... ]} with at least one event', field="/events"
+        )
+    if len(events) > tidings.settings.max_batch:
+        raise PayloadTooLarge(
+            f"{len(events)} events in one batch; the limit is {tidings.settings.max_batch}",
+            field="/events",
+        )
+    prepared = tidings.ingest.prepare_batch(events, principal)
+    results = await tidings.appender.append(prepared)
+    return json_response({"results": [{"id": r.id, "position": r.position} for r in results]}, 202)
+
+
+@router.post("/api/events/tickets", summary="Get a single-use stream ticket (browsers)")
+async def create_ticket(request: Request) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    if principal.kind != "user" or principal.user is None:
+        raise Forbidden("stream tickets are for users (Bearer JWT)")
+    ticket = new_ticket()
+    ttl = tidings.settings.ticket_ttl_s
+    await tidings.store.create_ticket(
+        hash_secret(ticket),
+        principal.user.tenant_id,
+        principal.user.user_id,
+        time.time() + ttl,
+        session_expires_at=principal.expires_at,
+    )
+    return json_response({"ticket": ticket, "expiresIn": int(ttl)}, 201)
+
+
+def viewer_of(principal: Principal, tenant_id: str | None) -> Viewer:
+    if principal.viewer is not None:
+        return principal.viewer
+    if principal.is_admin:
+        return Viewer.operator(principal.tenant_id or tenant_id)
+    raise Forbidden("reading events needs a user token or an admin credential")
+
+
+def _time(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO-8601 date-time", field=name) from None
+
+
+def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
+    return int(value)
+
+
+@router.get("/api/events/log", summary="Event history (filters, cursor paging)")
+async def history(request: Request) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    params = request.query_params
+    viewer = viewer_of(principal, params.get("tenantId"))
+    types = TypeFilter.parse(params.get("types"))
+    limit = _int(params.get("limit"), "limit", 100, 1, 500)
+    cursor = _int(params.get("cursor"), "cursor", 0, 0, 2**62) if params.get("cursor") else None
+    newest_first = params.get("order", "desc") != "asc"
+    if params.get("order") not in (None, "asc", "desc"):
+        raise InvalidInput("order must be asc or desc", field="order")
+    exact = [p for p in types.patterns if "*" not in p and "?" not in p]
+    prefixes = [
+        p[:-1] for p in types.patterns if p.endswith("*") and "*" not in p[:-1] and "?" not in p
+    ]
+    query = LogQuery(
+        tenant_ids=tenant_scope(viewer),
+        types=exact if len(exact) + len(prefixes) == len(types.patterns) else (),
+        type_prefixes=prefixes if len(exact) + len(prefixes) == len(types.patterns) else (),
+        entity_type=params.get("entityType"),
+        entity_id=params.get("entityId"),
+        since=_time(params.get("since"), "since"),
+        until=_time(params.get("until"), "until"),
+        after=cursor if not newest_first else None,
+        before=cursor if newest_first else None,
+        limit=limit,
+        newest_first=newest_first,
+    )
+    items: list[dict[str, Any]] = []
+    next_cursor: int | None = None
+    scanned = 0
+    while True:
+        rows = await tidings.store.query_events(query)
+        scanned += len(rows)
+        for event in rows:
+            next_cursor = event.position
+            if can_see(viewer, event.tenant_id, event.audiences) and types.matches(event.type):
+                items.append(_visible_wire(tidings, event, viewer))
+                if len(items) == limit:
+                    return _page(items, next_cursor)
+        if len(rows) < query.limit:
+            return _page(items, None)  # the log is exhausted
+        if scanned >= limit * 20:
+            return _page(items, next_cursor)  # bounded work per request
+        query = _advance(query, next_cursor)
+
+
+def _visible_wire(tidings: Tidings, event: Event, viewer: Viewer) -> dict[str, Any]:
+    sensitive = tidings.catalog.get(event.type).sensitive if event.type in tidings.catalog else {}
+    return redact(event.to_wire(), sensitive, variant_for(viewer, sensitive))
+
+
+def _page(items: list[dict[str, Any]], cursor: int | None) -> Response:
+    return json_response({"items": items, "nextCursor": None if cursor is None else str(cursor)})
+
+
+def _advance(query: LogQuery, position: int | None) -> LogQuery:
+    if query.newest_first:
+        return replace(query, before=position)
+    return replace(query, after=position)

@@ -1,0 +1,278 @@
+"""The live endpoints: SSE at ``GET /api/events`` (and its aliases) and
+WebSocket at ``GET /ws/events``. Raw ASGI, in front of FastAPI's
+middleware, so the SSE handler can reach uvicorn's transport and write
+pre-encoded frames straight to it (the generic queued path serves other
+ASGI servers).
+
+Answers: 200 ``text/event-stream``; 204 when the server closed this user's
+streams on purpose (deleted, suspended), so browsers stop retrying; 4xx
+problem+json for bad credentials or parameters. Never a 5xx by design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from tidings.auth import Principal, hash_secret
+from tidings.core.audience import Viewer
+from tidings.core.patterns import TypeFilter
+from tidings.core.sse import encode_retry
+from tidings.errors import InvalidInput, RateLimited, StreamGone, TidingsError, Unauthorized
+from tidings.http.problems import PROBLEM_JSON, problem_body, problem_headers
+from tidings.hub.replay import catch_up
+from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
+from tidings.service import Tidings
+
+Scope = dict[str, Any]
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class StreamRequest:
+    """What a stream request asks for, validated before any byte is sent."""
+
+    def __init__(
+        self, principal: Principal, viewer: Viewer, types: TypeFilter, last_id: int | None
+    ) -> None:
+        self.principal = principal
+        self.viewer = viewer
+        self.types = types
+        self.last_id = last_id
+
+    @property
+    def user_key(self) -> tuple[str, str] | None:
+        user = self.principal.user
+        return (user.tenant_id, user.user_id) if user is not None else None
+
+
+async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
+    query = _query(scope)
+    principal = await _principal(tidings, scope, query)
+    if principal.viewer is not None:
+        viewer = principal.viewer
+    elif principal.is_admin:
+        viewer = Viewer.operator(principal.tenant_id or query.get("tenantId") or None)
+    else:
+        raise Unauthorized("streams need a user token, a stream ticket or an admin credential")
+    types = TypeFilter.parse(query.get("types"))
+    raw_last = _header(scope, b"last-event-id") or query.get("lastEventId") or None
+    last_id: int | None = None
+    if raw_last is not None:
+        if not raw_last.isdigit():
+            raise InvalidInput(
+                "Last-Event-ID must be a log position (a whole number)", field="Last-Event-ID"
+            )
+        last_id = int(raw_last)
+    _check_limits(tidings, principal, viewer)
+    return StreamRequest(principal, viewer, types, last_id)
+
+
+async def _principal(tidings: Tidings, scope: Scope, query: dict[str, str]) -> Principal:
+    ticket = query.get("ticket")
+    if ticket:
+        claimed = await tidings.store.consume_ticket(hash_secret(ticket), time.time())
+        if claimed is None:
+            raise Unauthorized("unknown, expired or already used stream ticket")
+        tenant_id, user_id, session_expires_at = claimed
+        return await tidings.auth.user_principal(tenant_id, user_id, session_expires_at)
+    return await tidings.auth.authenticate(_header(scope, b"authorization"))
+
+
+def _check_limits(tidings: Tidings, principal: Principal, viewer: Viewer) -> None:
+    settings = tidings.settings
+    user = principal.user
+    if user is not None and (
+        tidings.hub.connections_of_user(user.tenant_id, user.user_id)
+        >= settings.max_connections_per_user
+    ):
+        raise RateLimited(f"at most {settings.max_connections_per_user} open streams per user")
+    tenant = viewer.tenant_id
+    if (
+        tenant is not None
+        and tidings.hub.connections_of(tenant) >= settings.max_connections_per_tenant
+    ):
+        raise RateLimited(f"at most {settings.max_connections_per_tenant} open streams per tenant")
+
+
+def _connected(tidings: Tidings, request: StreamRequest) -> bytes:
+    """The first message. Fresh streams get ``id: <position>`` so a browser
+    that reconnects resumes from here; resuming streams keep their own id."""
+    user = request.principal.user
+    fields = {
+        "data": {"message": "Connected to event stream"},
+        "tenantId": request.viewer.tenant_id,
+        "userId": user.user_id if user else None,
+        "position": tidings.hub.position,
+    }
+    position = tidings.hub.position if request.last_id is None else None
+    return control_frame("connected", fields, position=position).sse
+
+
+async def _start_stream(tidings: Tidings, stream: BaseStream, request: StreamRequest) -> None:
+    hub = tidings.hub
+    hub.attach(stream)
+    expires = request.principal.expires_at
+    if expires is not None:
+        stream.expire_at(asyncio.get_running_loop().time() + max(0.0, expires - time.time()))
+    if request.last_id is None:
+        stream.last_position = hub.position
+        stream.live = True
+    else:
+        await catch_up(
+            stream,
+            hub,
+            tidings.store,
+            after=request.last_id,
+            max_replay=tidings.settings.max_replay,
+        )
+
+
+async def _refuse(send: Any, error: TidingsError, path: str) -> None:
+    if isinstance(error, StreamGone):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = orjson.dumps(problem_body(error, path))
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem_headers(error).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _transport_of(send: Any) -> tuple[asyncio.WriteTransport, bool] | None:
+    """uvicorn's connection transport behind ``send``, and whether the
+    response is chunked; None on other servers (the queued path is used)."""
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    chunked = getattr(cycle, "chunked_encoding", None)
+    if transport is None or chunked is None or not hasattr(transport, "get_write_buffer_size"):
+        return None
+    return transport, bool(chunked)
+
+
+async def sse_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) -> None:
+    try:
+        request = await open_request(tidings, scope)
+    except TidingsError as error:
+        await _refuse(send, error, scope["path"])
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    first = encode_retry(tidings.settings.retry_ms) + _connected(tidings, request)
+    fast = _transport_of(send)
+    if fast is None:
+        await _queued_sse(tidings, request, first, receive, send)
+        return
+    transport, chunked = fast
+    stream = TransportSSE(
+        transport,
+        request.viewer,
+        request.types,
+        chunked=chunked,
+        user_key=request.user_key,
+        max_buffer=tidings.settings.max_buffer_bytes,
+    )
+    stream.write_raw(first)
+    try:
+        await _start_stream(tidings, stream, request)
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    finally:
+        tidings.hub.detach(stream)
+
+
+async def _queued_sse(
+    tidings: Tidings, request: StreamRequest, first: bytes, receive: Any, send: Any
+) -> None:
+    stream = QueueStream(request.viewer, request.types, as_json=False, user_key=request.user_key)
+    await send({"type": "http.response.body", "body": first, "more_body": True})
+
+    async def write(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    await _run_queued(tidings, stream, request, write, receive, "http.disconnect")
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _run_queued(
+    tidings: Tidings,
+    stream: QueueStream,
+    request: StreamRequest,
+    write: Any,
+    receive: Any,
+    gone: str,
+) -> None:
+    pump = asyncio.get_running_loop().create_task(stream.pump(write))
+
+    async def watch() -> None:
+        while (await receive())["type"] != gone:
+            pass
+        stream.close_quietly()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        await _start_stream(tidings, stream, request)
+        await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        tidings.hub.detach(stream)
+        for task in (pump, watcher):
+            task.cancel()
+        await asyncio.gather(pump, watcher, return_exceptions=True)
+
+
+async def ws_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    try:
+        request = await open_request(tidings, scope)
+    except TidingsError as error:
+        code = 4403 if error.status in (204, 403) else 4000 + error.status
+        await send({"type": "websocket.close", "code": code, "reason": error.detail[:120]})
+        return
+    await send({"type": "websocket.accept"})
+    stream = QueueStream(request.viewer, request.types, as_json=True, user_key=request.user_key)
+    connected = control_frame(
+        "connected",
+        {
+            "data": {"message": "Connected to event stream"},
+            "tenantId": request.viewer.tenant_id,
+            "position": tidings.hub.position,
+        },
+    )
+    await send({"type": "websocket.send", "text": connected.json.decode()})
+
+    async def write(data: bytes) -> None:
+        await send({"type": "websocket.send", "text": data.decode()})
+
+    await _run_queued(tidings, stream, request, write, receive, "websocket.disconnect")
+    if stream.close_reason is not None:
+        await _ws_close(send, stream.close_reason.ws_code, stream.close_reason.reason)
+
+
+async def _ws_close(send: Any, code: int, reason: str) -> None:
+    with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
+        await send({"type": "websocket.close", "code": code, "reason": reason})

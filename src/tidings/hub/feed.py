@@ -1,0 +1,84 @@
+"""The feed: committed events -> the hub, in position order, with no gap.
+
+Events committed by this process arrive through :meth:`Feed.committed`
+straight after their commit (no database read). Anything else - another
+process's commits, a lost wake-up - is read from the log, which is the
+source of truth: a missed notification costs latency, never an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from tidings.core.envelope import Event
+from tidings.errors import TidingsError
+from tidings.hub.hub import Hub
+from tidings.store.base import Store
+
+log = logging.getLogger("tidings.feed")
+READ_PAGE = 1000
+
+
+class Feed:
+    def __init__(self, store: Store, hub: Hub, *, poll_s: float = 2.0) -> None:
+        self.store = store
+        self.hub = hub
+        self.poll_s = poll_s
+        self._catching_up: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._again = False
+
+    async def start(self) -> None:
+        self.hub.position = await self.store.head_position()
+        self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def stop(self) -> None:
+        for task in (self._poller, self._catching_up):
+            if task is not None:
+                task.cancel()
+        self._poller = self._catching_up = None
+
+    def committed(self, events: Sequence[Event], committed_at: float | None = None) -> None:
+        """This process committed ``events`` (consecutive positions)."""
+        if not events:
+            return
+        if events[0].position == self.hub.position + 1 and self._catching_up is None:
+            self.hub.dispatch(events, committed_at)
+        elif events[-1].position > self.hub.position:
+            self.wake()
+
+    def wake(self) -> None:
+        """Something was committed elsewhere: read the log."""
+        if self._catching_up is not None:
+            self._again = True
+            return
+        self._catching_up = asyncio.get_running_loop().create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        try:
+            while True:
+                self._again = False
+                batch = await self.store.read_events(self.hub.position, READ_PAGE)
+                # Re-check after the await: committed() may have moved on.
+                fresh = [e for e in batch if e.position > self.hub.position]
+                if fresh:
+                    self.hub.dispatch(fresh, time.time())
+                if len(batch) < READ_PAGE and not self._again:
+                    return
+        except TidingsError as exc:
+            log.warning("feed: cannot read the log (%s); retrying on the next poll", exc)
+        finally:
+            self._catching_up = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                head = await self.store.head_position()
+            except TidingsError:
+                continue
+            if head > self.hub.position:
+                self.wake()

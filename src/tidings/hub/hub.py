@@ -1,0 +1,219 @@
+"""The hub: committed events in, bytes to exactly the right streams out.
+
+``dispatch`` is synchronous and runs on the event loop right after a commit
+(or after the feed read the log): for each event it looks up the matching
+streams in the :class:`SubscriptionIndex`, encodes the event once per
+redaction variant and hands the shared frame to each stream. A batch of
+several events is coalesced into one write per stream.
+
+Ordering: the feed calls ``dispatch`` with contiguous positions only, so
+``position`` is always "every event up to here has been offered to every
+live stream". Replaying streams read the log up to ``position`` and then go
+live without awaiting in between (see :func:`tidings.hub.replay.catch_up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from tidings.core.audience import Viewer
+from tidings.core.envelope import Event
+from tidings.core.redaction import FULL, Variant, redact, variant_for
+from tidings.hub.index import SubscriptionIndex
+from tidings.hub.stream import (
+    SHUTDOWN,
+    BaseStream,
+    CloseReason,
+    Frame,
+    jittered_retry_ms,
+)
+
+DEFAULT_HEARTBEAT_S = 15.0
+DEFAULT_RETRY_MS = 2_000
+
+SensitiveLookup = Callable[[str], Mapping[str, str]]
+
+
+def _no_sensitive(_type: str) -> Mapping[str, str]:
+    return {}
+
+
+@dataclass
+class HubStats:
+    """Counters the metrics endpoint and the health page read."""
+
+    delivered: int = 0
+    dispatched_events: int = 0
+    slow_disconnects: int = 0
+    opened: int = 0
+    closed: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, drained by metrics
+
+
+class Hub:
+    def __init__(
+        self,
+        *,
+        sensitive: SensitiveLookup = _no_sensitive,
+        heartbeat_s: float = DEFAULT_HEARTBEAT_S,
+        retry_ms: int = DEFAULT_RETRY_MS,
+    ) -> None:
+        self.index: SubscriptionIndex[BaseStream] = SubscriptionIndex()
+        self.position = 0
+        self.stats = HubStats()
+        self._sensitive = sensitive
+        self._by_user: dict[tuple[str, str], set[BaseStream]] = {}
+        self._per_tenant: dict[str, int] = {}
+        self._heartbeat_s = heartbeat_s
+        self.retry_ms = retry_ms
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    # -- streams ----------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def connections_of(self, tenant_id: str) -> int:
+        return self._per_tenant.get(tenant_id, 0)
+
+    def connections_of_user(self, tenant_id: str, user_id: str) -> int:
+        return len(self._by_user.get((tenant_id, user_id), ()))
+
+    def attach(self, stream: BaseStream) -> None:
+        """Start offering events to ``stream`` (it receives them once ``live``)."""
+        self.index.add(stream)
+        stream.on_close = self._detach
+        if stream.user_key is not None:
+            self._by_user.setdefault(stream.user_key, set()).add(stream)
+        tenant = stream.viewer.tenant_id or "*"
+        self._per_tenant[tenant] = self._per_tenant.get(tenant, 0) + 1
+        self.stats.opened += 1
+
+    def _detach(self, stream: BaseStream) -> None:
+        if stream not in self.index._keys:
+            return
+        self.index.remove(stream)
+        if stream.user_key is not None:
+            streams = self._by_user.get(stream.user_key)
+            if streams is not None:
+                streams.discard(stream)
+                if not streams:
+                    del self._by_user[stream.user_key]
+        tenant = stream.viewer.tenant_id or "*"
+        self._per_tenant[tenant] -= 1
+        if not self._per_tenant[tenant]:
+            del self._per_tenant[tenant]
+        self.stats.closed += 1
+        if stream.close_reason is not None and stream.close_reason.reason == "slow_consumer":
+            self.stats.slow_disconnects += 1
+
+    def detach(self, stream: BaseStream) -> None:
+        """The client went away: forget the stream."""
+        stream.closed = True
+        stream.live = False
+        self._detach(stream)
+
+    def streams_of_user(self, tenant_id: str, user_id: str) -> list[BaseStream]:
+        return list(self._by_user.get((tenant_id, user_id), ()))
+
+    def close_user(self, tenant_id: str, user_id: str, reason: CloseReason) -> int:
+        streams = self.streams_of_user(tenant_id, user_id)
+        for stream in streams:
+            stream.close(reason)
+        return len(streams)
+
+    def close_tenant(self, tenant_id: str, reason: CloseReason) -> int:
+        streams = [s for s in self.index if s.viewer.tenant_id == tenant_id]
+        for stream in streams:
+            stream.close(reason)
+        return len(streams)
+
+    def update_viewer(self, stream: BaseStream, viewer: Viewer) -> None:
+        """Permissions changed: the open stream follows at once."""
+        stream.viewer = viewer
+        self.index.reindex(stream)
+
+    # -- dispatch ---------------------------------------------------------
+
+    def frames_for(self, event: Event) -> Callable[[Viewer], Frame]:
+        """A per-event encoder that builds each redaction variant once."""
+        sensitive = self._sensitive(event.type)
+        cache: dict[Variant, Frame] = {}
+        wire = event.to_wire()
+
+        def frame(viewer: Viewer) -> Frame:
+            variant = variant_for(viewer, sensitive) if sensitive else FULL
+            found = cache.get(variant)
+            if found is None:
+                found = Frame(event.position, _dumps(redact(wire, sensitive, variant)))
+                cache[variant] = found
+            return found
+
+        return frame
+
+    def dispatch(self, events: Iterable[Event], committed_at: float | None = None) -> None:
+        pending: dict[BaseStream, list[Frame]] | None = None
+        batch = list(events)
+        single = len(batch) == 1
+        delivered = 0
+        for event in batch:
+            streams = self.index.matching(event.tenant_id, event.audiences)
+            if streams:
+                frame_for = self.frames_for(event)
+                for stream in streams:
+                    if not stream.live or (stream.types and not stream.types.matches(event.type)):
+                        continue
+                    delivered += 1
+                    if single:
+                        stream.deliver(frame_for(stream.viewer))
+                    else:
+                        if pending is None:
+                            pending = {}
+                        pending.setdefault(stream, []).append(frame_for(stream.viewer))
+            self.position = event.position
+        if pending:
+            for stream, frames in pending.items():
+                if stream.live:
+                    stream.deliver_many(frames) if len(frames) > 1 else stream.deliver(frames[0])
+        self.stats.delivered += delivered
+        self.stats.dispatched_events += len(batch)
+        if committed_at is not None and batch:
+            self.stats.latencies.append(time.time() - committed_at)
+            if len(self.stats.latencies) > 10_000:
+                del self.stats.latencies[:5_000]
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        if self._heartbeat_task is None:
+            self._heartbeat_task = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            for stream in list(self.index):
+                if stream.live:
+                    stream.heartbeat()
+
+    def close_all(self, reason: CloseReason = SHUTDOWN) -> None:
+        """Graceful shutdown: every client is told to come back, with jitter."""
+        for stream in list(self.index):
+            stream.close(reason, retry_ms=jittered_retry_ms(self.retry_ms))
+
+    async def stop(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+        self.close_all()
+
+
+def _dumps(wire: object) -> bytes:
+    return orjson.dumps(wire)
+
+
+__all__ = ["CloseReason", "Hub"]

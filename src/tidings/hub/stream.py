@@ -1,0 +1,304 @@
+"""Live streams: one object per open SSE or WebSocket connection.
+
+Delivery guarantees (DESIGN §3, centrifuge ``DisconnectSlow``):
+
+* A stream receives events in position order, each at most once; while it
+  replays history (``live`` is False) the hub skips it and the replay reads
+  the log up to the hub's position before going live, so nothing falls in
+  between.
+* Writes are bounded: when a client's unsent bytes exceed ``max_buffer``
+  the stream is closed with an explicit ``reset`` message naming the last
+  position sent. The client resumes from its own ``Last-Event-ID``: nothing
+  is silently lost, and the slow client never delays the others.
+* Every close says why: ``reconnect`` (shutdown, token expired; clients come
+  back), ``closed`` (user deleted, tenant suspended; clients stay away and
+  reconnects answer 204), ``reset`` (slow consumer, too far behind).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tidings.core.audience import Viewer
+from tidings.core.patterns import TypeFilter
+from tidings.core.sse import encode_comment, encode_event, encode_message
+
+DEFAULT_MAX_BUFFER = 1 << 20  # bytes of unsent data per SSE connection
+DEFAULT_MAX_QUEUE = 2_000  # frames queued per WebSocket connection
+HEARTBEAT = encode_comment("heartbeat")
+
+
+class Frame:
+    """One event (or control message) encoded once, shared by every stream
+    with the same redaction variant."""
+
+    __slots__ = ("_chunk", "_sse", "json", "position")
+
+    def __init__(self, position: int | None, json_bytes: bytes) -> None:
+        self.position = position
+        self.json = json_bytes
+        self._sse: bytes | None = None
+        self._chunk: bytes | None = None
+
+    @property
+    def sse(self) -> bytes:
+        if self._sse is None:
+            if self.position is None:
+                self._sse = encode_message(self.json)
+            else:
+                self._sse = encode_event(self.position, self.json)
+        return self._sse
+
+    @property
+    def chunk(self) -> bytes:
+        """The SSE frame as one HTTP/1.1 chunk."""
+        if self._chunk is None:
+            sse = self.sse
+            self._chunk = b"%x\r\n%s\r\n" % (len(sse), sse)
+        return self._chunk
+
+
+def control_frame(
+    kind: str, fields: dict[str, Any] | None = None, *, position: int | None = None
+) -> Frame:
+    """A non-event message (connected, reset, reconnect, closed). With a
+    ``position`` it carries ``id:``, moving the client's resume point."""
+    return Frame(position, orjson.dumps({"type": kind, **(fields or {})}))
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReason:
+    kind: str  # reconnect | closed | reset
+    reason: str
+    ws_code: int
+
+    def frame(self, last_position: int | None) -> Frame:
+        fields: dict[str, Any] = {"reason": self.reason}
+        if last_position is not None:
+            fields["lastEventId"] = str(last_position)
+        return control_frame(self.kind, fields)
+
+
+SHUTDOWN = CloseReason("reconnect", "shutdown", 1012)
+TOKEN_EXPIRED = CloseReason("reconnect", "token_expired", 4001)
+USER_DELETED = CloseReason("closed", "user_deleted", 4003)
+TENANT_SUSPENDED = CloseReason("closed", "tenant_suspended", 4003)
+SLOW_CONSUMER = CloseReason("reset", "slow_consumer", 4008)
+
+
+class BaseStream(abc.ABC):
+    """State every stream shares; subclasses say how bytes leave."""
+
+    def __init__(
+        self, viewer: Viewer, types: TypeFilter, *, user_key: tuple[str, str] | None
+    ) -> None:
+        self.viewer = viewer
+        self.types = types
+        self.user_key = user_key
+        self.live = False
+        self.closed = False
+        self.last_position = 0
+        self.close_reason: CloseReason | None = None
+        self.on_close: Callable[[BaseStream], None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @abc.abstractmethod
+    def heartbeat(self) -> None:
+        """Keep idle connections (and proxies) from timing out."""
+
+    def expire_at(self, loop_time: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(loop_time, self.close, TOKEN_EXPIRED)
+
+    def _closed(self, reason: CloseReason) -> bool:
+        if self.closed:
+            return False
+        self.closed = True
+        self.live = False
+        self.close_reason = reason
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.on_close is not None:
+            self.on_close(self)
+        return True
+
+    @abc.abstractmethod
+    def deliver(self, frame: Frame) -> None: ...
+
+    @abc.abstractmethod
+    def deliver_many(self, frames: list[Frame]) -> None: ...
+
+    @abc.abstractmethod
+    def write_control(self, frame: Frame) -> None: ...
+
+    @abc.abstractmethod
+    def close(self, reason: CloseReason, retry_ms: int | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def drain(self) -> None: ...
+
+
+class TransportSSE(BaseStream):
+    """SSE written straight to the connection's transport (uvicorn).
+
+    The hot path is one ``transport.write`` of pre-encoded bytes: no task
+    wake-up and no per-connection encoding.
+    """
+
+    def __init__(
+        self,
+        transport: asyncio.WriteTransport,
+        viewer: Viewer,
+        types: TypeFilter,
+        *,
+        chunked: bool,
+        user_key: tuple[str, str] | None,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> None:
+        super().__init__(viewer, types, user_key=user_key)
+        self.transport = transport
+        self.chunked = chunked
+        self.max_buffer = max_buffer
+
+    def _write(self, sse: bytes) -> None:
+        if self.chunked:
+            self.transport.write(b"%x\r\n%s\r\n" % (len(sse), sse))
+        else:
+            self.transport.write(sse)
+
+    def deliver(self, frame: Frame) -> None:
+        self.transport.write(frame.chunk if self.chunked else frame.sse)
+        self.last_position = frame.position or self.last_position
+        if self.transport.get_write_buffer_size() > self.max_buffer:
+            self.close(SLOW_CONSUMER)
+
+    def deliver_many(self, frames: list[Frame]) -> None:
+        self._write(b"".join(f.sse for f in frames))
+        self.last_position = frames[-1].position or self.last_position
+        if self.transport.get_write_buffer_size() > self.max_buffer:
+            self.close(SLOW_CONSUMER)
+
+    def write_control(self, frame: Frame) -> None:
+        if not self.transport.is_closing():
+            self._write(frame.sse)
+
+    def write_raw(self, sse: bytes) -> None:
+        if not self.transport.is_closing():
+            self._write(sse)
+
+    def heartbeat(self) -> None:
+        self.write_raw(HEARTBEAT)
+
+    async def drain(self) -> None:
+        """Wait until the client has taken most of what was written (used
+        while replaying history, so replay never floods memory)."""
+        while (
+            not self.transport.is_closing()
+            and self.transport.get_write_buffer_size() > self.max_buffer // 4
+        ):
+            await asyncio.sleep(0.01)
+
+    def close(self, reason: CloseReason, retry_ms: int | None = None) -> None:
+        last = self.last_position if reason.kind == "reset" else None
+        if not self._closed(reason) or self.transport.is_closing():
+            return
+        tail = reason.frame(last).sse
+        if retry_ms is not None:
+            tail = b"retry: %d\n\n" % retry_ms + tail
+        if self.chunked:
+            self.transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+        else:
+            self.transport.write(tail)
+        self.transport.close()
+        if self.transport.get_write_buffer_size():
+            # A client that reads nothing must not pin the buffer forever; it
+            # resumes from its own Last-Event-ID, so aborting loses nothing.
+            asyncio.get_running_loop().call_later(10.0, self.transport.abort)
+
+
+class QueueStream(BaseStream):
+    """A stream drained by a writer task through an async ``send`` callable:
+    WebSocket text frames, or SSE on servers without transport access."""
+
+    def __init__(
+        self,
+        viewer: Viewer,
+        types: TypeFilter,
+        *,
+        as_json: bool,
+        user_key: tuple[str, str] | None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+    ) -> None:
+        super().__init__(viewer, types, user_key=user_key)
+        self.as_json = as_json
+        self.max_queue = max_queue
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self.retry_ms: int | None = None
+
+    def _put(self, data: bytes) -> None:
+        self._queue.append(data)
+        self._wake.set()
+
+    def _encode(self, frame: Frame) -> bytes:
+        return frame.json if self.as_json else frame.sse
+
+    def deliver(self, frame: Frame) -> None:
+        self._put(self._encode(frame))
+        self.last_position = frame.position or self.last_position
+        if len(self._queue) > self.max_queue:
+            self.close(SLOW_CONSUMER)
+
+    def deliver_many(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            self.deliver(frame)
+
+    def write_control(self, frame: Frame) -> None:
+        self._put(self._encode(frame))
+
+    def heartbeat(self) -> None:
+        if not self.as_json:  # WebSocket keep-alive is the server's ping frames
+            self._put(HEARTBEAT)
+
+    async def drain(self) -> None:
+        while self._queue and not self.closed:
+            await asyncio.sleep(0.01)
+
+    def close(self, reason: CloseReason, retry_ms: int | None = None) -> None:
+        last = self.last_position if reason.kind == "reset" else None
+        if not self._closed(reason):
+            return
+        self.retry_ms = retry_ms
+        if reason is SLOW_CONSUMER:
+            self._queue.clear()  # the client resumes from the log
+        self._queue.append(self._encode(reason.frame(last)))
+        self._wake.set()
+
+    def close_quietly(self) -> None:
+        """The client left: stop without writing anything more."""
+        self.closed = True
+        self.live = False
+        self._wake.set()
+
+    async def pump(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """Send queued frames until the stream is closed and drained."""
+        while True:
+            while self._queue:
+                await send(self._queue.popleft())
+            if self.closed:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+
+def jittered_retry_ms(base_ms: int) -> int:
+    """Spread reconnects after a restart so clients do not stampede."""
+    return int(base_ms * (1 + random.random()))

@@ -1,0 +1,131 @@
+"""The storage seam: one interface, a SQLite and a PostgreSQL implementation.
+
+Guarantees every implementation gives (pinned by ``tests/test_store.py``,
+which runs against each backend):
+
+* ``append_events`` is atomic: all events of one call commit together or
+  none does. It returns only after the commit is durable.
+* Positions are assigned in commit order: once ``read_events(after=P)`` has
+  returned an event at position Q, no event with a position <= Q commits
+  later. Positions of one call are consecutive and follow the call's order.
+* Idempotency: an event whose ``(tenant_id, id)`` or ``(tenant_id,
+  idempotency_key)`` is already stored is not stored again; its result is
+  the original position with ``duplicate=True``.
+* Database failures raise :class:`tidings.errors.Unavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tidings.core.audience import UserRecord
+from tidings.core.envelope import Event
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    id: str
+    name: str
+    state: str
+    settings: Mapping[str, Any]
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    key_hash: str
+    name: str
+    scopes: frozenset[str]
+    tenant_id: str | None
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event ready to append: everything resolved but its position."""
+
+    event: Event  # position is ignored
+    idempotency_key: str | None = None
+    created_at: float = 0.0
+    generated_id: bool = True  # False: the producer named it; check for a duplicate
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    id: str
+    position: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    results: list[AppendResult]
+    stored: list[Event]  # the newly committed events, in position order
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """History filters. ``tenant_ids`` None means every tenant."""
+
+    tenant_ids: Sequence[str] | None
+    types: Sequence[str] = ()  # exact types; patterns are applied by the caller
+    type_prefixes: Sequence[str] = ()
+    entity_type: str | None = None
+    entity_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    after: int | None = None  # cursor: positions after this one
+    before: int | None = None  # cursor: positions before this one (newest first)
+    limit: int = 100
+    newest_first: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    # tenants
+    async def put_tenant(
+        self, tenant_id: str, name: str, settings: Mapping[str, Any]
+    ) -> TenantRecord: ...
+    async def get_tenant(self, tenant_id: str) -> TenantRecord | None: ...
+    async def list_tenants(self) -> list[TenantRecord]: ...
+
+    # users and roles
+    async def put_user(self, user: UserRecord) -> None: ...
+    async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None: ...
+    async def user_was_deleted(self, tenant_id: str, user_id: str) -> bool: ...
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool: ...
+    async def list_users(self, tenant_id: str) -> list[UserRecord]: ...
+    async def put_role(
+        self, role: str, permissions: Sequence[str], tenant_id: str | None
+    ) -> None: ...
+    async def role_defaults(self, tenant_id: str) -> dict[str, frozenset[str]]: ...
+
+    # credentials
+    async def create_api_key(self, record: ApiKeyRecord) -> None: ...
+    async def get_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+    async def create_ticket(
+        self,
+        ticket_hash: str,
+        tenant_id: str,
+        user_id: str,
+        expires_at: float,
+        session_expires_at: float | None = None,
+    ) -> None: ...
+    async def consume_ticket(
+        self, ticket_hash: str, now: float
+    ) -> tuple[str, str, float | None] | None: ...
+
+    # the log
+    async def append_events(self, events: Sequence[NewEvent]) -> AppendOutcome: ...
+    async def read_events(self, after: int, limit: int) -> list[Event]: ...
+    async def query_events(self, query: LogQuery) -> list[Event]: ...
+    async def head_position(self) -> int: ...

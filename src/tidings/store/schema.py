@@ -1,0 +1,115 @@
+"""The relational schema, shared by SQLite and PostgreSQL (SQLAlchemy Core).
+
+Alembic migrations in ``migrations/`` create exactly these tables; a test
+compares the migrated schema with this metadata.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+GLOBAL_SCOPE = "*"  # tenant_id of global rows in tables keyed by tenant
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("settings", Text, nullable=False, default="{}"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("user_id", String(200), primary_key=True),
+    Column("system_role", String(100), nullable=False),
+    Column("grants", Text, nullable=False),
+    Column("revokes", Text, nullable=False),
+    Column("resources", Text, nullable=False),
+    Column("platform", Boolean, nullable=False),
+    Column("platform_tenants", Text, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+roles = Table(
+    "roles",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),  # GLOBAL_SCOPE for defaults
+    Column("role", String(100), primary_key=True),
+    Column("permissions", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("tenant_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+stream_tickets = Table(
+    "stream_tickets",
+    metadata,
+    Column("ticket_hash", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("session_expires_at", Float, nullable=True),  # the minting token's exp
+    Column("used_at", Float, nullable=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    # Assigned in commit order by the appender (see ARCHITECTURE.md).
+    Column(
+        "position",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("id", String(128), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("entity_type", String(256), nullable=True),
+    Column("entity_id", String(256), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("idempotency_key", String(256), nullable=True),
+    Column("body", Text, nullable=False),  # the wire envelope without position
+    UniqueConstraint("tenant_id", "id", name="uq_events_tenant_id"),
+    Index("ix_events_tenant_time", "tenant_id", "created_at"),
+    Index("ix_events_type", "type", "position"),
+    Index("ix_events_entity", "tenant_id", "entity_type", "entity_id"),
+    Index(
+        "ix_events_idempotency",
+        "tenant_id",
+        "idempotency_key",
+        unique=True,
+        sqlite_where=Column("idempotency_key").isnot(None),
+        postgresql_where=Column("idempotency_key").isnot(None),
+    ),
+)

@@ -1,0 +1,519 @@
+"""The SQL store: one implementation of :class:`tidings.store.base.Store` on
+SQLAlchemy Core, for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Commit order = position order: appends are serialized. On SQLite a single
+writer connection opens every write transaction with ``BEGIN IMMEDIATE``
+(the database write lock); on PostgreSQL the append transaction takes a
+transaction-scoped advisory lock before reading the head position, so the
+next transaction to assign positions can only start after this one has
+committed (see docs/ARCHITECTURE.md, "Positions").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tidings.core.audience import ALL_TENANTS, UserRecord
+from tidings.core.envelope import Event
+from tidings.errors import Unavailable
+from tidings.store.base import (
+    ApiKeyRecord,
+    AppendOutcome,
+    AppendResult,
+    LogQuery,
+    NewEvent,
+    TenantRecord,
+)
+from tidings.store.schema import (
+    GLOBAL_SCOPE,
+    api_keys,
+    events,
+    roles,
+    stream_tickets,
+    tenants,
+    users,
+)
+
+APPEND_LOCK_KEY = 0x7469_6469  # "tidi": the PostgreSQL advisory lock for appends
+_IN_CHUNK = 500  # keep IN (...) lists under SQLite's variable limit
+
+
+def normalize_url(url: str) -> str:
+    """Map user-facing URLs onto the async drivers."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _row_to_event(position: int, body: str | bytes) -> Event:
+    wire = orjson.loads(body)
+    return Event(
+        position=position,
+        id=wire["id"],
+        tenant_id=wire["tenantId"],
+        type=wire["type"],
+        entity_type=wire.get("entityType"),
+        entity_id=wire.get("entityId"),
+        action=wire["action"],
+        timestamp=wire["timestamp"],
+        actor=wire.get("actor"),
+        metadata=wire.get("metadata") or {},
+        data=wire.get("data") or {},
+        audiences=tuple(wire.get("audiences") or ()),
+        schema=wire["schema"],
+    )
+
+
+def _event_body(event: Event) -> str:
+    wire = event.to_wire()
+    del wire["position"]
+    return _dumps(wire)
+
+
+class SQLStore:
+    def __init__(self, url: str, *, pool_size: int = 5, sqlite_synchronous: str = "FULL") -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self._sqlite_synchronous = sqlite_synchronous
+        if self.is_sqlite:
+            self._reader = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size
+            )
+            # One writer connection: writes are serialized in-process, and
+            # BEGIN IMMEDIATE takes the database write lock up front.
+            self._writer = create_async_engine(self.url, pool_size=1, max_overflow=0)
+            self._configure_sqlite(self._reader, immediate=False)
+            self._configure_sqlite(self._writer, immediate=True)
+        else:
+            self._reader = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self._writer = self._reader
+
+    def _configure_sqlite(self, engine: AsyncEngine, *, immediate: bool) -> None:
+        synchronous = self._sqlite_synchronous
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    # -- plumbing ---------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.ping()
+
+    async def close(self) -> None:
+        await self._reader.dispose()
+        if self._writer is not self._reader:
+            await self._writer.dispose()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._reader.connect() as conn:
+                yield conn
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._writer.begin() as conn:
+                yield conn
+        except (OperationalError, DBAPIError, OSError) as exc:
+            raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(select(1))
+
+    # -- tenants ----------------------------------------------------------
+
+    async def put_tenant(
+        self, tenant_id: str, name: str, settings: Mapping[str, Any]
+    ) -> TenantRecord:
+        now = time.time()
+        async with self._write() as conn:
+            row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+            if row is None:
+                await conn.execute(
+                    insert(tenants).values(
+                        id=tenant_id,
+                        name=name,
+                        state="ACTIVE",
+                        settings=_dumps(dict(settings)),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                await conn.execute(
+                    update(tenants)
+                    .where(tenants.c.id == tenant_id)
+                    .values(name=name, settings=_dumps(dict(settings)), updated_at=now)
+                )
+        record = await self.get_tenant(tenant_id)
+        if record is None:  # deleted concurrently
+            raise Unavailable(f"tenant {tenant_id!r} vanished while being written")
+        return record
+
+    async def get_tenant(self, tenant_id: str) -> TenantRecord | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+        return None if row is None else _tenant(row)
+
+    async def list_tenants(self) -> list[TenantRecord]:
+        async with self._read() as conn:
+            rows = (await conn.execute(select(tenants).order_by(tenants.c.id))).all()
+        return [_tenant(r) for r in rows]
+
+    # -- users and roles --------------------------------------------------
+
+    async def put_user(self, user: UserRecord) -> None:
+        values = {
+            "system_role": user.system_role,
+            "grants": _dumps(sorted(user.grants)),
+            "revokes": _dumps(sorted(user.revokes)),
+            "resources": _dumps(sorted(user.resources)),
+            "platform": user.platform,
+            "platform_tenants": _dumps(list(user.platform_tenants)),
+            "deleted_at": None,
+            "updated_at": time.time(),
+        }
+        key = and_(users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id)
+        async with self._write() as conn:
+            result = await conn.execute(update(users).where(key).values(**values))
+            if result.rowcount == 0:
+                await conn.execute(
+                    insert(users).values(tenant_id=user.tenant_id, user_id=user.user_id, **values)
+                )
+
+    async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(users).where(
+                        users.c.tenant_id == tenant_id,
+                        users.c.user_id == user_id,
+                        users.c.deleted_at.is_(None),
+                    )
+                )
+            ).first()
+        return None if row is None else _user(row)
+
+    async def user_was_deleted(self, tenant_id: str, user_id: str) -> bool:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(users.c.deleted_at).where(
+                        users.c.tenant_id == tenant_id, users.c.user_id == user_id
+                    )
+                )
+            ).first()
+        return row is not None and row[0] is not None
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        # A tombstone, so reconnecting streams of a deleted user get 204.
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(
+                    users.c.tenant_id == tenant_id,
+                    users.c.user_id == user_id,
+                    users.c.deleted_at.is_(None),
+                )
+                .values(deleted_at=time.time())
+            )
+        return bool(result.rowcount)
+
+    async def list_users(self, tenant_id: str) -> list[UserRecord]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(users)
+                    .where(users.c.tenant_id == tenant_id, users.c.deleted_at.is_(None))
+                    .order_by(users.c.user_id)
+                )
+            ).all()
+        return [_user(r) for r in rows]
+
+    async def put_role(self, role: str, permissions: Sequence[str], tenant_id: str | None) -> None:
+        scope = tenant_id or GLOBAL_SCOPE
+        values = {"permissions": _dumps(sorted(set(permissions))), "updated_at": time.time()}
+        key = and_(roles.c.tenant_id == scope, roles.c.role == role)
+        async with self._write() as conn:
+            result = await conn.execute(update(roles).where(key).values(**values))
+            if result.rowcount == 0:
+                await conn.execute(insert(roles).values(tenant_id=scope, role=role, **values))
+
+    async def role_defaults(self, tenant_id: str) -> dict[str, frozenset[str]]:
+        """Global role defaults, overridden role by role for the tenant."""
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(
+                    select(roles.c.tenant_id, roles.c.role, roles.c.permissions).where(
+                        roles.c.tenant_id.in_([GLOBAL_SCOPE, tenant_id])
+                    )
+                )
+            ).all()
+        merged: dict[str, frozenset[str]] = {}
+        for scope in (GLOBAL_SCOPE, tenant_id):
+            for row_scope, role, perms in rows:
+                if row_scope == scope:
+                    merged[role] = frozenset(orjson.loads(perms))
+        return merged
+
+    # -- credentials ------------------------------------------------------
+
+    async def create_api_key(self, record: ApiKeyRecord) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                insert(api_keys).values(
+                    id=record.id,
+                    key_hash=record.key_hash,
+                    name=record.name,
+                    scopes=_dumps(sorted(record.scopes)),
+                    tenant_id=record.tenant_id,
+                    created_at=record.created_at,
+                    revoked_at=record.revoked_at,
+                )
+            )
+
+    async def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))
+            ).first()
+        if row is None:
+            return None
+        return ApiKeyRecord(
+            id=row.id,
+            key_hash=row.key_hash,
+            name=row.name,
+            scopes=frozenset(orjson.loads(row.scopes)),
+            tenant_id=row.tenant_id,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+    async def create_ticket(
+        self,
+        ticket_hash: str,
+        tenant_id: str,
+        user_id: str,
+        expires_at: float,
+        session_expires_at: float | None = None,
+    ) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                delete(stream_tickets).where(stream_tickets.c.expires_at < time.time() - 3600)
+            )
+            await conn.execute(
+                insert(stream_tickets).values(
+                    ticket_hash=ticket_hash,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    expires_at=expires_at,
+                    session_expires_at=session_expires_at,
+                )
+            )
+
+    async def consume_ticket(
+        self, ticket_hash: str, now: float
+    ) -> tuple[str, str, float | None] | None:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(stream_tickets)
+                .where(
+                    stream_tickets.c.ticket_hash == ticket_hash,
+                    stream_tickets.c.used_at.is_(None),
+                    stream_tickets.c.expires_at > now,
+                )
+                .values(used_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            row = (
+                await conn.execute(
+                    select(
+                        stream_tickets.c.tenant_id,
+                        stream_tickets.c.user_id,
+                        stream_tickets.c.session_expires_at,
+                    ).where(stream_tickets.c.ticket_hash == ticket_hash)
+                )
+            ).one()
+        return row[0], row[1], row[2]
+
+    # -- the log ----------------------------------------------------------
+
+    async def append_events(self, new_events: Sequence[NewEvent]) -> AppendOutcome:
+        async with self._write() as conn:
+            if not self.is_sqlite:
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
+            existing = await self._existing(conn, new_events)
+            head = (
+                await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
+            ).scalar_one()
+            results: list[AppendResult] = []
+            stored: list[Event] = []
+            rows: list[dict[str, Any]] = []
+            for new in new_events:
+                ev = new.event
+                hit = existing.get(("id", ev.tenant_id, ev.id))
+                if hit is None and new.idempotency_key is not None:
+                    hit = existing.get(("key", ev.tenant_id, new.idempotency_key))
+                if hit is not None:
+                    results.append(AppendResult(hit[0], hit[1], duplicate=True))
+                    continue
+                head += 1
+                placed = replace(ev, position=head)
+                existing[("id", ev.tenant_id, ev.id)] = (ev.id, head)
+                if new.idempotency_key is not None:
+                    existing[("key", ev.tenant_id, new.idempotency_key)] = (ev.id, head)
+                results.append(AppendResult(ev.id, head))
+                stored.append(placed)
+                rows.append(
+                    {
+                        "position": head,
+                        "id": ev.id,
+                        "tenant_id": ev.tenant_id,
+                        "type": ev.type,
+                        "entity_type": ev.entity_type,
+                        "entity_id": ev.entity_id,
+                        "created_at": new.created_at or time.time(),
+                        "idempotency_key": new.idempotency_key,
+                        "body": _event_body(ev),
+                    }
+                )
+            if rows:
+                await conn.execute(insert(events), rows)
+        return AppendOutcome(results, stored)
+
+    async def _existing(
+        self, conn: AsyncConnection, new_events: Sequence[NewEvent]
+    ) -> dict[tuple[str, str, str], tuple[str, int]]:
+        """Already stored events among those the producer named (by id or
+        idempotency key). Generated ids are fresh ULIDs and skip the check."""
+        named = [n for n in new_events if not n.generated_id or n.idempotency_key]
+        found: dict[tuple[str, str, str], tuple[str, int]] = {}
+        for start in range(0, len(named), _IN_CHUNK):
+            chunk = named[start : start + _IN_CHUNK]
+            conditions = [
+                and_(events.c.tenant_id == n.event.tenant_id, events.c.id == n.event.id)
+                for n in chunk
+            ] + [
+                and_(
+                    events.c.tenant_id == n.event.tenant_id,
+                    events.c.idempotency_key == n.idempotency_key,
+                )
+                for n in chunk
+                if n.idempotency_key
+            ]
+            rows = await conn.execute(
+                select(
+                    events.c.tenant_id, events.c.id, events.c.idempotency_key, events.c.position
+                ).where(or_(*conditions))
+            )
+            for tenant_id, event_id, key, position in rows:
+                found[("id", tenant_id, event_id)] = (event_id, position)
+                if key is not None:
+                    found[("key", tenant_id, key)] = (event_id, position)
+        return found
+
+    async def read_events(self, after: int, limit: int) -> list[Event]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                select(events.c.position, events.c.body)
+                .where(events.c.position > after)
+                .order_by(events.c.position)
+                .limit(limit)
+            )
+            return [_row_to_event(p, b) for p, b in rows]
+
+    async def query_events(self, query: LogQuery) -> list[Event]:
+        conditions = []
+        if query.tenant_ids is not None and ALL_TENANTS not in query.tenant_ids:
+            conditions.append(events.c.tenant_id.in_(list(query.tenant_ids)))
+        if query.types or query.type_prefixes:
+            type_conditions = [events.c.type.in_(list(query.types))] if query.types else []
+            type_conditions += [
+                events.c.type.startswith(p, autoescape=True) for p in query.type_prefixes
+            ]
+            conditions.append(or_(*type_conditions))
+        if query.entity_type is not None:
+            conditions.append(events.c.entity_type == query.entity_type)
+        if query.entity_id is not None:
+            conditions.append(events.c.entity_id == query.entity_id)
+        if query.since is not None:
+            conditions.append(events.c.created_at >= query.since)
+        if query.until is not None:
+            conditions.append(events.c.created_at < query.until)
+        if query.after is not None:
+            conditions.append(events.c.position > query.after)
+        if query.before is not None:
+            conditions.append(events.c.position < query.before)
+        order = events.c.position.desc() if query.newest_first else events.c.position
+        stmt = (
+            select(events.c.position, events.c.body)
+            .where(*conditions)
+            .order_by(order)
+            .limit(query.limit)
+        )
+        async with self._read() as conn:
+            rows = await conn.execute(stmt)
+            return [_row_to_event(p, b) for p, b in rows]
+
+    async def head_position(self) -> int:
+        async with self._read() as conn:
+            value = (
+                await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
+            ).scalar_one()
+        return int(value)
+
+
+def _tenant(row: Any) -> TenantRecord:
+    return TenantRecord(
+        id=row.id,
+        name=row.name,
+        state=row.state,
+        settings=orjson.loads(row.settings),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(
+        tenant_id=row.tenant_id,
+        user_id=row.user_id,
+        system_role=row.system_role,
+        grants=frozenset(orjson.loads(row.grants)),
+        revokes=frozenset(orjson.loads(row.revokes)),
+        resources=frozenset(orjson.loads(row.resources)),
+        platform=bool(row.platform),
+        platform_tenants=tuple(orjson.loads(row.platform_tenants)),
+    )

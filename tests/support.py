@@ -1,0 +1,173 @@
+"""Test support: real servers on loopback, real clients, no mocks.
+
+``TIDINGS_REQUIRE_SERVICES=1`` (set by CI) turns "service missing -> skip"
+into a failure, so a run can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tidings.auth import mint_token
+
+REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
+ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
+
+
+def need(available: bool, what: str) -> None:
+    """Skip (locally) or fail (CI) when a service the test needs is missing."""
+    if available:
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {what}")
+    pytest.skip(f"service missing: {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+class ServerProcess:
+    """``tidings serve`` in a subprocess on a free loopback port."""
+
+    def __init__(self, database_url: str, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.database_url = database_url
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+
+    def start(self, log_path: Path, timeout: float = 20.0) -> ServerProcess:
+        self.log_path = log_path
+        env = {
+            **os.environ,
+            "TIDINGS_DATABASE_URL": self.database_url,
+            "TIDINGS_ADMIN_KEY": ADMIN_KEY,
+            "TIDINGS_JWT_SECRET": JWT_SECRET,
+            "TIDINGS_HOST": "127.0.0.1",
+            "TIDINGS_PORT": str(self.port),
+            "TIDINGS_LOG_LEVEL": "warning",
+            **self.extra_env,
+        }
+        log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tidings", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not become ready:\n{log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Admin:
+    """The admin API through a real HTTP client."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def tenant(self, tenant_id: str | None = None, name: str = "Test tenant") -> str:
+        tenant_id = tenant_id or unique("ten")
+        self.http.put(f"/api/admin/tenants/{tenant_id}", json={"name": name}).raise_for_status()
+        return tenant_id
+
+    def user(
+        self,
+        tenant_id: str,
+        user_id: str,
+        role: str = "member",
+        *,
+        grant: list[str] | None = None,
+        revoke: list[str] | None = None,
+        resources: list[str] | None = None,
+        platform: bool = False,
+        platform_tenants: list[str] | None = None,
+    ) -> str:
+        body: dict[str, Any] = {
+            "systemRole": role,
+            "permissionOverrides": {"grant": grant or [], "revoke": revoke or []},
+            "resources": resources or [],
+            "platform": platform,
+        }
+        if platform_tenants is not None:
+            body["platformTenants"] = platform_tenants
+        self.http.put(f"/api/admin/tenants/{tenant_id}/users/{user_id}", json=body).raise_for_status()
+        return token_for(tenant_id, user_id)
+
+    def role(self, role: str, permissions: list[str], tenant_id: str | None = None) -> None:
+        body: dict[str, Any] = {"permissions": permissions}
+        if tenant_id:
+            body["tenantId"] = tenant_id
+        self.http.put(f"/api/admin/roles/{role}", json=body).raise_for_status()
+
+    def api_key(self, scopes: list[str], tenant_id: str | None = None) -> str:
+        body: dict[str, Any] = {"scopes": scopes, "name": "test"}
+        if tenant_id:
+            body["tenantId"] = tenant_id
+        response = self.http.post("/api/admin/api-keys", json=body)
+        response.raise_for_status()
+        return str(response.json()["key"])
+
+    def publish(self, event: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        return self.http.post("/api/events", json=event, **kwargs)
+
+
+def token_for(tenant_id: str, user_id: str, ttl_s: float = 3600, secret: str = JWT_SECRET) -> str:
+    return mint_token(secret, tenant_id=tenant_id, user_id=user_id, ttl_s=ttl_s)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.contextmanager
+def running_server(tmp: Path, *, env: dict[str, str] | None = None, database_url: str | None = None) -> Iterator[ServerProcess]:
+    server = ServerProcess(database_url or f"sqlite:///{tmp / 'tidings.db'}", env=env)
+    server.start(tmp / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()
