@@ -171,3 +171,82 @@ def running_server(tmp: Path, *, env: dict[str, str] | None = None, database_url
         yield server
     finally:
         server.stop()
+
+
+class LiveStream:
+    """An open SSE stream read with a real SSE client library (httpx-sse).
+
+    A reader task feeds a queue, so a timed-out wait never cancels (and so
+    ends) the underlying iteration."""
+
+    def __init__(self, source: Any) -> None:
+        import asyncio
+
+        self.source = source
+        self.response = source.response
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.source.aiter_sse():
+                if message.data:  # a retry-only message carries no data
+                    self.queue.put_nowait(message)
+        finally:
+            self.queue.put_nowait(None)
+
+    async def next(self, timeout: float = 5.0) -> tuple[str | None, dict[str, Any]]:
+        import asyncio
+
+        import orjson
+
+        message = await asyncio.wait_for(self.queue.get(), timeout)
+        if message is None:
+            self.queue.put_nowait(None)
+            raise EOFError("the stream ended")
+        return (message.id or None), orjson.loads(message.data)
+
+    async def events(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The next ``n`` log events (control messages skipped)."""
+        out: list[dict[str, Any]] = []
+        while len(out) < n:
+            _id, message = await self.next(timeout)
+            if "position" in message and message.get("type") not in {"connected", "reset"}:
+                out.append(message)
+        return out
+
+    async def nothing_for(self, seconds: float) -> bool:
+        """True if no log event arrives within ``seconds``."""
+        import asyncio
+
+        try:
+            await self.events(1, timeout=seconds)
+        except (TimeoutError, asyncio.TimeoutError):
+            return True
+        return False
+
+
+@contextlib.asynccontextmanager
+async def sse(
+    base_url: str,
+    token: str | None = None,
+    *,
+    path: str = "/api/events",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    expect_connected: bool = True,
+) -> Any:
+    from httpx_sse import aconnect_sse
+
+    all_headers = {**(bearer(token) if token else {}), **(headers or {})}
+    async with httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(10, read=60)) as client:
+        async with aconnect_sse(client, "GET", path, params=params, headers=all_headers) as source:
+            stream = LiveStream(source)
+            if expect_connected and source.response.status_code == 200:
+                _id, first = await stream.next()
+                assert first["type"] == "connected", first
+                stream.connected = first  # type: ignore[attr-defined]
+            try:
+                yield stream
+            finally:
+                stream.reader.cancel()

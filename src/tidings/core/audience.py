@@ -28,13 +28,13 @@ from tidings.errors import InvalidInput
 KINDS = ("user", "role", "permission", "resource")
 # Ids may hold letters, digits and a few separators; never whitespace,
 # control characters or a second colon-free gap that could smuggle syntax.
-_AUDIENCE_RE = re.compile(r"^(user|role|permission|resource):([A-Za-z0-9_.\-@:/*]{1,200})$")
+_AUDIENCE_RE = re.compile(r"^(user|role|permission|resource):([A-Za-z0-9_.\-@:/]{1,200})$")
 ALL_TENANTS = "*"
 
 
 def parse_audience(text: object, *, field: str = "audiences") -> str:
     """Validate one canonical audience string and return it."""
-    if not isinstance(text, str) or not _AUDIENCE_RE.match(text):
+    if not isinstance(text, str) or not _AUDIENCE_RE.fullmatch(text):
         raise InvalidInput(
             f"invalid audience {text!r}: expected user:<id>, role:<role>, "
             "permission:<key> or resource:<id>",

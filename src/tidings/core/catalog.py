@@ -85,7 +85,7 @@ class EventType:
     def version_of(self, schema: str | None) -> int:
         if schema is None:
             return self.latest
-        match = _SCHEMA_REF_RE.match(schema)
+        match = _SCHEMA_REF_RE.fullmatch(schema)
         if not match or match.group(1) != pascal_name(self.name):
             raise InvalidInput(
                 f"schema must be {schema_ref(self.name, self.latest)!r} or an older version",

@@ -111,7 +111,7 @@ def _string(obj: dict[str, Any], key: str, pattern: re.Pattern[str] | None = Non
         return None
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{key} must be a non-empty string", field=f"/{key}")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise InvalidInput(
             f"{key} has invalid characters or length: {value[:80]!r}", field=f"/{key}"
         )

@@ -16,7 +16,7 @@ _PATTERN_RE = re.compile(r"^[A-Za-z0-9_.\-*?]{1,128}$")
 
 @lru_cache(maxsize=4096)
 def compile_pattern(pattern: str) -> re.Pattern[str]:
-    if not _PATTERN_RE.match(pattern):
+    if not _PATTERN_RE.fullmatch(pattern):
         raise InvalidInput(f"invalid type pattern {pattern!r}", field="types")
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{body}$")
