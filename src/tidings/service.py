@@ -17,7 +17,8 @@ from tidings.core.catalog import Catalog
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
 from tidings.ingest import Ingest
-from tidings.store.base import AppendResult
+from tidings.errors import InvalidInput
+from tidings.store.base import AppendResult, NewEvent
 from tidings.store.migrate import upgrade
 from tidings.store.sql import SQLStore
 
@@ -90,11 +91,25 @@ class Tidings:
         is given). Returns once the event is durable."""
         who = principal or Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
         prepared = self.ingest.prepare(event, who, idempotency_key=idempotency_key)
-        (result,) = await self.appender.append([prepared])
+        (result,) = await self.append([prepared])
         return result
 
     async def publish_many(
         self, events: Sequence[dict[str, Any]], *, principal: Principal | None = None
     ) -> list[AppendResult]:
         who = principal or Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
-        return await self.appender.append(self.ingest.prepare_batch(events, who))
+        return await self.append(self.ingest.prepare_batch(events, who))
+
+    async def append(self, prepared: Sequence[NewEvent], *, pointer: str = "/events/") -> list[AppendResult]:
+        """Append validated events once their tenants are known to accept
+        them; returns when they are durable."""
+        checked: set[str] = set()
+        for i, new in enumerate(prepared):
+            tenant_id = new.event.tenant_id
+            if tenant_id in checked:
+                continue
+            if await self.auth.tenant(tenant_id) is None:
+                where = f"{pointer}{i}/tenantId" if len(prepared) > 1 else "/tenantId"
+                raise InvalidInput(f"unknown tenant {tenant_id!r}", field=where)
+            checked.add(tenant_id)
+        return await self.appender.append(prepared)

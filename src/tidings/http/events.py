@@ -100,7 +100,7 @@ async def publish(request: Request) -> Response:
     if key is not None and not 0 < len(key) <= 256:
         raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
     prepared = tidings.ingest.prepare(raw, principal, idempotency_key=key, measured_size=size)
-    (result,) = await tidings.appender.append([prepared])
+    (result,) = await tidings.append([prepared])
     headers = {"Idempotent-Replayed": "true"} if result.duplicate else None
     return json_response({"id": result.id, "position": result.position}, 202, headers)
 
@@ -139,7 +139,7 @@ async def publish_batch(request: Request) -> Response:
             field="/events",
         )
     prepared = tidings.ingest.prepare_batch(events, principal)
-    results = await tidings.appender.append(prepared)
+    results = await tidings.append(prepared)
     return json_response({"results": [{"id": r.id, "position": r.position} for r in results]}, 202)
 
 

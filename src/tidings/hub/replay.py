@@ -15,6 +15,7 @@ from tidings.hub.stream import BaseStream, Frame, control_frame
 from tidings.store.base import LogQuery, Store
 
 REPLAY_PAGE = 500
+REPLAY_SLICE_BYTES = 64 * 1024
 
 
 def tenant_scope(viewer: Viewer) -> list[str] | None:
@@ -57,12 +58,24 @@ async def catch_up(
             _reset(stream, target, "too_far_behind")
             cursor = target
             continue
-        if frames and not stream.closed:
-            sent += len(frames)
-            stream.deliver_many(frames)
+        sent += len(frames)
+        await _write_paced(stream, frames)
         cursor = rows[-1].position if len(rows) == REPLAY_PAGE else target
-        await stream.drain()
     return sent
+
+
+async def _write_paced(stream: BaseStream, frames: list[Frame]) -> None:
+    """Write in slices of about ``REPLAY_SLICE_BYTES``, waiting for the
+    client between slices, so a long replay never piles up in memory."""
+    start, size = 0, 0
+    for end, frame in enumerate(frames, start=1):
+        size += len(frame.json)
+        if size >= REPLAY_SLICE_BYTES or end == len(frames):
+            if stream.closed:
+                return
+            stream.deliver_many(frames[start:end], replay=True)
+            await stream.drain()
+            start, size = end, 0
 
 
 def _reset(stream: BaseStream, position: int, reason: str) -> None:

@@ -134,7 +134,9 @@ class BaseStream(abc.ABC):
     def deliver(self, frame: Frame) -> None: ...
 
     @abc.abstractmethod
-    def deliver_many(self, frames: list[Frame]) -> None: ...
+    def deliver_many(self, frames: list[Frame], *, replay: bool = False) -> None:
+        """Several frames in one write. ``replay`` writes are paced by
+        :meth:`drain` instead of counting as a slow consumer."""
 
     @abc.abstractmethod
     def write_control(self, frame: Frame) -> None: ...
@@ -180,10 +182,10 @@ class TransportSSE(BaseStream):
         if self.transport.get_write_buffer_size() > self.max_buffer:
             self.close(SLOW_CONSUMER)
 
-    def deliver_many(self, frames: list[Frame]) -> None:
+    def deliver_many(self, frames: list[Frame], *, replay: bool = False) -> None:
         self._write(b"".join(f.sse for f in frames))
         self.last_position = frames[-1].position or self.last_position
-        if self.transport.get_write_buffer_size() > self.max_buffer:
+        if not replay and self.transport.get_write_buffer_size() > self.max_buffer:
             self.close(SLOW_CONSUMER)
 
     def write_control(self, frame: Frame) -> None:
@@ -200,10 +202,10 @@ class TransportSSE(BaseStream):
     async def drain(self) -> None:
         """Wait until the client has taken most of what was written (used
         while replaying history, so replay never floods memory)."""
-        while (
-            not self.transport.is_closing()
-            and self.transport.get_write_buffer_size() > self.max_buffer // 4
-        ):
+        while self.transport.get_write_buffer_size() > self.max_buffer // 4:
+            if self.transport.is_closing():
+                self.closed = True
+                return
             await asyncio.sleep(0.01)
 
     def close(self, reason: CloseReason, retry_ms: int | None = None) -> None:
@@ -257,7 +259,12 @@ class QueueStream(BaseStream):
         if len(self._queue) > self.max_queue:
             self.close(SLOW_CONSUMER)
 
-    def deliver_many(self, frames: list[Frame]) -> None:
+    def deliver_many(self, frames: list[Frame], *, replay: bool = False) -> None:
+        if replay:
+            self._queue.extend(self._encode(f) for f in frames)
+            self._wake.set()
+            self.last_position = frames[-1].position or self.last_position
+            return
         for frame in frames:
             self.deliver(frame)
 
@@ -269,7 +276,7 @@ class QueueStream(BaseStream):
             self._put(HEARTBEAT)
 
     async def drain(self) -> None:
-        while self._queue and not self.closed:
+        while len(self._queue) > self.max_queue // 4 and not self.closed:
             await asyncio.sleep(0.01)
 
     def close(self, reason: CloseReason, retry_ms: int | None = None) -> None:
