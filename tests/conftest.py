@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from support import Admin, ServerProcess, running_server
+from pg import PostgresServer, pg_bin
+from support import Admin, ServerProcess, need, running_server
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +28,30 @@ def admin(server: ServerProcess) -> Iterator[Admin]:
 def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     with running_server(tmp_path) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (skips locally without the
+    binaries; CI's TIDINGS_REQUIRE_SERVICES=1 makes that a failure)."""
+    need(pg_bin() is not None, "PostgreSQL (Debian package postgresql)")
+    server = PostgresServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres: PostgresServer) -> str:
+    """A database migrated once, cloned per test."""
+    import asyncio
+
+    from tidings.store.migrate import upgrade
+
+    name = postgres.create_database()
+    asyncio.run(upgrade(postgres.url(name)))
+    return name
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer, pg_template: str) -> str:
+    return postgres.url(postgres.create_database(template=pg_template))

@@ -50,7 +50,9 @@ def unique(prefix: str = "t") -> str:
 class ServerProcess:
     """``tidings serve`` in a subprocess on a free loopback port."""
 
-    def __init__(self, database_url: str, *, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, database_url: str, *, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.database_url = database_url
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -72,7 +74,10 @@ class ServerProcess:
         }
         log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tidings", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "tidings", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -104,7 +109,9 @@ class Admin:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+        self.http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -134,7 +141,9 @@ class Admin:
         }
         if platform_tenants is not None:
             body["platformTenants"] = platform_tenants
-        self.http.put(f"/api/admin/tenants/{tenant_id}/users/{user_id}", json=body).raise_for_status()
+        self.http.put(
+            f"/api/admin/tenants/{tenant_id}/users/{user_id}", json=body
+        ).raise_for_status()
         return token_for(tenant_id, user_id)
 
     def role(self, role: str, permissions: list[str], tenant_id: str | None = None) -> None:
@@ -164,7 +173,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server(tmp: Path, *, env: dict[str, str] | None = None, database_url: str | None = None) -> Iterator[ServerProcess]:
+def running_server(
+    tmp: Path, *, env: dict[str, str] | None = None, database_url: str | None = None
+) -> Iterator[ServerProcess]:
     server = ServerProcess(database_url or f"sqlite:///{tmp / 'tidings.db'}", env=env)
     server.start(tmp / "server.log")
     try:
@@ -217,11 +228,10 @@ class LiveStream:
 
     async def nothing_for(self, seconds: float) -> bool:
         """True if no log event arrives within ``seconds``."""
-        import asyncio
 
         try:
             await self.events(1, timeout=seconds)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return True
         return False
 

@@ -31,7 +31,9 @@ def viewer(user: UserRecord, defaults: dict[str, list[str]] | None = None) -> Vi
 
 
 def test_effective_permissions_are_role_defaults_plus_grants_minus_revokes() -> None:
-    user = UserRecord("t1", "u1", "manager", grants=frozenset({"x"}), revokes=frozenset({"qms.read"}))
+    user = UserRecord(
+        "t1", "u1", "manager", grants=frozenset({"x"}), revokes=frozenset({"qms.read"})
+    )
     assert effective_permissions(user, ROLE_DEFAULTS) == {"manageAllocations", "x"}
 
 
@@ -46,7 +48,8 @@ def test_derived_audiences_come_from_the_stored_user() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "user:", "everyone", "user:a b", "role:x\n", "group:x", "user:a\rb", "permission:\u0000"]
+    "text",
+    ["", "user:", "everyone", "user:a b", "role:x\n", "group:x", "user:a\rb", "permission:\u0000"],
 )
 def test_bad_audience_syntax_is_refused(text: str) -> None:
     with pytest.raises(InvalidInput):
@@ -54,6 +57,7 @@ def test_bad_audience_syntax_is_refused(text: str) -> None:
 
 
 # -- seed 003's three contract tests, on the predicate ----------------------
+
 
 def test_standard_user_does_not_receive_manager_planning_traffic() -> None:
     standard = viewer(UserRecord("t1", "std", "standard"))
@@ -122,9 +126,17 @@ EVENTS = st.tuples(TENANTS, st.lists(AUDIENCE, max_size=4))
 
 
 @settings(max_examples=300, deadline=None)
-@given(users=st.lists(USERS, max_size=6), operators=st.lists(OPERATORS, max_size=2), defaults=DEFAULTS, events=st.lists(EVENTS, max_size=6))
+@given(
+    users=st.lists(USERS, max_size=6),
+    operators=st.lists(OPERATORS, max_size=2),
+    defaults=DEFAULTS,
+    events=st.lists(EVENTS, max_size=6),
+)
 def test_index_matches_exactly_the_viewers_the_predicate_allows(
-    users: list[UserRecord], operators: list[Viewer], defaults: dict[str, list[str]], events: list[tuple[str, list[str]]]
+    users: list[UserRecord],
+    operators: list[Viewer],
+    defaults: dict[str, list[str]],
+    events: list[tuple[str, list[str]]],
 ) -> None:
     subs = [Sub(Viewer.for_user(u, defaults)) for u in users] + [Sub(o) for o in operators]
     index: SubscriptionIndex[Sub] = SubscriptionIndex()
@@ -155,9 +167,19 @@ def test_an_event_reaches_a_user_iff_tenant_matches_and_audiences_intersect(
 
 
 @settings(max_examples=100, deadline=None)
-@given(users=st.lists(USERS, min_size=1, max_size=4), defaults=DEFAULTS, grant=PERMS, tenant=TENANTS, audiences=st.lists(AUDIENCE, max_size=4))
+@given(
+    users=st.lists(USERS, min_size=1, max_size=4),
+    defaults=DEFAULTS,
+    grant=PERMS,
+    tenant=TENANTS,
+    audiences=st.lists(AUDIENCE, max_size=4),
+)
 def test_reindex_after_a_permission_change_follows_the_new_viewer(
-    users: list[UserRecord], defaults: dict[str, list[str]], grant: str, tenant: str, audiences: list[str]
+    users: list[UserRecord],
+    defaults: dict[str, list[str]],
+    grant: str,
+    tenant: str,
+    audiences: list[str],
 ) -> None:
     subs = [Sub(Viewer.for_user(u, defaults)) for u in users]
     index: SubscriptionIndex[Sub] = SubscriptionIndex()
@@ -170,4 +192,6 @@ def test_reindex_after_a_permission_change_follows_the_new_viewer(
     index.reindex(subs[0])
     for sub in subs[1:]:
         index.remove(sub)
-    assert set(index.matching(tenant, audiences)) == ({subs[0]} if can_see(subs[0].viewer, tenant, audiences) else set())
+    assert set(index.matching(tenant, audiences)) == (
+        {subs[0]} if can_see(subs[0].viewer, tenant, audiences) else set()
+    )

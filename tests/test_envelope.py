@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,10 +46,8 @@ def test_tenant_bound_credentials_supply_the_tenant() -> None:
 
 @given(st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=5))
 def test_the_parser_never_raises_anything_but_invalid_input(body: dict) -> None:
-    try:
+    with contextlib.suppress(InvalidInput):
         parse_event(body)
-    except InvalidInput:
-        pass
 
 
 def test_type_filters_are_globs() -> None:
@@ -64,8 +64,16 @@ def test_redaction_removes_only_fields_the_viewer_may_not_see() -> None:
     wire = {"data": {"email": "a@b", "x": 1}, "metadata": {"phone": "1", "y": 2}}
     plain = Viewer.for_user(UserRecord("t", "u", "r"), {})
     partial = Viewer.for_user(UserRecord("t", "u", "r", grants=frozenset({"pii.read"})), {})
-    full = Viewer.for_user(UserRecord("t", "u", "r", grants=frozenset({"pii.read", "pii.phone"})), {})
-    assert redact(wire, sensitive, variant_for(plain, sensitive)) == {"data": {"x": 1}, "metadata": {"y": 2}}
-    assert redact(wire, sensitive, variant_for(partial, sensitive))["data"] == {"email": "a@b", "x": 1}
+    full = Viewer.for_user(
+        UserRecord("t", "u", "r", grants=frozenset({"pii.read", "pii.phone"})), {}
+    )
+    assert redact(wire, sensitive, variant_for(plain, sensitive)) == {
+        "data": {"x": 1},
+        "metadata": {"y": 2},
+    }
+    assert redact(wire, sensitive, variant_for(partial, sensitive))["data"] == {
+        "email": "a@b",
+        "x": 1,
+    }
     assert variant_for(full, sensitive) == FULL
     assert wire["data"] == {"email": "a@b", "x": 1}  # never mutated

@@ -17,7 +17,12 @@ pytestmark = pytest.mark.asyncio
 
 
 def car(tenant: str, audiences: list[str] | None = None, **data: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "qms.car.updated", "tenantId": tenant, "entityId": unique("car"), "data": data}
+    event: dict[str, Any] = {
+        "type": "qms.car.updated",
+        "tenantId": tenant,
+        "entityId": unique("car"),
+        "data": data,
+    }
     if audiences is not None:
         event["audiences"] = audiences
     return event
@@ -49,15 +54,25 @@ def org(admin: Admin) -> dict[str, Any]:
 # -- seed 003's contract tests, verbatim ------------------------------------
 
 
-async def test_a_standard_user_does_not_receive_manager_planning_traffic(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
-    async with sse(server.url, org["standard"]) as standard, sse(server.url, org["manager"]) as manager:
+async def test_a_standard_user_does_not_receive_manager_planning_traffic(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
+    async with (
+        sse(server.url, org["standard"]) as standard,
+        sse(server.url, org["manager"]) as manager,
+    ):
         publish(admin, car(org["tenant"], ["permission:manageAllocations"], plan=1))
         assert (await manager.events(1))[0]["data"] == {"plan": 1}
         assert await standard.nothing_for(0.5)
 
 
-async def test_an_elevated_user_does_not_receive_another_users_personal_events(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
-    async with sse(server.url, org["manager"]) as manager, sse(server.url, org["standard"]) as standard:
+async def test_an_elevated_user_does_not_receive_another_users_personal_events(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
+    async with (
+        sse(server.url, org["manager"]) as manager,
+        sse(server.url, org["standard"]) as standard,
+    ):
         publish(admin, car(org["tenant"], ["user:std"], personal=True))
         assert (await standard.events(1))[0]["data"] == {"personal": True}
         assert await manager.nothing_for(0.5)
@@ -94,7 +109,9 @@ async def test_tenants_never_see_each_other(server: ServerProcess, admin: Admin)
     assert history["items"] == []
 
 
-async def test_platform_users_follow_every_tenant_but_not_personal_events(server: ServerProcess, admin: Admin) -> None:
+async def test_platform_users_follow_every_tenant_but_not_personal_events(
+    server: ServerProcess, admin: Admin
+) -> None:
     home, other = admin.tenant(), admin.tenant()
     admin.role("ops", ["qms.read"], tenant_id=home)
     ops = admin.user(home, "ops", "ops", platform=True)
@@ -105,15 +122,22 @@ async def test_platform_users_follow_every_tenant_but_not_personal_events(server
         assert event["tenantId"] == other and event["data"] == {"shared": True}
 
 
-async def test_types_filter_narrows_but_never_widens(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
+async def test_types_filter_narrows_but_never_widens(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
     async with sse(server.url, org["standard"], params={"types": "tasks.*,qms.car.*"}) as stream:
-        publish(admin, {"type": "qms.audit.updated", "tenantId": org["tenant"], "audiences": ["user:std"]})
+        publish(
+            admin,
+            {"type": "qms.audit.updated", "tenantId": org["tenant"], "audiences": ["user:std"]},
+        )
         publish(admin, car(org["tenant"], ["user:mgr"], hidden=True))
         publish(admin, car(org["tenant"], ["user:std"], shown=True))
         assert (await stream.events(1))[0]["data"] == {"shown": True}
 
 
-async def test_sse_contract_headers_first_message_and_aliases(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
+async def test_sse_contract_headers_first_message_and_aliases(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
     async with sse(server.url, org["standard"], path="/qms/events") as stream:
         headers = stream.response.headers
         assert headers["content-type"].startswith("text/event-stream")
@@ -123,14 +147,26 @@ async def test_sse_contract_headers_first_message_and_aliases(server: ServerProc
         event_id = publish(admin, car(org["tenant"], ["user:std"]))
         raw_id, message = await stream.next()
         assert raw_id == str(event_id["position"]) and message["id"] == event_id["id"]
-        for key in ("id", "type", "entityType", "entityId", "action", "timestamp", "metadata", "tenantId", "audiences"):
+        for key in (
+            "id",
+            "type",
+            "entityType",
+            "entityId",
+            "action",
+            "timestamp",
+            "metadata",
+            "tenantId",
+            "audiences",
+        ):
             assert key in message
 
 
 # -- resume --------------------------------------------------------------------
 
 
-async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
+async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
     async with sse(server.url, org["standard"]) as stream:
         first = [publish(admin, car(org["tenant"], ["user:std"], n=i)) for i in range(3)]
         got = await stream.events(3)
@@ -150,7 +186,9 @@ async def test_resume_with_last_event_id_has_no_gap_and_no_duplicate(server: Ser
         missed.append(live)
 
 
-async def test_replay_applies_authorization_at_replay_time(server: ServerProcess, admin: Admin) -> None:
+async def test_replay_applies_authorization_at_replay_time(
+    server: ServerProcess, admin: Admin
+) -> None:
     tenant = admin.tenant()
     admin.role("member", [], tenant_id=tenant)
     token = admin.user(tenant, "u", "member", grant=["secret.read"])
@@ -163,7 +201,9 @@ async def test_replay_applies_authorization_at_replay_time(server: ServerProcess
         assert await stream.nothing_for(0.4)
 
 
-async def test_a_resume_point_from_another_log_gets_a_reset(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
+async def test_a_resume_point_from_another_log_gets_a_reset(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
     async with sse(server.url, org["standard"], headers={"Last-Event-ID": str(10**12)}) as stream:
         raw_id, message = await stream.next()
         assert message["type"] == "reset" and message["reason"] == "unknown_position"
@@ -173,7 +213,9 @@ async def test_a_resume_point_from_another_log_gets_a_reset(server: ServerProces
 # -- changes to users take effect on open streams ----------------------------------
 
 
-async def test_granting_and_revoking_take_effect_on_open_streams(server: ServerProcess, admin: Admin) -> None:
+async def test_granting_and_revoking_take_effect_on_open_streams(
+    server: ServerProcess, admin: Admin
+) -> None:
     tenant = admin.tenant()
     token = admin.user(tenant, "u", "nobody")
     async with sse(server.url, token) as stream:
@@ -196,14 +238,18 @@ async def test_role_default_changes_reach_open_streams(server: ServerProcess, ad
         assert (await stream.events(1))[0]["data"] == {"n": 1}
 
 
-async def test_deleting_a_user_closes_their_stream_and_reconnects_get_204(server: ServerProcess, admin: Admin) -> None:
+async def test_deleting_a_user_closes_their_stream_and_reconnects_get_204(
+    server: ServerProcess, admin: Admin
+) -> None:
     tenant = admin.tenant()
     token = admin.user(tenant, "gone", "member")
     async with sse(server.url, token) as stream:
         assert admin.http.delete(f"/api/admin/tenants/{tenant}/users/gone").status_code == 204
         _id, message = await stream.next()
         assert message == {"type": "closed", "reason": "user_deleted"}
-    response = httpx.get(f"{server.url}/api/events", headers={**bearer(token), "Last-Event-ID": "1"})
+    response = httpx.get(
+        f"{server.url}/api/events", headers={**bearer(token), "Last-Event-ID": "1"}
+    )
     assert response.status_code == 204
     assert httpx.get(f"{server.url}/api/events/log", headers=bearer(token)).status_code == 403
 
@@ -211,7 +257,9 @@ async def test_deleting_a_user_closes_their_stream_and_reconnects_get_204(server
 # -- tickets and WebSocket ---------------------------------------------------------
 
 
-async def test_stream_tickets_are_single_use(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
+async def test_stream_tickets_are_single_use(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
     response = httpx.post(f"{server.url}/api/events/tickets", headers=bearer(org["standard"]))
     assert response.status_code == 201
     ticket = response.json()["ticket"]
@@ -225,10 +273,15 @@ async def test_stream_tickets_are_single_use(server: ServerProcess, admin: Admin
     forged = httpx.get(f"{server.url}/api/events", params={"ticket": "tkt_forged"})
     assert forged.status_code == 401
     # tickets are for users; service keys cannot mint them
-    assert httpx.post(f"{server.url}/api/events/tickets", headers=admin.http.headers).status_code == 403
+    assert (
+        httpx.post(f"{server.url}/api/events/tickets", headers=admin.http.headers).status_code
+        == 403
+    )
 
 
-async def test_websocket_carries_the_same_stream(server: ServerProcess, admin: Admin, org: dict[str, Any]) -> None:
+async def test_websocket_carries_the_same_stream(
+    server: ServerProcess, admin: Admin, org: dict[str, Any]
+) -> None:
     url = server.url.replace("http", "ws") + "/ws/events"
     headers = bearer(org["standard"])
     async with websockets.connect(url, additional_headers=headers) as ws:
@@ -239,7 +292,9 @@ async def test_websocket_carries_the_same_stream(server: ServerProcess, admin: A
         message = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         assert message["position"] == sent["position"] and message["data"] == {"ws": True}
     ticket = httpx.post(f"{server.url}/api/events/tickets", headers=headers).json()["ticket"]
-    async with websockets.connect(f"{url}?ticket={ticket}&lastEventId={sent['position'] - 1}") as ws:
+    async with websockets.connect(
+        f"{url}?ticket={ticket}&lastEventId={sent['position'] - 1}"
+    ) as ws:
         first = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         replayed = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
         assert first["type"] == "connected" and replayed["position"] == sent["position"]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import JWT_SECRET, Admin, ServerProcess, bearer, token_for, unique
+from support import JWT_SECRET, Admin, ServerProcess, bearer, token_for
 
 
 def history(admin: Admin, tenant: str) -> list[dict[str, Any]]:
@@ -18,7 +18,13 @@ def history(admin: Admin, tenant: str) -> list[dict[str, Any]]:
 
 
 def car(tenant: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "qms.car.updated", "tenantId": tenant, "entityId": "c1", "data": {"x": 1}, **extra}
+    return {
+        "type": "qms.car.updated",
+        "tenantId": tenant,
+        "entityId": "c1",
+        "data": {"x": 1},
+        **extra,
+    }
 
 
 def test_publish_answers_202_with_id_and_position_after_commit(admin: Admin) -> None:
@@ -42,7 +48,10 @@ def test_the_same_producer_id_gives_the_same_answer_and_one_event(admin: Admin) 
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len(history(admin, tenant)) == 1
     other = admin.tenant()  # ids are scoped per tenant
-    assert admin.publish(car(other, id="evt_01HXYZSAMEID")).json()["position"] != first.json()["position"]
+    assert (
+        admin.publish(car(other, id="evt_01HXYZSAMEID")).json()["position"]
+        != first.json()["position"]
+    )
 
 
 def test_idempotency_key_header_deduplicates(admin: Admin) -> None:
@@ -75,8 +84,16 @@ def test_batch_is_atomic_and_ordered(admin: Admin) -> None:
         (b"[]", 422, ""),
         (b'{"tenantId": "T"}', 422, "/type"),
         (b'{"type": "no.such.type", "tenantId": "T"}', 422, "/type"),
-        (b'{"type": "qms.car.updated", "tenantId": "T", "audiences": ["everyone"]}', 422, "/audiences/0"),
-        (b'{"type": "qms.car.updated", "tenantId": "T", "audiences": ["user:a\\nid: 9"]}', 422, "/audiences/0"),
+        (
+            b'{"type": "qms.car.updated", "tenantId": "T", "audiences": ["everyone"]}',
+            422,
+            "/audiences/0",
+        ),
+        (
+            b'{"type": "qms.car.updated", "tenantId": "T", "audiences": ["user:a\\nid: 9"]}',
+            422,
+            "/audiences/0",
+        ),
         (b'{"type": "qms.car.updated", "tenantId": "T", "audiences": []}', 422, "/audiences"),
         (b'{"type": "qms.car.updated", "tenantId": "T", "action": "EXPLODED"}', 422, "/action"),
         (b'{"type": "qms.car.updated", "tenantId": "no-such-tenant"}', 422, "/tenantId"),
@@ -87,7 +104,9 @@ def test_bad_input_is_a_problem_naming_the_field_and_stores_nothing(
 ) -> None:
     tenant = admin.tenant()
     response = admin.http.post(
-        "/api/events", content=body.replace(b'"T"', f'"{tenant}"'.encode()), headers={"content-type": "application/json"}
+        "/api/events",
+        content=body.replace(b'"T"', f'"{tenant}"'.encode()),
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -106,11 +125,15 @@ def test_oversized_events_are_413(admin: Admin) -> None:
     assert history(admin, tenant) == []
 
 
-def test_keys_are_scoped_to_their_tenant_and_their_rights(server: ServerProcess, admin: Admin) -> None:
+def test_keys_are_scoped_to_their_tenant_and_their_rights(
+    server: ServerProcess, admin: Admin
+) -> None:
     mine, theirs = admin.tenant(), admin.tenant()
     key = admin.api_key(["publish"], tenant_id=mine)
     client = httpx.Client(base_url=server.url, headers=bearer(key))
-    ok = client.post("/api/events", json={"type": "qms.car.updated", "entityId": "c"})  # tenant from the key
+    ok = client.post(
+        "/api/events", json={"type": "qms.car.updated", "entityId": "c"}
+    )  # tenant from the key
     assert ok.status_code == 202
     outside = client.post("/api/events", json=car(theirs))
     assert outside.status_code == 403 and outside.json()["field"] == "/tenantId"
@@ -118,7 +141,10 @@ def test_keys_are_scoped_to_their_tenant_and_their_rights(server: ServerProcess,
     assert history(admin, theirs) == []
     assert len(history(admin, mine)) == 1
     user = admin.user(mine, "u1", "member")
-    assert httpx.post(f"{server.url}/api/events", json=car(mine), headers=bearer(user)).status_code == 403
+    assert (
+        httpx.post(f"{server.url}/api/events", json=car(mine), headers=bearer(user)).status_code
+        == 403
+    )
 
 
 def test_tokens_expired_forged_and_unknown(server: ServerProcess, admin: Admin) -> None:
@@ -146,7 +172,9 @@ def test_history_filters_pages_and_authorizes(server: ServerProcess, admin: Admi
     token = admin.user(tenant, "r", "reader")
     for i in range(7):
         admin.publish(car(tenant, entityId=f"c{i % 2}"))
-    admin.publish({"type": "tasks.assignment.created", "tenantId": tenant, "data": {"assigneeId": "someone"}})
+    admin.publish(
+        {"type": "tasks.assignment.created", "tenantId": tenant, "data": {"assigneeId": "someone"}}
+    )
     client = httpx.Client(base_url=server.url, headers=bearer(token))
     seen: list[int] = []
     cursor = None
@@ -157,8 +185,12 @@ def test_history_filters_pages_and_authorizes(server: ServerProcess, admin: Admi
         cursor = page["nextCursor"]
         if cursor is None:
             break
-    assert len(seen) == 7 and seen == sorted(seen, reverse=True)  # newest first, tasks event invisible
-    only_c1 = client.get("/api/events/log", params={"entityId": "c1", "order": "asc"}).json()["items"]
+    assert len(seen) == 7 and seen == sorted(
+        seen, reverse=True
+    )  # newest first, tasks event invisible
+    only_c1 = client.get("/api/events/log", params={"entityId": "c1", "order": "asc"}).json()[
+        "items"
+    ]
     assert [e["entityId"] for e in only_c1] == ["c1"] * 3
     assert client.get("/api/events/log", params={"types": "tasks.*"}).json()["items"] == []
     assert client.get("/api/events/log", params={"limit": "0"}).status_code == 422

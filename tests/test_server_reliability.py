@@ -51,7 +51,11 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
             for n in range(10_000):
                 if stop.is_set():
                     return
-                event = {"type": "qms.car.updated", "tenantId": tenant, "data": {"w": worker, "n": n}}
+                event = {
+                    "type": "qms.car.updated",
+                    "tenantId": tenant,
+                    "data": {"w": worker, "n": n},
+                }
                 try:
                     response = client.post("/api/events", json=event)
                 except httpx.HTTPError:
@@ -96,8 +100,13 @@ def test_a_slow_consumer_is_reset_and_resumes_without_loss(tmp_path: Path) -> No
                 async with client.stream("GET", "/api/events", headers=bearer(token)) as response:
                     # Publish ~40 MB while this client reads nothing.
                     for _ in range(20):
-                        batch = [{"type": "qms.car.updated", "tenantId": tenant, "data": {"b": blob}} for _ in range(100)]
-                        admin.http.post("/api/events/batch", json={"events": batch}).raise_for_status()
+                        batch = [
+                            {"type": "qms.car.updated", "tenantId": tenant, "data": {"b": blob}}
+                            for _ in range(100)
+                        ]
+                        admin.http.post(
+                            "/api/events/batch", json={"events": batch}
+                        ).raise_for_status()
                     parser = SSEParser()
                     async for text in response.aiter_text():
                         for message in parser.feed(text):
@@ -109,7 +118,9 @@ def test_a_slow_consumer_is_reset_and_resumes_without_loss(tmp_path: Path) -> No
             # Resume from what actually arrived: the log fills the gap.
             last = str(received[-1])
             async with sse(server.url, token, headers={"Last-Event-ID": last}) as resumed:
-                received.extend(e["position"] for e in await resumed.events(2000 - len(received), timeout=30))
+                received.extend(
+                    e["position"] for e in await resumed.events(2000 - len(received), timeout=30)
+                )
 
         asyncio.run(run())
         assert closing and closing[0]["reason"] == "slow_consumer"
@@ -121,7 +132,9 @@ def test_a_slow_consumer_is_reset_and_resumes_without_loss(tmp_path: Path) -> No
         admin.close()
 
 
-def test_an_expired_token_closes_the_stream_with_a_reconnect_message(server: ServerProcess, admin: Admin) -> None:
+def test_an_expired_token_closes_the_stream_with_a_reconnect_message(
+    server: ServerProcess, admin: Admin
+) -> None:
     from support import token_for
 
     tenant = admin.tenant()
@@ -153,7 +166,10 @@ def test_shutdown_tells_clients_to_reconnect_with_jittered_retry(tmp_path: Path)
 
         started = time.monotonic()
         asyncio.run(run())
-        assert server.proc is not None and server.proc.wait(10) in (0, -15)  # uvicorn re-raises SIGTERM
+        assert server.proc is not None and server.proc.wait(10) in (
+            0,
+            -15,
+        )  # uvicorn re-raises SIGTERM
         assert time.monotonic() - started < 8
         tail = "".join(raw)
         assert '"type":"reconnect","reason":"shutdown"' in tail
@@ -183,10 +199,17 @@ def test_operations_endpoints(server: ServerProcess) -> None:
     ready = httpx.get(f"{server.url}/readyz").json()
     assert ready["status"] == "ready" and "position" in ready
     metrics = httpx.get(f"{server.url}/metrics").text
-    for name in ("tidings_connections", "tidings_events_published_total", "tidings_deliveries_total",
-                 "tidings_delivery_latency_seconds_bucket", "tidings_slow_disconnects_total"):
+    for name in (
+        "tidings_connections",
+        "tidings_events_published_total",
+        "tidings_deliveries_total",
+        "tidings_delivery_latency_seconds_bucket",
+        "tidings_slow_disconnects_total",
+    ):
         assert name in metrics
     spec = httpx.get(f"{server.url}/openapi.json").json()
-    assert {"/api/events", "/api/events/batch", "/api/events/log", "/qms/events"} <= set(spec["paths"])
+    assert {"/api/events", "/api/events/batch", "/api/events/log", "/qms/events"} <= set(
+        spec["paths"]
+    )
     assert "get" in spec["paths"]["/api/events"] and "post" in spec["paths"]["/api/events"]
     assert httpx.get(f"{server.url}/docs").status_code == 200

@@ -29,7 +29,9 @@ def test_any_data_and_id_round_trip_as_one_message(data: str, ident: str, chunk:
 
 
 def test_injection_attempts_stay_inside_their_field() -> None:
-    frame = encode_message("x\n\nid: 999\ndata: evil", id="1\nevent: admin", event="e\rretry: 1").decode()
+    frame = encode_message(
+        "x\n\nid: 999\ndata: evil", id="1\nevent: admin", event="e\rretry: 1"
+    ).decode()
     (message,) = parse(frame)
     assert message.id == "1event: admin"
     assert message.event == "eretry: 1"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from tidings.core.audience import UserRecord, Viewer
 from tidings.errors import Forbidden, StreamGone, Unauthorized
@@ -197,7 +198,7 @@ class Authenticator:
         )
 
     async def decode_jwt(self, token: str) -> dict[str, Any]:
-        options = {"require": ["exp", "sub", "tenant"]}
+        options: Options = {"require": ["exp", "sub", "tenant"]}
         try:
             if self._jwks is not None:
                 signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)

@@ -14,10 +14,10 @@ from tidings.auth import Authenticator, Principal
 from tidings.catalog import load_catalog
 from tidings.config import Settings
 from tidings.core.catalog import Catalog
+from tidings.errors import InvalidInput
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
 from tidings.ingest import Ingest
-from tidings.errors import InvalidInput
 from tidings.store.base import AppendResult, NewEvent
 from tidings.store.migrate import upgrade
 from tidings.store.sql import SQLStore
@@ -100,7 +100,9 @@ class Tidings:
         who = principal or Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
         return await self.append(self.ingest.prepare_batch(events, who))
 
-    async def append(self, prepared: Sequence[NewEvent], *, pointer: str = "/events/") -> list[AppendResult]:
+    async def append(
+        self, prepared: Sequence[NewEvent], *, pointer: str = "/events/"
+    ) -> list[AppendResult]:
         """Append validated events once their tenants are known to accept
         them; returns when they are durable."""
         checked: set[str] = set()

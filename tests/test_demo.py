@@ -1,0 +1,59 @@
+"""`tidings demo` as a user runs it: it prints how to watch, and the
+printed token really streams the producer's events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from support import free_port, sse
+
+
+@pytest.mark.slow
+def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tidings",
+            "demo",
+            "--port",
+            str(port),
+            "--duration",
+            "8",
+            "--rate",
+            "20",
+            "--database",
+            f"sqlite:///{tmp_path / 'demo.db'}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    output = ""
+    deadline = time.monotonic() + 20
+    while "admin key" not in output and time.monotonic() < deadline:
+        output += proc.stdout.readline()
+    token = re.search(r"Bearer (\S+)' ", output)
+    assert token, output
+    assert "tidings tail --url" in output and "/live#token=" in output
+
+    async def watch() -> list[dict]:
+        async with sse(f"http://127.0.0.1:{port}", token.group(1)) as stream:
+            return await stream.events(5, timeout=5)
+
+    events = asyncio.run(watch())
+    assert all(e["tenantId"] == "acme" for e in events)
+    cars = [e for e in events if e["type"].startswith("qms.car")]
+    assert cars and all("reporterEmail" in e["metadata"] for e in cars)  # alice may see PII
+    assert proc.wait(20) == 0

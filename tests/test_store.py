@@ -1,0 +1,207 @@
+"""The store contract, written once and run against every implementation:
+SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tidings.core.audience import UserRecord
+from tidings.core.envelope import Event
+from tidings.ingest import new_event_id
+from tidings.store.base import ApiKeyRecord, LogQuery, NewEvent
+from tidings.store.migrate import upgrade
+from tidings.store.schema import metadata
+from tidings.store.sql import SQLStore, normalize_url
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SQLStore]:
+    await upgrade(database_url)
+    instance = SQLStore(database_url)
+    await instance.open()
+    yield instance
+    await instance.close()
+
+
+def new(
+    tenant: str = "t1",
+    type_: str = "qms.car.updated",
+    *,
+    id: str | None = None,
+    key: str | None = None,
+    entity: str = "c1",
+    created: float | None = None,
+) -> NewEvent:
+    event = Event(
+        position=0,
+        id=id or new_event_id(),
+        tenant_id=tenant,
+        type=type_,
+        entity_type="car",
+        entity_id=entity,
+        action="UPDATED",
+        timestamp="2024-05-16T14:23:41.123Z",
+        actor=None,
+        metadata={},
+        data={"x": 1},
+        audiences=("permission:qms.read",),
+        schema="payload.QmsCarUpdated.v1",
+    )
+    return NewEvent(
+        event=event, idempotency_key=key, created_at=created or time.time(), generated_id=id is None
+    )
+
+
+async def test_appends_get_consecutive_positions_in_order(store: SQLStore) -> None:
+    outcome = await store.append_events([new(), new(), new()])
+    positions = [r.position for r in outcome.results]
+    assert positions == [1, 2, 3] and [e.position for e in outcome.stored] == positions
+    assert [e.position for e in await store.read_events(0, 10)] == [1, 2, 3]
+    assert [e.position for e in await store.read_events(2, 10)] == [3]
+    assert await store.head_position() == 3
+    stored = (await store.read_events(0, 1))[0]
+    assert stored == replace(outcome.stored[0])
+
+
+async def test_producer_ids_and_idempotency_keys_are_stored_once(store: SQLStore) -> None:
+    first = await store.append_events([new(id="evt_mine"), new(key="k1")])
+    again = await store.append_events(
+        [new(id="evt_mine"), new(key="k1"), new(id="evt_mine", tenant="t2")]
+    )
+    assert [r.duplicate for r in again.results] == [True, True, False]
+    assert [r.position for r in again.results[:2]] == [r.position for r in first.results]
+    assert len(again.stored) == 1
+    within = await store.append_events([new(id="evt_twice"), new(id="evt_twice")])
+    assert within.results[0].position == within.results[1].position and within.results[1].duplicate
+
+
+async def test_users_roles_and_tombstones(store: SQLStore) -> None:
+    await store.put_tenant("t1", "T1", {"a": 1})
+    user = UserRecord(
+        "t1",
+        "u1",
+        "manager",
+        grants=frozenset({"g"}),
+        revokes=frozenset({"r"}),
+        resources=frozenset({"x"}),
+    )
+    await store.put_user(user)
+    assert await store.get_user("t1", "u1") == user
+    await store.put_role("manager", ["a", "b"], None)
+    await store.put_role("manager", ["c"], "t1")
+    await store.put_role("standard", ["s"], None)
+    assert await store.role_defaults("t1") == {
+        "manager": frozenset({"c"}),
+        "standard": frozenset({"s"}),
+    }
+    assert await store.role_defaults("t2") == {
+        "manager": frozenset({"a", "b"}),
+        "standard": frozenset({"s"}),
+    }
+    assert await store.delete_user("t1", "u1")
+    assert await store.get_user("t1", "u1") is None and await store.user_was_deleted("t1", "u1")
+    assert not await store.delete_user("t1", "u1")
+    await store.put_user(user)  # re-created: the tombstone goes
+    assert not await store.user_was_deleted("t1", "u1")
+
+
+async def test_api_keys_and_single_use_tickets(store: SQLStore) -> None:
+    record = ApiKeyRecord("key_1", "h" * 64, "k", frozenset({"publish"}), "t1", time.time())
+    await store.create_api_key(record)
+    assert await store.get_api_key("h" * 64) == record
+    await store.create_ticket("tk", "t1", "u1", time.time() + 60, session_expires_at=123.0)
+    assert await store.consume_ticket("tk", time.time()) == ("t1", "u1", 123.0)
+    assert await store.consume_ticket("tk", time.time()) is None
+    await store.create_ticket("old", "t1", "u1", time.time() - 1)
+    assert await store.consume_ticket("old", time.time()) is None
+
+
+async def test_history_queries(store: SQLStore) -> None:
+    now = time.time()
+    await store.append_events(
+        [
+            new("t1", "qms.car.updated", entity="a", created=now - 100),
+            new("t1", "tasks.assignment.created", entity="b", created=now - 50),
+            new("t2", "qms.car.updated", entity="a", created=now),
+        ]
+    )
+
+    async def positions(**kw: object) -> list[int]:
+        return [
+            e.position for e in await store.query_events(LogQuery(**{"tenant_ids": ["t1"], **kw}))
+        ]  # type: ignore[arg-type]
+
+    assert await positions() == [1, 2]
+    assert await positions(tenant_ids=None) == [1, 2, 3]
+    assert await positions(types=["tasks.assignment.created"]) == [2]
+    assert await positions(type_prefixes=["qms."]) == [1]
+    assert await positions(entity_id="a") == [1]
+    assert await positions(since=now - 60) == [2]
+    assert await positions(until=now - 60) == [1]
+    assert await positions(newest_first=True) == [2, 1]
+    assert await positions(after=1) == [2]
+    assert await positions(before=2) == [1]
+
+
+async def test_concurrent_writers_commit_in_position_order(
+    database_url: str, store: SQLStore
+) -> None:
+    """Two store instances (as two processes would) append concurrently
+    while a tailer follows ``read_events(after=last)``: it must see every
+    event, i.e. no position ever becomes visible below one it passed."""
+    other = SQLStore(database_url)
+    await other.open()
+    done = asyncio.Event()
+    seen: list[int] = []
+
+    async def writer(target: SQLStore) -> None:
+        for _ in range(25):
+            await target.append_events([new(), new()])
+
+    async def tailer() -> None:
+        last = 0
+        while True:
+            finished = done.is_set()
+            batch = await store.read_events(last, 1000)
+            seen.extend(e.position for e in batch)
+            last = seen[-1] if seen else 0
+            if finished and not batch:
+                return
+            await asyncio.sleep(0)
+
+    tail = asyncio.create_task(tailer())
+    await asyncio.gather(*(writer(s) for s in (store, other, store, other)))
+    done.set()
+    await tail
+    await other.close()
+    assert seen == list(range(1, 201))
+
+
+async def test_migrations_are_idempotent_and_match_the_models(database_url: str) -> None:
+    await upgrade(database_url)
+    await upgrade(database_url)  # a second run changes nothing
+    engine = create_async_engine(normalize_url(database_url))
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+        )
+    await engine.dispose()
+    assert diff == []
