@@ -23,7 +23,7 @@ import orjson
 
 from tidings.core.audience import Viewer
 from tidings.core.envelope import Event
-from tidings.core.redaction import FULL, Variant, redact, variant_for
+from tidings.core.redaction import Variant, redact, variant_for
 from tidings.hub.index import SubscriptionIndex
 from tidings.hub.stream import (
     SHUTDOWN,
@@ -37,6 +37,7 @@ DEFAULT_HEARTBEAT_S = 15.0
 DEFAULT_RETRY_MS = 2_000
 
 SensitiveLookup = Callable[[str], Mapping[str, str]]
+FrameSource = Frame | Callable[[Viewer], Frame]
 
 
 def _no_sensitive(_type: str) -> Mapping[str, str]:
@@ -140,52 +141,97 @@ class Hub:
 
     # -- dispatch ---------------------------------------------------------
 
-    def frames_for(self, event: Event) -> Callable[[Viewer], Frame]:
-        """A per-event encoder that builds each redaction variant once."""
+    def frames_for(self, event: Event) -> FrameSource:
+        """The event's frames: one shared :class:`Frame` when the type has
+        no sensitive fields, else an encoder building each redaction
+        variant once (keyed by the viewer's permission set, whose hash
+        Python caches)."""
         sensitive = self._sensitive(event.type)
-        cache: dict[Variant, Frame] = {}
         wire = event.to_wire()
+        if not sensitive:
+            return Frame(event.position, orjson.dumps(wire))
+        by_permissions: dict[frozenset[str], Frame] = {}
+        by_variant: dict[Variant, Frame] = {}
 
         def frame(viewer: Viewer) -> Frame:
-            variant = variant_for(viewer, sensitive) if sensitive else FULL
-            found = cache.get(variant)
+            found = by_permissions.get(viewer.permissions)
             if found is None:
-                found = Frame(event.position, _dumps(redact(wire, sensitive, variant)))
-                cache[variant] = found
+                variant = variant_for(viewer, sensitive)
+                found = by_variant.get(variant)
+                if found is None:
+                    found = Frame(event.position, orjson.dumps(redact(wire, sensitive, variant)))
+                    by_variant[variant] = found
+                by_permissions[viewer.permissions] = found
             return found
 
         return frame
 
+    def frame_for(self, event: Event, viewer: Viewer) -> Frame:
+        source = self.frames_for(event)
+        return source if isinstance(source, Frame) else source(viewer)
+
     def dispatch(self, events: Iterable[Event], committed_at: float | None = None) -> None:
-        pending: dict[BaseStream, list[Frame]] | None = None
         batch = list(events)
-        single = len(batch) == 1
-        delivered = 0
-        for event in batch:
-            streams = self.index.matching(event.tenant_id, event.audiences)
-            if streams:
-                frame_for = self.frames_for(event)
-                for stream in streams:
-                    if not stream.live or (stream.types and not stream.types.matches(event.type)):
-                        continue
-                    delivered += 1
-                    if single:
-                        stream.deliver(frame_for(stream.viewer))
-                    else:
-                        if pending is None:
-                            pending = {}
-                        pending.setdefault(stream, []).append(frame_for(stream.viewer))
-            self.position = event.position
-        if pending:
-            for stream, frames in pending.items():
-                if stream.live:
-                    stream.deliver_many(frames) if len(frames) > 1 else stream.deliver(frames[0])
+        if len(batch) == 1:
+            delivered = self._dispatch_one(batch[0])
+        else:
+            delivered = self._dispatch_coalesced(batch)
+        if batch:
+            self.position = batch[-1].position
         self.stats.delivered += delivered
         self.stats.dispatched_events += len(batch)
         if committed_at is not None and batch:
             self.stats.latencies.append(time.time() - committed_at)
             if len(self.stats.latencies) > 10_000:
                 del self.stats.latencies[:5_000]
+
+    def _dispatch_one(self, event: Event) -> int:
+        """The hot path: one event, one write per matching live stream."""
+        streams = self.index.matching(event.tenant_id, event.audiences)
+        if not streams:
+            return 0
+        source = self.frames_for(event)
+        shared = source if isinstance(source, Frame) else None
+        event_type = event.type
+        delivered = 0
+        for stream in streams:
+            if not stream.live or (
+                stream.types is not None and not stream.types.matches(event_type)
+            ):
+                continue
+            stream.deliver(shared or source(stream.viewer))  # type: ignore[operator]
+            delivered += 1
+        return delivered
+
+    def _dispatch_coalesced(self, batch: list[Event]) -> int:
+        """Several events committed together: one write per stream."""
+        pending: dict[BaseStream, list[Frame]] = {}
+        delivered = 0
+        for event in batch:
+            streams = self.index.matching(event.tenant_id, event.audiences)
+            if not streams:
+                continue
+            source = self.frames_for(event)
+            shared = source if isinstance(source, Frame) else None
+            for stream in streams:
+                if not stream.live or (
+                    stream.types is not None and not stream.types.matches(event.type)
+                ):
+                    continue
+                frame = shared or source(stream.viewer)  # type: ignore[operator]
+                found = pending.get(stream)
+                if found is None:
+                    pending[stream] = [frame]
+                else:
+                    found.append(frame)
+                delivered += 1
+        for stream, frames in pending.items():
+            if stream.live:
+                if len(frames) == 1:
+                    stream.deliver(frames[0])
+                else:
+                    stream.deliver_many(frames)
+        return delivered
 
     # -- lifecycle --------------------------------------------------------
 
@@ -210,10 +256,6 @@ class Hub:
             self._heartbeat_task.cancel()
             self._heartbeat_task = None
         self.close_all()
-
-
-def _dumps(wire: object) -> bytes:
-    return orjson.dumps(wire)
 
 
 __all__ = ["CloseReason", "Hub"]

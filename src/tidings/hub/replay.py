@@ -51,9 +51,9 @@ async def catch_up(
         frames: list[Frame] = []
         for event in rows:
             if can_see(stream.viewer, event.tenant_id, event.audiences) and (
-                not stream.types or stream.types.matches(event.type)
+                stream.types is None or stream.types.matches(event.type)
             ):
-                frames.append(hub.frames_for(event)(stream.viewer))
+                frames.append(hub.frame_for(event, stream.viewer))
         if sent + len(frames) > max_replay:
             _reset(stream, target, "too_far_behind")
             cursor = target

@@ -38,32 +38,19 @@ HEARTBEAT = encode_comment("heartbeat")
 
 class Frame:
     """One event (or control message) encoded once, shared by every stream
-    with the same redaction variant."""
+    with the same redaction variant: its JSON (WebSocket), its SSE message,
+    and that message as one HTTP/1.1 chunk (SSE under uvicorn)."""
 
-    __slots__ = ("_chunk", "_sse", "json", "position")
+    __slots__ = ("chunk", "json", "position", "sse")
 
     def __init__(self, position: int | None, json_bytes: bytes) -> None:
         self.position = position
         self.json = json_bytes
-        self._sse: bytes | None = None
-        self._chunk: bytes | None = None
-
-    @property
-    def sse(self) -> bytes:
-        if self._sse is None:
-            if self.position is None:
-                self._sse = encode_message(self.json)
-            else:
-                self._sse = encode_event(self.position, self.json)
-        return self._sse
-
-    @property
-    def chunk(self) -> bytes:
-        """The SSE frame as one HTTP/1.1 chunk."""
-        if self._chunk is None:
-            sse = self.sse
-            self._chunk = b"%x\r\n%s\r\n" % (len(sse), sse)
-        return self._chunk
+        if position is None:
+            self.sse = encode_message(json_bytes)
+        else:
+            self.sse = encode_event(position, json_bytes)
+        self.chunk = b"%x\r\n%s\r\n" % (len(self.sse), self.sse)
 
 
 def control_frame(
@@ -101,7 +88,7 @@ class BaseStream(abc.ABC):
         self, viewer: Viewer, types: TypeFilter, *, user_key: tuple[str, str] | None
     ) -> None:
         self.viewer = viewer
-        self.types = types
+        self.types: TypeFilter | None = types or None  # None: every type (cheapest check)
         self.user_key = user_key
         self.live = False
         self.closed = False
