@@ -213,3 +213,18 @@ def test_operations_endpoints(server: ServerProcess) -> None:
     )
     assert "get" in spec["paths"]["/api/events"] and "post" in spec["paths"]["/api/events"]
     assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def test_connections_per_user_are_limited(tmp_path: Path) -> None:
+    with running_server(tmp_path, env={"TIDINGS_MAX_CONNECTIONS_PER_USER": "2"}) as server:
+        _admin, _tenant, token = provision(server.url)
+
+        async def run() -> int:
+            async with sse(server.url, token), sse(server.url, token):
+                async with httpx.AsyncClient(base_url=server.url) as client:
+                    third = await client.get("/api/events", headers=bearer(token))
+                    assert third.headers["content-type"] == "application/problem+json"
+                    assert third.headers["retry-after"]
+                    return third.status_code
+
+        assert asyncio.run(run()) == 429
