@@ -258,9 +258,7 @@ def render() -> str:
         "documents, email, notifications, surveys, integrations, assets and media.",
         "types": {e.type: entry(e) for e in ordered},
     }
-    body = yaml.dump(
-        pack, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=4096
-    )
+    body = yaml.dump(pack, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=4096)
     return HEADER + body
 
 

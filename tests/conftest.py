@@ -9,11 +9,16 @@ from pg import PostgresServer, pg_bin
 from support import Admin, ServerProcess, need, running_server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server for the session; tests isolate themselves by using
-    fresh tenants (``admin.tenant()``)."""
-    with running_server(tmp_path_factory.mktemp("server")) as srv:
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server per backend for the session: every server test runs
+    on SQLite and on PostgreSQL. Tests isolate themselves by using fresh
+    tenants (``admin.tenant()``)."""
+    database_url = None
+    if request.param == "postgres":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        database_url = postgres.url(postgres.create_database())
+    with running_server(tmp_path_factory.mktemp("server"), database_url=database_url) as srv:
         yield srv
 
 

@@ -66,7 +66,7 @@ class PostgresServer:
     def _pg_ctl_start(self) -> None:
         options = (
             f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            "-c fsync=off -c full_page_writes=off -c max_connections=300"
         )
         # -l: the postmaster writes to a file, not to our pipes (which would
         # otherwise stay open and hang subprocess.run).
@@ -132,7 +132,7 @@ class PostgresServer:
         )
 
     def restart(self) -> None:
-        self.stop()
+        self.stop("fast")
         time.sleep(0.2)
         self._pg_ctl_start()
 

@@ -228,3 +228,25 @@ def test_connections_per_user_are_limited(tmp_path: Path) -> None:
                     return third.status_code
 
         assert asyncio.run(run()) == 429
+
+
+def test_retention_prunes_old_events_and_late_resumes_get_a_reset(tmp_path: Path) -> None:
+    with running_server(tmp_path, env={"TIDINGS_RETENTION_INTERVAL_S": "0.2"}) as server:
+        admin, tenant, token = provision(server.url)
+        keep = admin.tenant()
+        admin.http.put(f"/api/admin/tenants/{tenant}", json={"name": "t", "settings": {"retentionDays": 1e-5}})
+        event = {"type": "qms.car.updated", "tenantId": tenant}
+        first = admin.publish(event).json()["position"]
+        admin.publish({**event, "tenantId": keep})
+        deadline = time.monotonic() + 10
+        while all_history(server.url, tenant) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all_history(server.url, tenant) == []
+        assert len(all_history(server.url, keep)) == 1  # no retention set for it
+
+        async def resume() -> dict[str, Any]:
+            async with sse(server.url, token, headers={"Last-Event-ID": str(first - 1)}) as stream:
+                return (await stream.next())[1]
+
+        assert asyncio.run(resume()) == {"type": "reset", "reason": "too_far_behind"}
+        admin.close()

@@ -205,3 +205,17 @@ async def test_migrations_are_idempotent_and_match_the_models(database_url: str)
         )
     await engine.dispose()
     assert diff == []
+
+
+async def test_retention_prunes_in_batches_and_moves_the_horizon(store: SQLStore) -> None:
+    now = time.time()
+    await store.append_events([new("t1", created=now - 1000) for _ in range(5)] + [new("t2", created=now - 1000)])
+    await store.append_events([new("t1", created=now)])
+    assert await store.log_horizon(["t1"]) == 0
+    assert await store.prune_events("t1", now - 10, batch=3) == 3
+    assert await store.log_horizon(["t1"]) == 3
+    assert await store.prune_events("t1", now - 10, batch=3) == 2
+    assert await store.prune_events("t1", now - 10, batch=3) == 0
+    assert await store.log_horizon(["t1"]) == 5 and await store.log_horizon(["t2"]) == 0
+    assert await store.log_horizon(None) == 5
+    assert [e.position for e in await store.read_events(0, 10)] == [6, 7]

@@ -37,6 +37,7 @@ class Settings:
     max_batch: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
     validate_payloads: bool = True
+    catalog_dirs: tuple[str, ...] = ()  # extra catalog pack directories or files
     # streams
     stream_aliases: tuple[str, ...] = ("/qms/events",)
     heartbeat_s: float = 15.0
@@ -51,6 +52,8 @@ class Settings:
     pool_size: int = 5
     auto_migrate: bool = True
     poll_s: float = 2.0
+    retention_days: float = 0.0  # 0 keeps the log forever; tenants may override
+    retention_interval_s: float = 3600.0
     # operations
     log_level: str = "info"
     log_json: bool = False

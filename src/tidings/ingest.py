@@ -72,6 +72,7 @@ class Ingest:
         version = event_type.version_of(draft.schema)
         if self.validate_payloads:
             event_type.validate_data(draft.data, version)
+        event_type.check_tenant(draft.data, version, draft.tenant_id)
         action = draft.action or event_type.action or "UPDATED"
         if action not in catalog.allowed_actions(event_type):
             raise InvalidInput(f"unknown action {action!r}", field="/action")

@@ -2,28 +2,36 @@
 schemas, default audiences and sensitive fields.
 
 Pure: builds :class:`EventType` objects from already-parsed pack data and
-answers questions about them. Reading pack files is ``tidings.catalog``'s job.
+answers questions about them. Reading pack files is ``tidings.catalog``'s job;
+the pack conventions are checked by :mod:`tidings.core.conventions`.
 
 Pack data (one YAML document per pack)::
 
-    pack: qms
+    pack: seed-000-qms
     naming: dotted                   # dotted | screaming_snake
+    conventions: [transitions, updates]
     defaults: {module: qms, category: QMS, audiences: ["permission:qms.read"]}
     types:
       qms.car.updated:
+        title: CAR updated
         entityType: car
         action: UPDATED
         description: {en: "...", ar: "..."}
         audiences: ["permission:qms.read", "user:{data.assigneeId}"]
         sensitive: {"metadata.reporterEmail": "qms.pii.read"}
         versions:
-          - schema: {type: object, properties: {...}}
+          - fields: "carId?, status?, changes?, updatedFields?"   # seed notation
+          - schema: {type: object, properties: {...}}              # or JSON Schema
+
+Version N of type ``ticket.status_changed`` is named by the schema reference
+``payload.TicketStatusChanged.vN``; an event names the version it follows
+in its ``schema`` field (default: the latest). Every version stays accepted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -32,16 +40,51 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from tidings.core.audience import parse_audience
+from tidings.core.compat import compare
 from tidings.core.envelope import ACTIONS, EventDraft
-from tidings.errors import InvalidInput, NotFound
+from tidings.core.fields import FieldsError, fields_schema
+from tidings.core.validation import PayloadValidator
+from tidings.errors import InvalidInput, NotFound, TidingsError
 
 _TEMPLATE_RE = re.compile(r"\{([A-Za-z0-9_.]+)\}")
-_SCHEMA_REF_RE = re.compile(r"^payload\.([A-Za-z0-9]+)\.v([0-9]+)$")
+# What a payload value may put into an audience: an id, never a pattern
+# (no "*"), never a second segment (no "/").
+_TEMPLATE_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-@:]{1,200}")
+_SCHEMA_REF_RE = re.compile(r"payload\.([A-Za-z0-9]+)\.v([0-9]+)")
 PERMISSIVE_SCHEMA: dict[str, Any] = {"type": "object"}
+TYPE_KEYS = frozenset(
+    {
+        "module",
+        "category",
+        "group",
+        "title",
+        "description",
+        "entityType",
+        "action",
+        "audiences",
+        "sensitive",
+        "active",
+        "transition",
+        "versions",
+    }
+)
+VERSION_KEYS = frozenset({"fields", "schema", "ref", "note"})
+Location = tuple[str | int, ...]
 
 
-class CatalogError(ValueError):
-    """A pack that cannot be loaded; the message names the pack and type."""
+class CatalogError(TidingsError, ValueError):
+    """A pack (or tenant type) that cannot be loaded. ``location`` is the
+    path inside the pack data (``("types", "X", "versions", 0, "fields")``),
+    which the loader turns into a file and line."""
+
+    status = 422
+    code = "catalog_invalid"
+    title = "Invalid catalog entry"
+
+    def __init__(self, message: str, *, location: Location = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
 
 
 def pascal_name(event_type: str) -> str:
@@ -53,6 +96,11 @@ def pascal_name(event_type: str) -> str:
 
 def schema_ref(event_type: str, version: int) -> str:
     return f"payload.{pascal_name(event_type)}.v{version}"
+
+
+def last_word(event_type: str) -> str:
+    """``TICKET_STATUS_CHANGED`` -> ``changed``; ``qms.car.updated`` -> ``updated``."""
+    return re.split(r"[._\-]", event_type.lower())[-1]
 
 
 @dataclass(frozen=True)
@@ -69,18 +117,39 @@ class EventType:
     active: bool = True
     pack: str = ""
     tenant_id: str | None = None  # None: shipped/global type
+    title: str = ""
+    group: str = ""
+    sources: Mapping[int, str] = field(default_factory=dict)  # version -> ``fields`` text
+    transition: bool | None = None  # None: decided by the name / action
 
     @property
     def latest(self) -> int:
         return max(self.versions)
 
+    def ref(self, version: int | None = None) -> str:
+        return schema_ref(self.name, self.latest if version is None else version)
+
     @cached_property
-    def _validators(self) -> dict[int, Draft202012Validator]:
-        return {v: Draft202012Validator(s) for v, s in self.versions.items()}
+    def _validators(self) -> dict[int, PayloadValidator]:
+        return {v: PayloadValidator(s) for v, s in self.versions.items()}
+
+    @cached_property
+    def _tenant_bound(self) -> dict[int, bool]:
+        return {v: "tenantId" in (s.get("required") or ()) for v, s in self.versions.items()}
 
     @cached_property
     def sensitive_permissions(self) -> frozenset[str]:
         return frozenset(self.sensitive.values())
+
+    @property
+    def is_transition(self) -> bool:
+        if self.transition is not None:
+            return self.transition
+        return self.action == "STATUS_CHANGED" or last_word(self.name) == "changed"
+
+    @property
+    def is_update(self) -> bool:
+        return last_word(self.name) == "updated"
 
     def version_of(self, schema: str | None) -> int:
         if schema is None:
@@ -97,25 +166,91 @@ class EventType:
         return version
 
     def validate_data(self, data: Mapping[str, Any], version: int) -> None:
-        error = next(iter(self._validators[version].iter_errors(data)), None)
-        if error is None:
+        """Raise :class:`InvalidInput` naming the JSON pointer (under
+        ``/data``) and the schema rule that failed."""
+        validator = self._validators[version]
+        if validator.check(data):
             return
-        pointer = "/data" + "".join(f"/{p}" for p in error.absolute_path)
+        violations = validator.violations(data)
+        if not violations:  # pragma: no cover - the two paths agree (property test)
+            return
+        first = violations[0]
+        ref = schema_ref(self.name, version)
         raise InvalidInput(
-            f"data does not match {schema_ref(self.name, version)}: {error.message}",
-            field=pointer,
-            rule=str(error.validator),
+            f"data does not match {ref}: {first.message}",
+            field="/data" + first.pointer,
+            rule=first.rule,
+            schema=ref,
+            schemaPath=first.schema_path,
+            violations=[
+                {"pointer": "/data" + v.pointer, "rule": v.rule, "detail": v.message}
+                for v in violations
+            ],
         )
+
+    def check_tenant(self, data: Mapping[str, Any], version: int, tenant_id: str) -> None:
+        """A payload that carries ``tenantId`` (seed 002's tenant-scoped
+        events) must carry the event's own tenant."""
+        if self._tenant_bound.get(version) and "tenantId" in data and data["tenantId"] != tenant_id:
+            raise InvalidInput(
+                f"data.tenantId must be the event's tenant {tenant_id!r}",
+                field="/data/tenantId",
+                rule="const",
+            )
 
     def resolve_audiences(self, draft: EventDraft) -> tuple[str, ...]:
         """Fill the catalog's audience templates from the event. A template
-        whose value is missing yields nothing (never a wildcard)."""
+        whose value is missing, empty, not a string or number, or not usable
+        as an id (``*``, ``/``, spaces...) yields nothing: never a wildcard,
+        never an error for a payload its schema accepts."""
         resolved: dict[str, None] = {}
         for template in self.audiences:
             value = _fill_template(template, draft)
             if value is not None:
                 resolved[parse_audience(value, field="/audiences")] = None
         return tuple(resolved)
+
+    def matches_text(self, text: str) -> bool:
+        needle = text.casefold()
+        haystack = [self.name, self.title, self.module, self.category, self.group]
+        haystack += list(self.description.values())
+        return any(needle in part.casefold() for part in haystack)
+
+    def summary_json(self) -> dict[str, Any]:
+        return {
+            "type": self.name,
+            "title": self.title,
+            "module": self.module,
+            "category": self.category,
+            "group": self.group,
+            "description": dict(self.description),
+            "entityType": self.entity_type,
+            "action": self.action,
+            "audiences": list(self.audiences),
+            "sensitive": dict(self.sensitive),
+            "active": self.active,
+            "source": f"tenant:{self.tenant_id}" if self.tenant_id else f"pack:{self.pack}",
+            "latestVersion": self.latest,
+            "schema": self.ref(),
+            "versions": sorted(self.versions),
+        }
+
+    def detail_json(self) -> dict[str, Any]:
+        versions = []
+        for number in sorted(self.versions):
+            entry: dict[str, Any] = {
+                "version": number,
+                "schema": schema_ref(self.name, number),
+                "jsonSchema": self.versions[number],
+            }
+            if number in self.sources:
+                entry["fields"] = self.sources[number]
+            if number - 1 in self.versions:
+                entry["compatibility"] = compare(
+                    self.versions[number - 1], self.versions[number]
+                ).to_json()
+            versions.append(entry)
+        return {**self.summary_json(), "versions": versions}
 
 
 def _lookup(draft: EventDraft, path: str) -> object:
@@ -140,54 +275,174 @@ def _fill_template(template: str, draft: EventDraft) -> str | None:
     def substitute(match: re.Match[str]) -> str:
         nonlocal missing
         value = _lookup(draft, match.group(1))
-        if value is None or isinstance(value, (dict, list)) or value == "":
+        text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+        if not _TEMPLATE_VALUE_RE.fullmatch(text):
             missing = True
             return ""
-        return str(value)
+        return text
 
     filled = _TEMPLATE_RE.sub(substitute, template)
     return None if missing else filled
 
 
+def _version_schema(
+    version: object, number: int, where: Location
+) -> tuple[Mapping[str, Any], str | None]:
+    at = (*where, "versions", number - 1)
+    if not isinstance(version, dict):
+        raise CatalogError(f"version {number} must be a mapping with fields or schema", location=at)
+    unknown = sorted(set(version) - VERSION_KEYS)
+    if unknown:
+        raise CatalogError(
+            f"version {number}: unknown key {unknown[0]!r}", location=(*at, unknown[0])
+        )
+    if ("fields" in version) == ("schema" in version):
+        raise CatalogError(f"version {number} needs exactly one of fields or schema", location=at)
+    if "fields" in version:
+        text = version["fields"]
+        if not isinstance(text, str):
+            raise CatalogError(
+                f"version {number}: fields must be a string", location=(*at, "fields")
+            )
+        try:
+            return fields_schema(text), text
+        except FieldsError as exc:
+            raise CatalogError(
+                f"version {number}: fields: {exc}", location=(*at, "fields")
+            ) from None
+    schema = version["schema"]
+    if not isinstance(schema, dict):
+        raise CatalogError(f"version {number}: schema must be an object", location=(*at, "schema"))
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise CatalogError(
+            f"version {number}: schema is invalid: {exc.message}", location=(*at, "schema")
+        ) from None
+    if schema.get("type", "object") != "object":
+        raise CatalogError(
+            f"version {number}: a payload schema must describe an object", location=(*at, "schema")
+        )
+    problem = _reference_problem(schema)
+    if problem is not None:
+        raise CatalogError(f"version {number}: {problem}", location=(*at, "schema"))
+    return schema, None
+
+
+def _reference_problem(schema: Mapping[str, Any]) -> str | None:
+    """Schemas are self-contained: a ``$ref`` points inside the schema (and
+    resolves there); nothing is ever fetched."""
+
+    def resolves(pointer: str) -> bool:
+        node: Any = schema
+        for raw in pointer.lstrip("/").split("/") if pointer.strip("/") else ():
+            part = raw.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return False
+        return True
+
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in ("$dynamicRef", "$recursiveRef"):
+                if key in node:
+                    return f"{key} is not supported"
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not (ref.startswith("#") and resolves(ref[1:])):
+                return f"$ref {ref!r} must point inside the schema (#/...)"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
 def build_event_type(
-    name: str, spec: Mapping[str, Any], *, pack: str, defaults: Mapping[str, Any]
+    name: str,
+    spec: Mapping[str, Any],
+    *,
+    pack: str,
+    defaults: Mapping[str, Any],
+    tenant_id: str | None = None,
 ) -> EventType:
+    where: Location = ("types", name)
+
+    def fail(message: str, *key: str | int) -> CatalogError:
+        return CatalogError(f"type {name!r}: {message}", location=(*where, *key))
+
+    if not isinstance(spec, Mapping):
+        raise fail("an entry must be a mapping")
+    unknown = sorted(set(spec) - TYPE_KEYS)
+    if unknown:
+        raise fail(
+            f"unknown key {unknown[0]!r} (known: {', '.join(sorted(TYPE_KEYS))})", unknown[0]
+        )
     merged = {**defaults, **spec}
-    where = f"pack {pack!r}, type {name!r}"
     versions_spec = merged.get("versions") or [{"schema": PERMISSIVE_SCHEMA}]
     if not isinstance(versions_spec, list):
-        raise CatalogError(f"{where}: versions must be a list")
+        raise fail("versions must be a list", "versions")
     versions: dict[int, Mapping[str, Any]] = {}
+    sources: dict[int, str] = {}
     for number, version in enumerate(versions_spec, start=1):
-        schema = version.get("schema", PERMISSIVE_SCHEMA) if isinstance(version, dict) else None
-        if not isinstance(schema, dict):
-            raise CatalogError(f"{where}: version {number} needs a schema object")
         try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            raise CatalogError(
-                f"{where}: version {number} schema is invalid: {exc.message}"
-            ) from None
+            schema, text = _version_schema(version, number, where)
+        except CatalogError as exc:
+            raise CatalogError(f"type {name!r}: {exc.message}", location=exc.location) from None
+        ref = version.get("ref") if isinstance(version, dict) else None
+        if ref is not None and ref != schema_ref(name, number):
+            raise fail(
+                f"version {number}: ref must be {schema_ref(name, number)!r}, not {ref!r}",
+                "versions",
+                number - 1,
+                "ref",
+            )
         versions[number] = schema
+        if text is not None:
+            sources[number] = text
     action = merged.get("action")
-    if action is not None and (not isinstance(action, str) or not action.isupper()):
-        raise CatalogError(f"{where}: action must be an upper-case word")
-    audiences = tuple(merged.get("audiences") or ())
-    for template in audiences:
-        probe = _TEMPLATE_RE.sub("x", template)
+    if action is not None and (
+        not isinstance(action, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", action)
+    ):
+        raise fail("action must be an upper-case word", "action")
+    audiences = merged.get("audiences") or ()
+    if not isinstance(audiences, (list, tuple)):
+        raise fail("audiences must be a list", "audiences")
+    for i, template in enumerate(audiences):
+        probe = _TEMPLATE_RE.sub("x", template) if isinstance(template, str) else template
         try:
             parse_audience(probe)
         except InvalidInput as exc:
-            raise CatalogError(f"{where}: {exc.detail}") from None
+            raise fail(exc.detail, "audiences", i) from None
     sensitive = merged.get("sensitive") or {}
     if not isinstance(sensitive, dict) or not all(
-        isinstance(k, str) and k.startswith(("data.", "metadata.", "actor.")) and isinstance(v, str)
+        isinstance(k, str)
+        and k.startswith(("data.", "metadata.", "actor."))
+        and isinstance(v, str)
+        and v
         for k, v in sensitive.items()
     ):
-        raise CatalogError(f"{where}: sensitive maps data./metadata./actor. paths to permissions")
+        raise fail("sensitive maps data./metadata./actor. paths to permissions", "sensitive")
+    for key in ("module", "category", "group", "title", "entityType"):
+        value = merged.get(key)
+        if value is not None and (not isinstance(value, str) or len(value) > 200):
+            raise fail(f"{key} must be a string of at most 200 characters", key)
     description = merged.get("description") or {}
     if isinstance(description, str):
         description = {"en": description}
+    if not isinstance(description, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in description.items()
+    ):
+        raise fail("description is a string or a mapping of language to text", "description")
+    transition = merged.get("transition")
+    if transition is not None and not isinstance(transition, bool):
+        raise fail("transition must be true or false", "transition")
+    active = merged.get("active", True)
+    if not isinstance(active, bool):
+        raise fail("active must be true or false", "active")
     return EventType(
         name=name,
         versions=versions,
@@ -196,10 +451,15 @@ def build_event_type(
         description=dict(description),
         entity_type=merged.get("entityType"),
         action=action,
-        audiences=audiences,
+        audiences=tuple(audiences),
         sensitive=dict(sensitive),
-        active=bool(merged.get("active", True)),
+        active=active,
         pack=pack,
+        tenant_id=tenant_id,
+        title=str(merged.get("title", "")),
+        group=str(merged.get("group", "")),
+        sources=sources,
+        transition=transition,
     )
 
 
@@ -212,14 +472,16 @@ class Catalog:
             if event_type.name in self._types:
                 other = self._types[event_type.name].pack
                 raise CatalogError(
-                    f"type {event_type.name!r} is defined twice (packs {other!r} and {event_type.pack!r})"
+                    f"type {event_type.name!r} is defined twice "
+                    f"(packs {other!r} and {event_type.pack!r})",
+                    location=("types", event_type.name),
                 )
             self._types[event_type.name] = event_type
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[EventType]:
         return iter(sorted(self._types.values(), key=lambda t: t.name))
 
     def __len__(self) -> int:
@@ -230,6 +492,9 @@ class Catalog:
             return self._types[name]
         except KeyError:
             raise NotFound(f"unknown event type {name!r}") from None
+
+    def find(self, name: str) -> EventType | None:
+        return self._types.get(name)
 
     def for_publish(self, name: str) -> EventType:
         event_type = self._types.get(name)
@@ -242,15 +507,72 @@ class Catalog:
     def allowed_actions(self, event_type: EventType) -> frozenset[str]:
         return ACTIONS | ({event_type.action} if event_type.action else frozenset())
 
+    def with_types(self, extra: Iterable[EventType]) -> Catalog:
+        """This catalog plus ``extra`` (a tenant's own types); a name that is
+        already here is refused (tenant types never shadow shipped ones)."""
+        merged = Catalog()
+        merged._types = dict(self._types)
+        for event_type in extra:
+            if event_type.name in merged._types:
+                raise CatalogError(
+                    f"type {event_type.name!r} already exists (pack "
+                    f"{merged._types[event_type.name].pack!r})",
+                    location=("types", event_type.name),
+                )
+            merged._types[event_type.name] = event_type
+        return merged
+
+    def search(
+        self,
+        *,
+        module: str | None = None,
+        category: str | None = None,
+        text: str | None = None,
+        active: bool | None = None,
+    ) -> list[EventType]:
+        return [
+            t
+            for t in self
+            if (module is None or t.module.casefold() == module.casefold())
+            and (category is None or t.category.casefold() == category.casefold())
+            and (active is None or t.active == active)
+            and (not text or t.matches_text(text))
+        ]
+
+
+PACK_KEYS = frozenset(
+    {"pack", "naming", "conventions", "defaults", "types", "source", "description"}
+)
+
+
+def pack_types(pack: Mapping[str, Any]) -> list[EventType]:
+    """The event types of one pack's data (without the convention checks)."""
+    name = str(pack.get("pack", "?"))
+    unknown = sorted(set(pack) - PACK_KEYS)
+    if unknown:
+        raise CatalogError(
+            f"pack {name!r}: unknown key {unknown[0]!r} (known: {', '.join(sorted(PACK_KEYS))})",
+            location=(unknown[0],),
+        )
+    defaults = pack.get("defaults") or {}
+    if not isinstance(defaults, dict) or not set(defaults) <= TYPE_KEYS - {"versions"}:
+        raise CatalogError(
+            f"pack {name!r}: defaults may only set {', '.join(sorted(TYPE_KEYS - {'versions'}))}",
+            location=("defaults",),
+        )
+    entries = pack.get("types") or {}
+    if not isinstance(entries, dict):
+        raise CatalogError(
+            f"pack {name!r}: types must be a mapping of type name to entry", location=("types",)
+        )
+    return [
+        build_event_type(str(type_name), spec or {}, pack=name, defaults=defaults)
+        for type_name, spec in entries.items()
+    ]
+
 
 def catalog_from_packs(packs: Iterable[Mapping[str, Any]]) -> Catalog:
     types: list[EventType] = []
     for pack in packs:
-        name = str(pack.get("pack", "?"))
-        defaults = pack.get("defaults") or {}
-        entries = pack.get("types") or {}
-        if not isinstance(entries, dict):
-            raise CatalogError(f"pack {name!r}: types must be a mapping of type name to entry")
-        for type_name, spec in entries.items():
-            types.append(build_event_type(str(type_name), spec or {}, pack=name, defaults=defaults))
+        types += pack_types(pack)
     return Catalog(types)

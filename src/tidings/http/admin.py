@@ -18,7 +18,6 @@ from tidings.auth import Principal, hash_secret, new_api_key
 from tidings.core.audience import ALL_TENANTS, UserRecord, parse_audience
 from tidings.errors import InvalidInput, NotFound
 from tidings.http.events import json_response, node, principal_of
-from tidings.hub.stream import USER_DELETED, BaseStream
 from tidings.ingest import new_event_id
 from tidings.service import Tidings
 from tidings.store.base import ApiKeyRecord, TenantRecord
@@ -105,7 +104,7 @@ async def put_tenant(
     tidings, _ = await admin(request, tenant_id)
     existed = await tidings.store.get_tenant(tenant_id) is not None
     tenant = await tidings.store.put_tenant(tenant_id, body.name, body.settings)
-    tidings.auth.tenants.drop(tenant_id)
+    await tidings.control("tenant_changed", tenant=tenant_id)
     return json_response(_tenant_json(tenant), 200 if existed else 201)
 
 
@@ -163,7 +162,7 @@ async def put_user(
         platform_tenants=tuple(body.platformTenants or [ALL_TENANTS]) if body.platform else (),
     )
     await tidings.store.put_user(user)
-    await refresh_streams(tidings, tenant_id, user_id=user_id)
+    await tidings.control("user_changed", tenant=tenant_id, user=user_id)
     return json_response(_user_json(user))
 
 
@@ -197,7 +196,7 @@ async def delete_user(
     tidings, _ = await admin(request, tenant_id)
     if not await tidings.store.delete_user(tenant_id, user_id):
         raise NotFound(f"unknown user {user_id!r}")
-    tidings.hub.close_user(tenant_id, user_id, USER_DELETED)
+    await tidings.control("user_deleted", tenant=tenant_id, user=user_id)
     return Response(status_code=204)
 
 
@@ -208,8 +207,7 @@ async def put_role(request: Request, body: RoleIn, role: str = Path(pattern=NAME
         raise InvalidInput("a tenant-bound key can only set tenant overrides", field="/tenantId")
     permissions = [_permission(p, f"/permissions/{i}") for i, p in enumerate(body.permissions)]
     await tidings.store.put_role(role, permissions, body.tenantId)
-    tidings.auth.roles.drop()
-    await refresh_streams(tidings, body.tenantId, role=role)
+    await tidings.control("roles_changed", tenant=body.tenantId, role=role)
     return json_response(
         {"role": role, "tenantId": body.tenantId, "permissions": sorted(set(permissions))}
     )
@@ -244,26 +242,3 @@ async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
         },
         201,
     )
-
-
-async def refresh_streams(
-    tidings: Tidings, tenant_id: str | None, *, user_id: str | None = None, role: str | None = None
-) -> int:
-    """Re-derive the audiences of affected open streams from the store."""
-    by_user: dict[tuple[str, str], list[BaseStream]] = {}
-    for stream in tidings.hub.index:
-        key = stream.user_key
-        if key is None or (tenant_id is not None and key[0] != tenant_id):
-            continue
-        if user_id is None or key[1] == user_id:
-            by_user.setdefault(key, []).append(stream)
-    refreshed = 0
-    for (tenant, uid), streams in by_user.items():
-        user = await tidings.store.get_user(tenant, uid)
-        if user is None or (role is not None and user.system_role != role):
-            continue
-        viewer = await tidings.auth.viewer_for(user)
-        for stream in streams:
-            tidings.hub.update_viewer(stream, viewer)
-            refreshed += 1
-    return refreshed

@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from tidings import __version__
 from tidings.config import Settings
-from tidings.http import admin, events, ops, problems
+from tidings.http import admin, catalog, events, ops, pages, problems
 from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.service import Tidings
 
@@ -78,8 +78,9 @@ def build_api(tidings: Tidings) -> FastAPI:
     api.state.tidings = tidings
     api.state.metrics = ops.metrics_registry(tidings)
     problems.install(api)
-    for router in (events.router, admin.router, ops.router):
+    for router in (events.router, admin.router, ops.router, catalog.router):
         api.include_router(router)
+    pages.install(api)
     aliases = tidings.settings.stream_aliases
 
     def openapi() -> dict[str, Any]:

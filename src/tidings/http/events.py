@@ -235,7 +235,7 @@ async def history(request: Request) -> Response:
 
 
 def _visible_wire(tidings: Tidings, event: Event, viewer: Viewer) -> dict[str, Any]:
-    sensitive = tidings.catalog.get(event.type).sensitive if event.type in tidings.catalog else {}
+    sensitive = tidings.sensitive_for(event.tenant_id, event.type)
     return redact(event.to_wire(), sensitive, variant_for(viewer, sensitive))
 
 

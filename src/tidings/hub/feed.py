@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from tidings.core.envelope import Event
 from tidings.errors import TidingsError
 from tidings.hub.hub import Hub
+from tidings.hub.stream import LOG_REWOUND
 from tidings.store.base import Store
 
 log = logging.getLogger("tidings.feed")
@@ -82,3 +83,13 @@ class Feed:
                 continue
             if head > self.hub.position:
                 self.wake()
+            elif head < self.hub.position:
+                self._rewound(head)
+
+    def _rewound(self, head: int) -> None:
+        """The log is shorter than what we delivered: the database was
+        restored or failed over to a replica that lacked recent commits.
+        Streams cannot trust their positions any more: reset them all."""
+        log.error("the log head moved back from %d to %d; resetting every stream", self.hub.position, head)
+        self.hub.position = head
+        self.hub.close_all(LOG_REWOUND)

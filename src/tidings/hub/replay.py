@@ -39,6 +39,11 @@ async def catch_up(
         return 0
     cursor, sent = after, 0
     tenants = tenant_scope(stream.viewer)
+    horizon = await store.log_horizon(tenants)
+    if after < horizon:
+        # Retention deleted events this client never saw: no silent gap.
+        _reset(stream, hub.position, "too_far_behind")
+        cursor = hub.position
     while not stream.closed:
         target = hub.position
         if cursor >= target:

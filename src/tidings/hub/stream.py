@@ -79,6 +79,7 @@ TOKEN_EXPIRED = CloseReason("reconnect", "token_expired", 4001)
 USER_DELETED = CloseReason("closed", "user_deleted", 4003)
 TENANT_SUSPENDED = CloseReason("closed", "tenant_suspended", 4003)
 SLOW_CONSUMER = CloseReason("reset", "slow_consumer", 4008)
+LOG_REWOUND = CloseReason("reset", "log_rewound", 4009)
 
 
 class BaseStream(abc.ABC):

@@ -1,0 +1,38 @@
+"""The Python SDK: publish, read history and administer a Tidings server
+over HTTP (:class:`TidingsClient`, :class:`AsyncTidingsClient`), and follow
+its live stream (:class:`Subscriber`). Errors are the
+:mod:`tidings.errors` classes the server's problem documents name."""
+
+from tidings.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MalformedJSON,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    TidingsError,
+    Unauthorized,
+    Unavailable,
+)
+from tidings.sdk.client import AsyncTidingsClient, BaseClient, TidingsClient, new_event_id
+from tidings.sdk.subscriber import Subscriber, is_control
+
+__all__ = [
+    "AsyncTidingsClient",
+    "BaseClient",
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "MalformedJSON",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "Subscriber",
+    "TidingsClient",
+    "TidingsError",
+    "Unauthorized",
+    "Unavailable",
+    "is_control",
+    "new_event_id",
+]

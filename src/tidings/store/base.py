@@ -69,6 +69,19 @@ class AppendOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogTypeRecord:
+    """A tenant-defined event type: its catalog entry (pack form, all
+    versions) as stored."""
+
+    tenant_id: str
+    name: str
+    spec: Mapping[str, Any]
+    active: bool
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class LogQuery:
     """History filters. ``tenant_ids`` None means every tenant."""
 
@@ -129,3 +142,10 @@ class Store(Protocol):
     async def read_events(self, after: int, limit: int) -> list[Event]: ...
     async def query_events(self, query: LogQuery) -> list[Event]: ...
     async def head_position(self) -> int: ...
+    async def prune_events(self, tenant_id: str, before: float, batch: int = 1000) -> int: ...
+    async def log_horizon(self, tenant_ids: Sequence[str] | None) -> int: ...
+
+    # tenant-defined catalog types
+    async def put_catalog_type(self, record: CatalogTypeRecord) -> None: ...
+    async def get_catalog_type(self, tenant_id: str, name: str) -> CatalogTypeRecord | None: ...
+    async def list_catalog_types(self, tenant_id: str | None = None) -> list[CatalogTypeRecord]: ...

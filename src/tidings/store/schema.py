@@ -113,3 +113,26 @@ events = Table(
         postgresql_where=Column("idempotency_key").isnot(None),
     ),
 )
+
+catalog_types = Table(
+    "catalog_types",
+    metadata,
+    # Tenant-defined event types (POST /api/admin/catalog/...): the entry in
+    # catalog-pack form (JSON), every version included.
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+log_horizons = Table(
+    "log_horizons",
+    metadata,
+    # Retention deleted this tenant's events up to this position: a stream
+    # resuming from below it gets a reset instead of a silent gap.
+    Column("tenant_id", String(64), primary_key=True),
+    Column("pruned_through", BigInteger, nullable=False),
+    Column("pruned_at", Float, nullable=False),
+)

@@ -18,8 +18,9 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tidings.core.audience import ALL_TENANTS, UserRecord
@@ -29,6 +30,7 @@ from tidings.store.base import (
     ApiKeyRecord,
     AppendOutcome,
     AppendResult,
+    CatalogTypeRecord,
     LogQuery,
     NewEvent,
     TenantRecord,
@@ -36,7 +38,9 @@ from tidings.store.base import (
 from tidings.store.schema import (
     GLOBAL_SCOPE,
     api_keys,
+    catalog_types,
     events,
+    log_horizons,
     roles,
     stream_tickets,
     tenants,
@@ -44,6 +48,9 @@ from tidings.store.schema import (
 )
 
 APPEND_LOCK_KEY = 0x7469_6469  # "tidi": the PostgreSQL advisory lock for appends
+RETENTION_LOCK_KEY = 0x7469_7274  # "tirt": one process prunes at a time
+LOG_CHANNEL = "tidings_log"  # NOTIFY payload: the new head position
+CONTROL_CHANNEL = "tidings_control"  # NOTIFY payload: a JSON control message
 _IN_CHUNK = 500  # keep IN (...) lists under SQLite's variable limit
 
 
@@ -411,6 +418,13 @@ class SQLStore:
                 )
             if rows:
                 await conn.execute(insert(events), rows)
+                if not self.is_sqlite:
+                    # Delivered at commit, in commit order: wakes every
+                    # process's feed (the log stays the source of truth).
+                    await conn.execute(
+                        text("SELECT pg_notify(:channel, :head)"),
+                        {"channel": LOG_CHANNEL, "head": str(head)},
+                    )
         return AppendOutcome(results, stored)
 
     async def _existing(
@@ -455,11 +469,13 @@ class SQLStore:
             return [_row_to_event(p, b) for p, b in rows]
 
     async def query_events(self, query: LogQuery) -> list[Event]:
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if query.tenant_ids is not None and ALL_TENANTS not in query.tenant_ids:
             conditions.append(events.c.tenant_id.in_(list(query.tenant_ids)))
         if query.types or query.type_prefixes:
-            type_conditions = [events.c.type.in_(list(query.types))] if query.types else []
+            type_conditions: list[ColumnElement[bool]] = (
+                [events.c.type.in_(list(query.types))] if query.types else []
+            )
             type_conditions += [
                 events.c.type.startswith(p, autoescape=True) for p in query.type_prefixes
             ]
@@ -487,12 +503,110 @@ class SQLStore:
             rows = await conn.execute(stmt)
             return [_row_to_event(p, b) for p, b in rows]
 
+    async def prune_events(self, tenant_id: str, before: float, batch: int = 1000) -> int:
+        """Delete one batch of the tenant's events older than ``before``
+        (epoch seconds) in a short transaction, and move its horizon.
+        Returns how many were deleted (0: nothing left, or another process
+        is pruning right now)."""
+        async with self._write() as conn:
+            if not self.is_sqlite:
+                got = await conn.execute(text(f"SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY})"))
+                if not got.scalar_one():
+                    return 0
+            doomed = (
+                select(events.c.position)
+                .where(events.c.tenant_id == tenant_id, events.c.created_at < before)
+                .order_by(events.c.position)
+                .limit(batch)
+            )
+            positions = [p for (p,) in await conn.execute(doomed)]
+            if not positions:
+                return 0
+            await conn.execute(delete(events).where(events.c.position.in_(positions)))
+            current = (
+                await conn.execute(
+                    select(log_horizons.c.pruned_through).where(log_horizons.c.tenant_id == tenant_id)
+                )
+            ).scalar_one_or_none()
+            values = {"pruned_through": max(positions), "pruned_at": time.time()}
+            if current is None:
+                await conn.execute(insert(log_horizons).values(tenant_id=tenant_id, **values))
+            elif current < max(positions):
+                await conn.execute(
+                    update(log_horizons).where(log_horizons.c.tenant_id == tenant_id).values(**values)
+                )
+        return len(positions)
+
+    async def log_horizon(self, tenant_ids: Sequence[str] | None) -> int:
+        """The highest pruned position among these tenants (all if None):
+        history at or below it may be gone."""
+        stmt = select(func.coalesce(func.max(log_horizons.c.pruned_through), 0))
+        if tenant_ids is not None:
+            stmt = stmt.where(log_horizons.c.tenant_id.in_(list(tenant_ids)))
+        async with self._read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
     async def head_position(self) -> int:
         async with self._read() as conn:
             value = (
                 await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
             ).scalar_one()
         return int(value)
+
+    # -- tenant-defined catalog types --------------------------------------
+
+    async def put_catalog_type(self, record: CatalogTypeRecord) -> None:
+        """Create or replace a tenant's type (its whole entry)."""
+        values = {
+            "spec": _dumps(dict(record.spec)),
+            "active": record.active,
+            "updated_at": record.updated_at,
+        }
+        key = and_(
+            catalog_types.c.tenant_id == record.tenant_id, catalog_types.c.name == record.name
+        )
+        async with self._write() as conn:
+            result = await conn.execute(update(catalog_types).where(key).values(**values))
+            if result.rowcount == 0:
+                await conn.execute(
+                    insert(catalog_types).values(
+                        tenant_id=record.tenant_id,
+                        name=record.name,
+                        created_at=record.created_at,
+                        **values,
+                    )
+                )
+
+    async def get_catalog_type(self, tenant_id: str, name: str) -> CatalogTypeRecord | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    select(catalog_types).where(
+                        catalog_types.c.tenant_id == tenant_id, catalog_types.c.name == name
+                    )
+                )
+            ).first()
+        return None if row is None else _catalog_type(row)
+
+    async def list_catalog_types(self, tenant_id: str | None = None) -> list[CatalogTypeRecord]:
+        """One tenant's types, or every tenant's (None), by tenant and name."""
+        stmt = select(catalog_types).order_by(catalog_types.c.tenant_id, catalog_types.c.name)
+        if tenant_id is not None:
+            stmt = stmt.where(catalog_types.c.tenant_id == tenant_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_catalog_type(r) for r in rows]
+
+
+def _catalog_type(row: Any) -> CatalogTypeRecord:
+    return CatalogTypeRecord(
+        tenant_id=row.tenant_id,
+        name=row.name,
+        spec=orjson.loads(row.spec),
+        active=bool(row.active),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def _tenant(row: Any) -> TenantRecord:

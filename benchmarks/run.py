@@ -1,0 +1,309 @@
+"""The benchmark runner behind ``tidings bench`` (also ``python -m benchmarks.run``).
+
+For each scenario and each system (Tidings, then the baseline) it starts a
+fresh server pinned to core 0, provisions it, runs the client process
+pinned to core 1, stops the server, and finally prints the JSON and a table
+with the ratios and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from benchmarks import report, servers
+from tidings.config import Settings
+
+SYSTEMS = ("tidings", "baseline")
+BASELINE = "Starlette + sse-starlette, asyncio.Queue per client, uvicorn (uvloop, httptools)"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    workload: str
+    full: dict[str, Any]
+    quick: dict[str, Any]
+    timeout_s: float
+
+    def params(self, quick: bool) -> dict[str, Any]:
+        return dict(self.quick if quick else self.full)
+
+    def users(self, quick: bool) -> int:
+        params = self.params(quick)
+        wanted = params.get("subscribers") or params.get("connections") or 1
+        return max(1, min(100, int(wanted)))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "s1",
+            "1,000 subscribers, 200 events at 20/s (20k deliveries/s offered)",
+            "fanout",
+            {"subscribers": 1000, "events": 200, "rate": 20, "drain_cap_s": 20},
+            {"subscribers": 200, "events": 40, "rate": 20, "drain_cap_s": 8},
+            timeout_s=180,
+        ),
+        Scenario(
+            "s2",
+            "10,000 subscribers, 100 events at 10/s (100k deliveries/s offered)",
+            "fanout",
+            {"subscribers": 10_000, "events": 100, "rate": 10, "drain_cap_s": 40},
+            {"subscribers": 2000, "events": 20, "rate": 10, "drain_cap_s": 10},
+            timeout_s=300,
+        ),
+        Scenario(
+            "s3",
+            "100 subscribers, 4 publishers back to back",
+            "sustained",
+            {"subscribers": 100, "publishers": 4, "duration_s": 10, "drain_cap_s": 30},
+            {"subscribers": 50, "publishers": 4, "duration_s": 2, "drain_cap_s": 8},
+            timeout_s=180,
+        ),
+        Scenario(
+            "publish",
+            "durable publish: 16 concurrent single POSTs, then batches of 500",
+            "publish",
+            {"concurrency": 16, "duration_s": 10, "batch_concurrency": 4, "batch_size": 500},
+            {"concurrency": 16, "duration_s": 2, "batch_concurrency": 4, "batch_size": 500},
+            timeout_s=180,
+        ),
+        Scenario(
+            "memory",
+            "resident memory per idle SSE connection",
+            "memory",
+            {"connections": 10_000, "settle_s": 3.0},
+            {"connections": 2000, "settle_s": 1.5},
+            timeout_s=240,
+        ),
+    )
+}
+OPTIONAL = ("validation",)
+
+
+class CountColumn(ProgressColumn):
+    """``done/total``, or nothing for open-ended tasks."""
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.completed:>8,.0f}/{task.total:,.0f}")
+
+
+def pin_self() -> None:
+    """Keep the runner (progress bars, JSON) off the server's core."""
+    if servers.can_pin() and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {servers.CLIENT_CORE})
+
+
+def run_client(
+    scenario: Scenario,
+    system: str,
+    target: servers.Target,
+    params: dict[str, Any],
+    workdir: Path,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Run the client process for one scenario against one server."""
+    spec_path = workdir / f"{scenario.name}-{system}.spec.json"
+    spec_path.write_text(
+        json.dumps({"workload": scenario.workload, "target": target.to_json(), "params": params})
+    )
+    log_path = workdir / f"{scenario.name}-{system}.client.log"
+    env = {**os.environ, "PYTHONPATH": servers.pythonpath()}
+    command = [sys.executable, "-m", "benchmarks.client", str(spec_path)]
+    tasks: dict[str, TaskID] = {}
+    outcome: dict[str, Any] = {"error": "the client ended without a result"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            servers.pinned(command, servers.CLIENT_CORE),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            cwd=servers.REPO_ROOT,
+        )
+        watchdog = threading.Timer(scenario.timeout_s, proc.kill)
+        watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = json.loads(raw)
+                if line["event"] == "progress":
+                    phase = line["phase"]
+                    if phase not in tasks:
+                        label = f"{scenario.name} {system:8} {phase}"
+                        tasks[phase] = progress.add_task(label, total=line["total"])
+                    progress.update(tasks[phase], completed=line["done"], total=line["total"])
+                elif line["event"] == "result":
+                    outcome = line["result"]
+                elif line["event"] == "error":
+                    outcome = {"error": line["error"]}
+            proc.wait()
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for task in tasks.values():
+                progress.remove_task(task)
+    if "error" in outcome:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        progress.console.print(f"[red]{scenario.name} {system}: {outcome['error']}[/]\n{tail}")
+    return outcome
+
+
+def run_scenario(
+    scenario: Scenario, system: str, quick: bool, workdir: Path, progress: Progress
+) -> dict[str, Any]:
+    params = scenario.params(quick)
+    load = round(os.getloadavg()[0], 2)
+    started = time.monotonic()
+    task = progress.add_task(f"{scenario.name} {system:8} start server", total=None)
+    try:
+        with servers.running(
+            system, workdir, f"{scenario.name}-{system}", users=scenario.users(quick)
+        ) as target:
+            progress.remove_task(task)
+            result = run_client(scenario, system, target, params, workdir, progress)
+    except Exception as exc:  # a server that does not start: report, go on
+        progress.remove_task(task)
+        progress.console.print(f"[red]{scenario.name} {system}: {exc}[/]")
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    seconds = time.monotonic() - started
+    result["loadavg_1m_at_start"] = load
+    progress.console.print(f"  {scenario.name} {system}: done in {seconds:.1f}s (load {load})")
+    return result
+
+
+def run_validation(quick: bool, progress: Progress) -> dict[str, Any]:
+    """The optional ``benchmarks.validation`` module (payload validation on
+    vs off), when someone has written it."""
+    if importlib.util.find_spec("benchmarks.validation") is None:
+        return {"skipped": "benchmarks/validation.py is not present"}
+    task = progress.add_task("validation", total=None)
+    try:
+        module = importlib.import_module("benchmarks.validation")
+        return dict(module.run(quick))
+    except Exception as exc:
+        progress.console.print(f"[red]validation: {exc}[/]")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        progress.remove_task(task)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "pinned": servers.can_pin(),
+        "server_core": servers.SERVER_CORE if servers.can_pin() else None,
+        "client_core": servers.CLIENT_CORE if servers.can_pin() else None,
+    }
+
+
+def main(scenarios: list[str], *, quick: bool, baseline: bool, output: Path | None = None) -> None:
+    names = [n.strip() for n in scenarios if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS and n not in OPTIONAL]
+    if unknown:
+        known = ", ".join([*SCENARIOS, *OPTIONAL])
+        raise SystemExit(f"tidings bench: unknown scenario(s) {', '.join(unknown)} ({known})")
+    systems = SYSTEMS if baseline else SYSTEMS[:1]
+    pin_self()
+    console = Console(stderr=True)
+    results: dict[str, Any] = {}
+    started = time.time()
+    load_before = os.getloadavg()
+    with (
+        tempfile.TemporaryDirectory(prefix="tidings-bench-") as tmp,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            CountColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            refresh_per_second=4,
+        ) as progress,
+    ):
+        for name in names:
+            if name == "validation":
+                results[name] = run_validation(quick, progress)
+                continue
+            scenario = SCENARIOS[name]
+            entry: dict[str, Any] = {"title": scenario.title, "params": scenario.params(quick)}
+            for system in systems:
+                entry[system] = run_scenario(scenario, system, quick, Path(tmp), progress)
+            results[name] = entry
+    document = report.build(
+        results,
+        {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "duration_s": round(time.time() - started, 1),
+            "quick": quick,
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "machine": machine(),
+            "tidings": {
+                "database": f"sqlite (WAL, synchronous={Settings().sqlite_synchronous})",
+                "processes": 1,
+            },
+            "baseline": BASELINE,
+        },
+    )
+    text = json.dumps(document, indent=2)
+    print(text)
+    if output is not None:
+        output.write_text(text + "\n")
+    report.print_table(document, Console(width=None if sys.stdout.isatty() else 132))
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark Tidings against the baseline.")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    main(args.scenarios.split(","), quick=args.quick, baseline=args.baseline, output=args.output)
+
+
+if __name__ == "__main__":
+    cli()

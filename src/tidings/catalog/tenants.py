@@ -1,0 +1,158 @@
+"""The catalog each tenant sees: the shipped packs plus the tenant's own
+types (stored, added through ``/api/admin/catalog``).
+
+Publishing looks catalogs up synchronously, so they live in memory: loaded
+at start-up, rebuilt for a tenant at once after a local write, and
+re-read every ``refresh_s`` seconds so writes made by other processes
+arrive within that bound. Only tenants whose stored types changed are
+rebuilt; validators compiled for unchanged types are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from tidings.core.catalog import Catalog, CatalogError, EventType, build_event_type
+from tidings.errors import TidingsError
+from tidings.store.base import CatalogTypeRecord, Store
+
+log = logging.getLogger("tidings.catalog")
+DEFAULT_REFRESH_S = 5.0
+
+
+def tenant_event_type(record: CatalogTypeRecord) -> EventType:
+    """Build the event type of a stored record (validated like a pack entry)."""
+    spec = {**record.spec, "active": record.active}
+    return build_event_type(
+        record.name,
+        spec,
+        pack=f"tenant:{record.tenant_id}",
+        defaults={},
+        tenant_id=record.tenant_id,
+    )
+
+
+def _fingerprint(record: CatalogTypeRecord) -> bytes:
+    return orjson.dumps([record.spec, record.active], option=orjson.OPT_SORT_KEYS)
+
+
+class TenantCatalogs:
+    def __init__(
+        self, shipped: Catalog, store: Store, *, refresh_s: float = DEFAULT_REFRESH_S
+    ) -> None:
+        self.shipped = shipped
+        self.store = store
+        self.refresh_s = refresh_s
+        self._catalogs: dict[str, Catalog] = {}
+        self._types: dict[str, dict[str, tuple[bytes, EventType]]] = {}
+        self._sensitive_any: dict[str, dict[str, str]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lookups (synchronous, for the publish and delivery paths) ---------
+
+    def for_tenant(self, tenant_id: str | None) -> Catalog:
+        if tenant_id is None:
+            return self.shipped
+        return self._catalogs.get(tenant_id, self.shipped)
+
+    def tenant_types(self, tenant_id: str) -> list[EventType]:
+        return sorted((t for _, t in self._types.get(tenant_id, {}).values()), key=lambda t: t.name)
+
+    def sensitive(self, tenant_id: str, event_type: str) -> Mapping[str, str]:
+        found = self.for_tenant(tenant_id).find(event_type)
+        return found.sensitive if found is not None else {}
+
+    def sensitive_any(self, event_type: str) -> Mapping[str, str]:
+        """For lookups that know only the type (the hub's encoder): the
+        shipped type's fields, or the union of the fields tenants marked on
+        a type of that name (redacting too much is safe; too little is not)."""
+        found = self.shipped.find(event_type)
+        if found is not None:
+            return found.sensitive
+        return self._sensitive_any.get(event_type, {})
+
+    # -- loading ----------------------------------------------------------
+
+    async def refresh(self, tenant_id: str | None = None) -> None:
+        """Re-read one tenant's types (after a local write) or everyone's."""
+        records = await self.store.list_catalog_types(tenant_id)
+        by_tenant: dict[str, list[CatalogTypeRecord]] = {}
+        for record in records:
+            by_tenant.setdefault(record.tenant_id, []).append(record)
+        tenants = (
+            [tenant_id] if tenant_id is not None else sorted(set(self._types) | set(by_tenant))
+        )
+        for tenant in tenants:
+            self._apply(tenant, by_tenant.get(tenant, []))
+        self._rebuild_sensitive()
+
+    def _apply(self, tenant_id: str, records: Iterable[CatalogTypeRecord]) -> None:
+        old = self._types.get(tenant_id, {})
+        new: dict[str, tuple[bytes, EventType]] = {}
+        changed = False
+        for record in records:
+            fingerprint = _fingerprint(record)
+            kept = old.get(record.name)
+            if kept is not None and kept[0] == fingerprint:
+                new[record.name] = kept
+                continue
+            changed = True
+            try:
+                new[record.name] = (fingerprint, tenant_event_type(record))
+            except CatalogError as exc:  # stored before a stricter rule: skip, loudly
+                log.error("tenant %s: catalog type %s skipped: %s", tenant_id, record.name, exc)
+        if not changed and new.keys() == old.keys():
+            return
+        types = [t for _, t in new.values() if t.name not in self.shipped]
+        for name in sorted(set(new) - {t.name for t in types}):
+            log.error(
+                "tenant %s: type %s now ships in a pack; the tenant's is hidden", tenant_id, name
+            )
+        if new:
+            self._types[tenant_id] = new
+            self._catalogs[tenant_id] = self.shipped.with_types(types)
+        else:
+            self._types.pop(tenant_id, None)
+            self._catalogs.pop(tenant_id, None)
+
+    def _rebuild_sensitive(self) -> None:
+        merged: dict[str, dict[str, str]] = {}
+        for types in self._types.values():
+            for _, event_type in types.values():
+                if event_type.sensitive:
+                    merged.setdefault(event_type.name, {}).update(event_type.sensitive)
+        self._sensitive_any = merged
+
+    async def start(self) -> None:
+        try:
+            await self.refresh()
+        except TidingsError as exc:  # the poller below retries
+            log.warning("tenant catalog types not loaded yet: %s", exc)
+        if self.refresh_s > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh()
+            except TidingsError as exc:  # database down: keep the last catalogs
+                log.warning("catalog refresh failed: %s", exc)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def stored_spec(event_type_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry as stored: everything but the active flag (a column)."""
+    return {k: v for k, v in event_type_spec.items() if k != "active"}

@@ -1,0 +1,364 @@
+"""The catalog over HTTP.
+
+Read (any credential; users and tenant-bound keys see their tenant's
+catalog, admin and global keys the shipped one or ``?tenantId=``'s):
+
+* ``GET /api/catalog`` — event types, filtered by ``module``, ``category``,
+  ``q`` (text in name, title, descriptions) and ``active``;
+* ``GET /api/catalog/{type}`` — one type with every schema version and the
+  compatibility of each version with the one before;
+* ``GET /api/catalog/asyncapi.json`` — an AsyncAPI 3.0 document;
+* ``GET /api/catalog/schemas.json`` — the JSON Schema bundle.
+
+Write (admin credential for the tenant): tenant-defined types under
+``/api/admin/catalog/{tenantId}/types``, validated like pack entries
+(:mod:`tidings.core.catalog`, :mod:`tidings.core.conventions`); a tenant
+type can never shadow a shipped one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from starlette.responses import Response
+
+from tidings import __version__
+from tidings.auth import Principal
+from tidings.catalog.tenants import stored_spec, tenant_event_type
+from tidings.core.catalog import TYPE_KEYS, Catalog, CatalogError, EventType, build_event_type
+from tidings.core.compat import compare
+from tidings.core.conventions import check_type
+from tidings.core.export import asyncapi_document, schema_bundle
+from tidings.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tidings.http.admin import admin
+from tidings.http.events import json_response, node, principal_of, read_json
+from tidings.service import Tidings
+from tidings.store.base import CatalogTypeRecord
+
+router = APIRouter(tags=["catalog"])
+ID = r"^[A-Za-z0-9_.\-]{1,64}$"
+TYPE_NAME = r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$"
+MAX_SPEC_BYTES = 256 * 1024
+PATCHABLE = TYPE_KEYS - {"versions"}
+TENANT_CONVENTIONS = ("transitions", "updates")
+
+_ENTRY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "example": "acme.widget.created"},
+        "title": {"type": "string"},
+        "module": {"type": "string"},
+        "category": {"type": "string"},
+        "group": {"type": "string"},
+        "description": {
+            "oneOf": [
+                {"type": "string"},
+                {"type": "object", "additionalProperties": {"type": "string"}},
+            ]
+        },
+        "entityType": {"type": "string"},
+        "action": {"type": "string", "example": "CREATED"},
+        "audiences": {"type": "array", "items": {"type": "string"}},
+        "sensitive": {"type": "object", "additionalProperties": {"type": "string"}},
+        "active": {"type": "boolean"},
+        "transition": {"type": "boolean"},
+        "fields": {"type": "string", "example": "tenantId, widgetId, createdAt, note?"},
+        "schema": {"type": "object"},
+        "versions": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+# -- reading --------------------------------------------------------------
+
+
+async def _catalog_for(request: Request) -> tuple[Tidings, Catalog, str | None]:
+    """The catalog the caller sees, and its tenant (None: shipped only)."""
+    tidings = node(request)
+    principal: Principal = await principal_of(request)
+    requested = request.query_params.get("tenantId") or None
+    if principal.tenant_id is not None:
+        if requested is not None and requested != principal.tenant_id:
+            raise Forbidden("this credential sees only its own tenant's catalog", field="tenantId")
+        tenant_id: str | None = principal.tenant_id
+    else:
+        tenant_id = requested
+        if tenant_id is not None and await tidings.store.get_tenant(tenant_id) is None:
+            raise NotFound(f"unknown tenant {tenant_id!r}")
+    return tidings, tidings.catalogs.for_tenant(tenant_id), tenant_id
+
+
+def _flag(value: str | None, name: str) -> bool | None:
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise InvalidInput(f"{name} must be true or false", field=name)
+    return value == "true"
+
+
+@router.get("/api/catalog", summary="Event types (filter by module, category, text)")
+async def list_catalog(request: Request) -> Response:
+    _, catalog, tenant_id = await _catalog_for(request)
+    params = request.query_params
+    found = catalog.search(
+        module=params.get("module") or None,
+        category=params.get("category") or None,
+        text=params.get("q") or None,
+        active=_flag(params.get("active"), "active"),
+    )
+    return json_response(
+        {
+            "tenantId": tenant_id,
+            "count": len(found),
+            "items": [t.summary_json() for t in found],
+        }
+    )
+
+
+def _origin(request: Request) -> tuple[str, str]:
+    return request.url.netloc or "localhost", request.url.scheme or "http"
+
+
+@router.get("/api/catalog/asyncapi.json", summary="The catalog as an AsyncAPI 3.0 document")
+async def asyncapi(request: Request) -> Response:
+    _, catalog, tenant_id = await _catalog_for(request)
+    host, protocol = _origin(request)
+    scope = f"tenant {tenant_id}" if tenant_id else "shipped packs"
+    document = asyncapi_document(
+        catalog,
+        title=f"Tidings events ({scope})",
+        version=__version__,
+        description=f"Every event type in the Tidings catalog of {scope}.",
+        host=host,
+        protocol=protocol,
+    )
+    return json_response(document)
+
+
+@router.get("/api/catalog/schemas.json", summary="Every payload schema as one JSON Schema bundle")
+async def schemas(request: Request) -> Response:
+    _, catalog, tenant_id = await _catalog_for(request)
+    return json_response(schema_bundle(catalog, catalog_id=tenant_id or "shipped"))
+
+
+@router.get("/api/catalog/{event_type}", summary="One event type with all its schema versions")
+async def get_type(request: Request, event_type: str = Path(pattern=TYPE_NAME)) -> Response:
+    _, catalog, _tenant = await _catalog_for(request)
+    return json_response(catalog.get(event_type).detail_json())
+
+
+# -- tenant-defined types ---------------------------------------------------
+
+
+def _pointer(location: tuple[str | int, ...]) -> str:
+    """A CatalogError location (("types", name, ...)) as a body pointer."""
+    rest = location[2:] if location[:1] == ("types",) else location
+    return "".join(f"/{part}" for part in rest)
+
+
+def _build(tenant_id: str, name: str, spec: dict[str, Any], shipped: Catalog) -> EventType:
+    """Validate an entry exactly like a pack entry; refuse shadowing."""
+    if name in shipped:
+        raise Conflict(
+            f"{name!r} is a shipped event type (pack {shipped.get(name).pack!r}); "
+            "tenant types cannot shadow it",
+            field="/name",
+        )
+    try:
+        event_type = build_event_type(
+            name, spec, pack=f"tenant:{tenant_id}", defaults={}, tenant_id=tenant_id
+        )
+        if not spec.get("versions"):
+            raise CatalogError("declare the first version: fields or schema", location=())
+        check_type(event_type, naming=None, conventions=TENANT_CONVENTIONS)
+    except CatalogError as exc:
+        raise InvalidInput(exc.message, field=_pointer(exc.location)) from None
+    return event_type
+
+
+def _entry_from(body: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", field="")
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("name is required", field="/name")
+    spec = {k: v for k, v in body.items() if k != "name"}
+    shorthand = {k: spec.pop(k) for k in ("fields", "schema") if k in spec}
+    if shorthand:
+        if "versions" in spec:
+            raise InvalidInput("give fields/schema or versions, not both", field="/versions")
+        spec["versions"] = [shorthand]
+    return name, spec
+
+
+async def _tenant(request: Request, tenant_id: str) -> Tidings:
+    tidings, _ = await admin(request, tenant_id)
+    if await tidings.store.get_tenant(tenant_id) is None:
+        raise NotFound(f"unknown tenant {tenant_id!r}")
+    return tidings
+
+
+async def _stored(tidings: Tidings, tenant_id: str, name: str) -> CatalogTypeRecord:
+    record = await tidings.store.get_catalog_type(tenant_id, name)
+    if record is None:
+        raise NotFound(f"tenant {tenant_id!r} has no event type {name!r}")
+    return record
+
+
+async def _save(
+    tidings: Tidings, record: CatalogTypeRecord, spec: dict[str, Any], active: bool
+) -> CatalogTypeRecord:
+    saved = CatalogTypeRecord(
+        tenant_id=record.tenant_id,
+        name=record.name,
+        spec=stored_spec(spec),
+        active=active,
+        created_at=record.created_at,
+        updated_at=time.time(),
+    )
+    await tidings.store.put_catalog_type(saved)
+    await tidings.catalogs.refresh(record.tenant_id)
+    return saved
+
+
+@router.get("/api/admin/catalog/{tenant_id}/types", summary="A tenant's own event types")
+async def list_tenant_types(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
+    tidings = await _tenant(request, tenant_id)
+    records = await tidings.store.list_catalog_types(tenant_id)
+    items = []
+    for record in records:
+        try:
+            items.append(tenant_event_type(record).detail_json())
+        except CatalogError as exc:
+            items.append({"type": record.name, "error": exc.message})
+    return json_response({"tenantId": tenant_id, "items": items})
+
+
+@router.post(
+    "/api/admin/catalog/{tenant_id}/types",
+    status_code=201,
+    summary="Add a tenant event type (first version from fields or schema)",
+    openapi_extra=_body(_ENTRY_SCHEMA),
+)
+async def create_tenant_type(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
+    tidings = await _tenant(request, tenant_id)
+    body, _ = await read_json(request, MAX_SPEC_BYTES)
+    name, spec = _entry_from(body)
+    event_type = _build(tenant_id, name, spec, tidings.catalog)
+    if await tidings.store.get_catalog_type(tenant_id, name) is not None:
+        raise Conflict(
+            f"tenant {tenant_id!r} already has {name!r}; add a version instead", field="/name"
+        )
+    now = time.time()
+    record = CatalogTypeRecord(tenant_id, name, {}, event_type.active, now, now)
+    await _save(tidings, record, spec, event_type.active)
+    return json_response(event_type.detail_json(), 201)
+
+
+@router.get("/api/admin/catalog/{tenant_id}/types/{event_type}", summary="One tenant event type")
+async def get_tenant_type(
+    request: Request,
+    tenant_id: str = Path(pattern=ID),
+    event_type: str = Path(pattern=TYPE_NAME),
+) -> Response:
+    tidings = await _tenant(request, tenant_id)
+    record = await _stored(tidings, tenant_id, event_type)
+    return json_response(tenant_event_type(record).detail_json())
+
+
+@router.patch(
+    "/api/admin/catalog/{tenant_id}/types/{event_type}",
+    summary="Change a tenant type's description, audiences, sensitive fields or active flag",
+    openapi_extra=_body(_ENTRY_SCHEMA),
+)
+async def patch_tenant_type(
+    request: Request,
+    tenant_id: str = Path(pattern=ID),
+    event_type: str = Path(pattern=TYPE_NAME),
+) -> Response:
+    tidings = await _tenant(request, tenant_id)
+    record = await _stored(tidings, tenant_id, event_type)
+    body, _ = await read_json(request, MAX_SPEC_BYTES)
+    if not isinstance(body, dict) or not body:
+        raise InvalidInput("the body is an object of the keys to change", field="")
+    unknown = sorted(set(body) - PATCHABLE)
+    if unknown:
+        hint = (
+            " (add a version with POST .../versions)"
+            if unknown[0] in ("versions", "fields", "schema")
+            else ""
+        )
+        raise InvalidInput(f"{unknown[0]!r} cannot be changed here{hint}", field=f"/{unknown[0]}")
+    spec = {**record.spec, "active": record.active}
+    for key, value in body.items():
+        if value is None:
+            spec.pop(key, None)
+        else:
+            spec[key] = value
+    built = _build(tenant_id, event_type, spec, tidings.catalog)
+    await _save(tidings, record, spec, built.active)
+    return json_response(built.detail_json())
+
+
+@router.post(
+    "/api/admin/catalog/{tenant_id}/types/{event_type}/versions",
+    status_code=201,
+    summary="Add a schema version (older versions stay accepted)",
+    openapi_extra=_body(
+        {
+            "type": "object",
+            "properties": {
+                "fields": {"type": "string"},
+                "schema": {"type": "object"},
+                "note": {"type": "string"},
+            },
+        }
+    ),
+)
+async def add_version(
+    request: Request,
+    tenant_id: str = Path(pattern=ID),
+    event_type: str = Path(pattern=TYPE_NAME),
+) -> Response:
+    """``?requireCompatible=true`` refuses (409) a version that is not
+    backward compatible with the latest one."""
+    tidings = await _tenant(request, tenant_id)
+    record = await _stored(tidings, tenant_id, event_type)
+    body, _ = await read_json(request, MAX_SPEC_BYTES)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body is a version: {fields} or {schema}", field="")
+    versions = [*record.spec.get("versions", []), body]
+    spec = {**record.spec, "versions": versions, "active": record.active}
+    try:
+        built = _build(tenant_id, event_type, spec, tidings.catalog)
+    except InvalidInput as exc:
+        index = f"/versions/{len(versions) - 1}"
+        if exc.field and exc.field.startswith(index):
+            exc.field = exc.field[len(index) :]
+        raise
+    number = built.latest
+    report = compare(built.versions[number - 1], built.versions[number])
+    if _flag(request.query_params.get("requireCompatible"), "requireCompatible") and not (
+        report.compatible
+    ):
+        raise Conflict(
+            f"version {number} is not backward compatible with version {number - 1}",
+            compatibility=report.to_json(),
+        )
+    await _save(tidings, record, spec, record.active)
+    return json_response(
+        {
+            "type": event_type,
+            "version": number,
+            "schema": built.ref(number),
+            "compatibility": report.to_json(),
+            "eventType": built.detail_json(),
+        },
+        201,
+    )

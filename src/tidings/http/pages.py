@@ -1,0 +1,54 @@
+"""Browser pages and their static files: ``/static/*`` (``tidings.js`` and
+the pages' scripts and styles) and ``GET /live``, a live list of the events
+the holder of a user token may see.
+
+Pages carry no inline script or style, so they are served with a strict
+Content-Security-Policy; the token never reaches the server in a page
+request (it travels in the address fragment or a form field, and only in
+``Authorization`` headers of ticket requests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from tidings import __version__
+
+PACKAGE = Path(__file__).resolve().parent.parent
+STATIC_DIR = PACKAGE / "static"
+STATIC_PATH = "/static"
+templates = Jinja2Templates(directory=PACKAGE / "templates")
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/live")
+async def live(request: Request) -> Response:
+    """The live event list (token from ``#token=...`` or the form)."""
+    return templates.TemplateResponse(
+        request,
+        "live.html",
+        {"static": STATIC_PATH, "version": __version__},
+        headers=PAGE_HEADERS,
+    )
+
+
+def install(api: FastAPI) -> None:
+    """Add the pages and mount ``/static``."""
+    api.include_router(router)
+    api.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
