@@ -10,7 +10,9 @@ from support import Admin, ServerProcess, need, running_server
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """One real server per backend for the session: every server test runs
     on SQLite and on PostgreSQL. Tests isolate themselves by using fresh
     tenants (``admin.tenant()``)."""

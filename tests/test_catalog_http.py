@@ -487,7 +487,7 @@ entry_bodies = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=500,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

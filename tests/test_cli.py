@@ -10,7 +10,9 @@ from pg import PostgresServer
 
 
 def tidings(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tidings", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "tidings", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_migrate_is_safe_to_run_twice(tmp_path: Path) -> None:
@@ -24,11 +26,16 @@ def test_migrate_is_safe_to_run_twice(tmp_path: Path) -> None:
 def test_migrate_on_postgresql_from_several_processes_at_once(postgres: PostgresServer) -> None:
     url = postgres.url(postgres.create_database())
     runs = [
-        subprocess.Popen([sys.executable, "-m", "tidings", "migrate", "--database", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "tidings", "migrate", "--database", url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(3)
     ]
     for run in runs:
-        out, err = run.communicate(timeout=60)
+        _out, err = run.communicate(timeout=60)
         assert run.returncode == 0, err
     assert postgres.psql("SELECT count(*) FROM events", database=url.rsplit("/", 1)[1]) == "0"
 
@@ -40,4 +47,8 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[tidings]\nno_such_setting = 1\n")
     wrong = tidings("migrate", "--config", str(config))
-    assert wrong.returncode == 2 and "unknown setting" in wrong.stderr and wrong.stderr.count("\n") == 1
+    assert (
+        wrong.returncode == 2
+        and "unknown setting" in wrong.stderr
+        and wrong.stderr.count("\n") == 1
+    )

@@ -4,6 +4,7 @@ delivery, a process killed mid-run, and a database outage."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import random
 import time
@@ -40,7 +41,9 @@ class Subscriber:
                 headers["Last-Event-ID"] = str(self.positions[-1])
             try:
                 async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=None)) as client:
-                    async with client.stream("GET", f"{server.url}/api/events", headers=headers) as response:
+                    async with client.stream(
+                        "GET", f"{server.url}/api/events", headers=headers
+                    ) as response:
                         parser = SSEParser()
                         async for text in response.aiter_text():
                             for message in parser.feed(text):
@@ -56,14 +59,28 @@ class Subscriber:
             await asyncio.sleep(0.1)
 
 
-async def publisher(servers: list[ServerProcess], tenant: str, count: int, acked: list[str], seed: int) -> None:
+async def publisher(
+    servers: list[ServerProcess], tenant: str, count: int, acked: list[str], seed: int
+) -> None:
     rng = random.Random(seed)
     async with httpx.AsyncClient(headers=bearer(ADMIN_KEY), timeout=5) as client:
         for n in range(count):
             alive = [s for s in servers if s.proc is not None and s.proc.poll() is None]
             server = rng.choice(alive)
-            audiences = rng.choice([["permission:team-a"], ["permission:team-b"], ["user:dave"], ["permission:team-a", "user:bob"]])
-            event = {"type": "qms.car.updated", "tenantId": tenant, "audiences": audiences, "data": {"n": n, "s": seed}}
+            audiences = rng.choice(
+                [
+                    ["permission:team-a"],
+                    ["permission:team-b"],
+                    ["user:dave"],
+                    ["permission:team-a", "user:bob"],
+                ]
+            )
+            event = {
+                "type": "qms.car.updated",
+                "tenantId": tenant,
+                "audiences": audiences,
+                "data": {"n": n, "s": seed},
+            }
             try:
                 response = await client.post(f"{server.url}/api/events", json=event)
             except httpx.HTTPError:
@@ -81,7 +98,12 @@ def full_log(url: str, tenant: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
-        params = {"tenantId": tenant, "limit": "500", "order": "asc", **({"cursor": cursor} if cursor else {})}
+        params = {
+            "tenantId": tenant,
+            "limit": "500",
+            "order": "asc",
+            **({"cursor": cursor} if cursor else {}),
+        }
         page = httpx.get(f"{url}/api/events/log", params=params, headers=bearer(ADMIN_KEY)).json()
         items += page["items"]
         cursor = page["nextCursor"]
@@ -89,18 +111,22 @@ def full_log(url: str, tenant: str) -> list[dict[str, Any]]:
             return items
 
 
-def test_three_processes_deliver_exactly_once_in_order_through_a_kill(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_three_processes_deliver_exactly_once_in_order_through_a_kill(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
     url = postgres.url(postgres.create_database())
     servers = [ServerProcess(url, env={"TIDINGS_POLL_S": "1"}) for _ in range(3)]
-    for i, server in enumerate(servers):  # concurrent start-up migrates concurrently
-        server.proc = None
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        list(pool.map(lambda pair: pair[1].start(tmp_path / f"server{pair[0]}.log"), enumerate(servers)))
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:  # concurrent start-ups migrate at once
+        list(
+            pool.map(
+                lambda pair: pair[1].start(tmp_path / f"server{pair[0]}.log"), enumerate(servers)
+            )
+        )
     admin = Admin(servers[0].url)
     tenant = admin.tenant()
-    tokens = {user: admin.user(tenant, user, "member", grant=perms) for user, perms in USERS.items()}
+    tokens = {
+        user: admin.user(tenant, user, "member", grant=perms) for user, perms in USERS.items()
+    }
 
     async def run() -> list[Subscriber]:
         subscribers = [
@@ -111,7 +137,9 @@ def test_three_processes_deliver_exactly_once_in_order_through_a_kill(postgres: 
         tasks = [asyncio.create_task(s.run(stop)) for s in subscribers]
         await asyncio.sleep(1.0)  # all connected
         acked: list[str] = []
-        publishers = [asyncio.create_task(publisher(servers, tenant, 150, acked, seed)) for seed in range(6)]
+        publishers = [
+            asyncio.create_task(publisher(servers, tenant, 150, acked, seed)) for seed in range(6)
+        ]
         await asyncio.sleep(1.0)
         servers[2].kill()  # mid-run, with streams and publishes in flight
         await asyncio.gather(*publishers)
@@ -119,7 +147,9 @@ def test_three_processes_deliver_exactly_once_in_order_through_a_kill(postgres: 
         assert set(acked) <= {e["id"] for e in log}, "an acknowledged event is missing from the log"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if all(len(s.positions) >= sum(visible_to(s.user, e) for e in log) for s in subscribers):
+            if all(
+                len(s.positions) >= sum(visible_to(s.user, e) for e in log) for s in subscribers
+            ):
                 break
             await asyncio.sleep(0.2)
         stop.set()
@@ -128,7 +158,9 @@ def test_three_processes_deliver_exactly_once_in_order_through_a_kill(postgres: 
         await asyncio.gather(*tasks, return_exceptions=True)
         for s in subscribers:
             expected = [e["position"] for e in log if visible_to(s.user, e)]
-            assert s.positions == expected, f"{s.user}: got {len(s.positions)}, expected {len(expected)}"
+            assert s.positions == expected, (
+                f"{s.user}: got {len(s.positions)}, expected {len(expected)}"
+            )
         return subscribers
 
     try:
@@ -140,7 +172,9 @@ def test_three_processes_deliver_exactly_once_in_order_through_a_kill(postgres: 
             server.stop()
 
 
-def test_a_database_outage_answers_503_and_streams_catch_up(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_a_database_outage_answers_503_and_streams_catch_up(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
     url = postgres.url(postgres.create_database())
     server = ServerProcess(url, env={"TIDINGS_POLL_S": "0.5"}).start(tmp_path / "server.log")
     admin = Admin(server.url)

@@ -234,7 +234,9 @@ def test_retention_prunes_old_events_and_late_resumes_get_a_reset(tmp_path: Path
     with running_server(tmp_path, env={"TIDINGS_RETENTION_INTERVAL_S": "0.2"}) as server:
         admin, tenant, token = provision(server.url)
         keep = admin.tenant()
-        admin.http.put(f"/api/admin/tenants/{tenant}", json={"name": "t", "settings": {"retentionDays": 1e-5}})
+        admin.http.put(
+            f"/api/admin/tenants/{tenant}", json={"name": "t", "settings": {"retentionDays": 1e-5}}
+        )
         event = {"type": "qms.car.updated", "tenantId": tenant}
         first = admin.publish(event).json()["position"]
         admin.publish({**event, "tenantId": keep})

@@ -209,7 +209,9 @@ async def test_migrations_are_idempotent_and_match_the_models(database_url: str)
 
 async def test_retention_prunes_in_batches_and_moves_the_horizon(store: SQLStore) -> None:
     now = time.time()
-    await store.append_events([new("t1", created=now - 1000) for _ in range(5)] + [new("t2", created=now - 1000)])
+    await store.append_events(
+        [new("t1", created=now - 1000) for _ in range(5)] + [new("t2", created=now - 1000)]
+    )
     await store.append_events([new("t1", created=now)])
     assert await store.log_horizon(["t1"]) == 0
     assert await store.prune_events("t1", now - 10, batch=3) == 3

@@ -28,7 +28,13 @@ def retention_days(tenant: TenantRecord, default_days: float) -> float:
 
 class Retention:
     def __init__(
-        self, store: Store, *, default_days: float, interval_s: float, batch: int = 1000, pause_s: float = 0.05
+        self,
+        store: Store,
+        *,
+        default_days: float,
+        interval_s: float,
+        batch: int = 1000,
+        pause_s: float = 0.05,
     ) -> None:
         self.store = store
         self.default_days = default_days

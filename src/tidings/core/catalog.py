@@ -405,7 +405,7 @@ def build_event_type(
             sources[number] = text
     action = merged.get("action")
     if action is not None and (
-        not isinstance(action, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", action)
+        not isinstance(action, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]{0,63}", action)
     ):
         raise fail("action must be an upper-case word", "action")
     audiences = merged.get("audiences") or ()
@@ -426,6 +426,11 @@ def build_event_type(
         for k, v in sensitive.items()
     ):
         raise fail("sensitive maps data./metadata./actor. paths to permissions", "sensitive")
+    for path, permission in sensitive.items():
+        try:
+            parse_audience(f"permission:{permission}")
+        except InvalidInput:
+            raise fail(f"{permission!r} is not a permission key", "sensitive", path) from None
     for key in ("module", "category", "group", "title", "entityType"):
         value = merged.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > 200):

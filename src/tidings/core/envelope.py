@@ -100,6 +100,30 @@ class Event:
     def to_json(self) -> bytes:
         return orjson.dumps(self.to_wire())
 
+    def at(self, position: int) -> Event:
+        """This event placed at ``position`` in the log."""
+        return Event(
+            position,
+            self.id,
+            self.tenant_id,
+            self.type,
+            self.entity_type,
+            self.entity_id,
+            self.action,
+            self.timestamp,
+            self.actor,
+            self.metadata,
+            self.data,
+            self.audiences,
+            self.schema,
+        )
+
+    def body_json(self) -> str:
+        """The stored body: the wire envelope without its position."""
+        wire = self.to_wire()
+        del wire["position"]
+        return orjson.dumps(wire).decode()
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

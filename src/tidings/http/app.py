@@ -13,7 +13,8 @@ from fastapi.openapi.utils import get_openapi
 
 from tidings import __version__
 from tidings.config import Settings
-from tidings.http import admin, catalog, events, ops, pages, problems
+from tidings.http import admin, catalog, events, ops, pages, problems, publish
+from tidings.http.publish import publish_endpoint
 from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.service import Tidings
 
@@ -22,9 +23,10 @@ STREAM_DOC = {
         "tags": ["events"],
         "summary": "Live event stream (Server-Sent Events)",
         "description": (
-            'text/event-stream. First message: {"type": "connected"}. Each event: `id: <position>` '
-            "and `data: <envelope JSON>`. Resume with Last-Event-ID (header) or lastEventId (query). "
-            "Narrow with types=qms.*,TICKET_*. Browsers authenticate with ticket= (POST /api/events/tickets)."
+            'text/event-stream. First message: {"type": "connected"}. Each event: '
+            "`id: <position>` and `data: <envelope JSON>`. Resume with Last-Event-ID (header) "
+            "or lastEventId (query). Narrow with types=qms.*,TICKET_*. Browsers authenticate "
+            "with ticket= (POST /api/events/tickets)."
         ),
         "parameters": [
             {"name": "types", "in": "query", "schema": {"type": "string"}},
@@ -42,6 +44,9 @@ STREAM_DOC = {
 }
 
 
+PUBLISH_PATHS = frozenset(publish.OPENAPI_PATHS)
+
+
 class TidingsApp:
     """The ASGI callable ``tidings serve`` runs."""
 
@@ -54,6 +59,8 @@ class TidingsApp:
         kind = scope["type"]
         if kind == "http" and scope["method"] == "GET" and scope["path"] in self.stream_paths:
             await sse_endpoint(self.tidings, scope, receive, send)
+        elif kind == "http" and scope["method"] == "POST" and scope["path"] in PUBLISH_PATHS:
+            await publish_endpoint(self.tidings, scope, receive, send)
         elif kind == "websocket" and scope["path"] == "/ws/events":
             await ws_endpoint(self.tidings, scope, receive, send)
         else:
@@ -90,6 +97,8 @@ def build_api(tidings: Tidings) -> FastAPI:
             )
             for path in ("/api/events", *aliases):
                 schema["paths"].setdefault(path, {}).update(STREAM_DOC)
+            for path, operations in publish.OPENAPI_PATHS.items():
+                schema["paths"].setdefault(path, {}).update(operations)
             api.openapi_schema = schema
         return api.openapi_schema
 

@@ -16,39 +16,13 @@ from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
-from tidings.errors import Forbidden, InvalidInput, MalformedJSON, PayloadTooLarge
+from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
+from tidings.http.publish import parse_json
 from tidings.hub.replay import tenant_scope
 from tidings.service import Tidings
 from tidings.store.base import LogQuery
 
 router = APIRouter(tags=["events"])
-
-ENVELOPE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {
-        "id": {"type": "string", "description": "Producer id; makes the publish idempotent"},
-        "type": {"type": "string", "example": "qms.car.updated"},
-        "tenantId": {"type": "string", "description": "Required for keys not bound to a tenant"},
-        "entityType": {"type": "string"},
-        "entityId": {"type": "string"},
-        "action": {"type": "string", "example": "UPDATED"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "actor": {"type": "object"},
-        "metadata": {"type": "object"},
-        "data": {"type": "object"},
-        "audiences": {
-            "type": "array",
-            "items": {"type": "string"},
-            "example": ["permission:qms.read"],
-        },
-        "schema": {"type": "string", "example": "payload.QmsCarUpdated.v1"},
-    },
-}
-ACCEPTED_SCHEMA = {
-    "type": "object",
-    "properties": {"id": {"type": "string"}, "position": {"type": "integer"}},
-}
 
 
 def node(request: Request) -> Tidings:
@@ -65,7 +39,8 @@ async def principal_of(request: Request) -> Principal:
     return await node(request).auth.authenticate(request.headers.get("authorization"))
 
 
-async def read_json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int) -> tuple[Any, int]:
+    """A JSON request body of at most ``limit`` bytes, and its size."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
@@ -74,73 +49,7 @@ async def read_json(request: Request, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
-    try:
-        return orjson.loads(body), len(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the body is not valid JSON: {exc}", field="") from None
-
-
-@router.post(
-    "/api/events",
-    status_code=202,
-    summary="Publish one event",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
-        },
-        "responses": {"202": {"content": {"application/json": {"schema": ACCEPTED_SCHEMA}}}},
-    },
-)
-async def publish(request: Request) -> Response:
-    tidings = node(request)
-    principal = await principal_of(request)
-    raw, size = await read_json(request, tidings.settings.max_event_bytes)
-    key = request.headers.get("idempotency-key")
-    if key is not None and not 0 < len(key) <= 256:
-        raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
-    prepared = tidings.ingest.prepare(raw, principal, idempotency_key=key, measured_size=size)
-    (result,) = await tidings.append([prepared])
-    headers = {"Idempotent-Replayed": "true"} if result.duplicate else None
-    return json_response({"id": result.id, "position": result.position}, 202, headers)
-
-
-@router.post(
-    "/api/events/batch",
-    status_code=202,
-    summary="Publish several events atomically",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["events"],
-                        "properties": {"events": {"type": "array", "items": ENVELOPE_SCHEMA}},
-                    }
-                }
-            },
-        }
-    },
-)
-async def publish_batch(request: Request) -> Response:
-    tidings = node(request)
-    principal = await principal_of(request)
-    raw, _size = await read_json(request, tidings.settings.max_body_bytes)
-    events = raw.get("events") if isinstance(raw, dict) else raw
-    if not isinstance(events, list) or not events:
-        raise InvalidInput(
-            'the body must be {"events": [ ... ]} with at least one event', field="/events"
-        )
-    if len(events) > tidings.settings.max_batch:
-        raise PayloadTooLarge(
-            f"{len(events)} events in one batch; the limit is {tidings.settings.max_batch}",
-            field="/events",
-        )
-    prepared = tidings.ingest.prepare_batch(events, principal)
-    results = await tidings.append(prepared)
-    return json_response({"results": [{"id": r.id, "position": r.position} for r in results]}, 202)
+    return parse_json(bytes(body)), len(body)
 
 
 @router.post("/api/events/tickets", summary="Get a single-use stream ticket (browsers)")

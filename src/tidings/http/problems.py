@@ -18,7 +18,7 @@ log = logging.getLogger("tidings.http")
 
 
 def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, Any]:
-    status = 403 if isinstance(error, StreamGone) else error.status
+    status = body_status(error)
     body: dict[str, Any] = {
         "type": f"urn:tidings:problem:{error.code}",
         "title": error.title,
@@ -55,6 +55,19 @@ def problem_response(error: TidingsError, instance: str | None = None) -> Respon
         media_type=PROBLEM_JSON,
         headers=problem_headers(error),
     )
+
+
+async def send_problem(send: Any, error: TidingsError, path: str) -> None:
+    """A problem answer through a raw ASGI ``send`` (the raw endpoints)."""
+    body = orjson.dumps(problem_body(error, path))
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem_headers(error).items()]
+    await send({"type": "http.response.start", "status": body_status(error), "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def body_status(error: TidingsError) -> int:
+    return 403 if isinstance(error, StreamGone) else error.status
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:

@@ -17,14 +17,12 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
-
 from tidings.auth import Principal, hash_secret
 from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
 from tidings.errors import InvalidInput, RateLimited, StreamGone, TidingsError, Unauthorized
-from tidings.http.problems import PROBLEM_JSON, problem_body, problem_headers
+from tidings.http.problems import send_problem
 from tidings.hub.replay import catch_up
 from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
 from tidings.service import Tidings
@@ -153,14 +151,7 @@ async def _refuse(send: Any, error: TidingsError, path: str) -> None:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return
-    body = orjson.dumps(problem_body(error, path))
-    headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    headers += [(k.lower().encode(), v.encode()) for k, v in problem_headers(error).items()]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, error, path)
 
 
 def _transport_of(send: Any) -> tuple[asyncio.WriteTransport, bool] | None:

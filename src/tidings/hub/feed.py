@@ -90,6 +90,8 @@ class Feed:
         """The log is shorter than what we delivered: the database was
         restored or failed over to a replica that lacked recent commits.
         Streams cannot trust their positions any more: reset them all."""
-        log.error("the log head moved back from %d to %d; resetting every stream", self.hub.position, head)
+        log.error(
+            "the log head moved back from %d to %d; resetting every stream", self.hub.position, head
+        )
         self.hub.position = head
         self.hub.close_all(LOG_REWOUND)

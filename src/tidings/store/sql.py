@@ -11,25 +11,32 @@ committed (see docs/ARCHITECTURE.md, "Positions").
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.audience import ALL_TENANTS, UserRecord
 from tidings.core.envelope import Event
 from tidings.errors import Unavailable
+from tidings.store.append import (
+    ROW_COLUMNS,
+    Existing,
+    SQLiteAppender,
+    named,
+    plan_append,
+    record_existing,
+)
 from tidings.store.base import (
     ApiKeyRecord,
     AppendOutcome,
-    AppendResult,
     CatalogTypeRecord,
     LogQuery,
     NewEvent,
@@ -51,7 +58,7 @@ APPEND_LOCK_KEY = 0x7469_6469  # "tidi": the PostgreSQL advisory lock for append
 RETENTION_LOCK_KEY = 0x7469_7274  # "tirt": one process prunes at a time
 LOG_CHANNEL = "tidings_log"  # NOTIFY payload: the new head position
 CONTROL_CHANNEL = "tidings_control"  # NOTIFY payload: a JSON control message
-_IN_CHUNK = 500  # keep IN (...) lists under SQLite's variable limit
+_IN_CHUNK = 500  # (tenant, id) pairs per duplicate-check query
 
 
 def normalize_url(url: str) -> str:
@@ -61,6 +68,11 @@ def normalize_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite+aiosqlite:///path`` URL."""
+    return url.split(":///", 1)[1]
 
 
 def _dumps(value: Any) -> str:
@@ -106,11 +118,15 @@ class SQLStore:
             self._writer = create_async_engine(self.url, pool_size=1, max_overflow=0)
             self._configure_sqlite(self._reader, immediate=False)
             self._configure_sqlite(self._writer, immediate=True)
+            self._sqlite_appender: SQLiteAppender | None = SQLiteAppender(
+                sqlite_path(self.url), synchronous=sqlite_synchronous
+            )
         else:
             self._reader = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self._writer = self._reader
+            self._sqlite_appender = None
 
     def _configure_sqlite(self, engine: AsyncEngine, *, immediate: bool) -> None:
         synchronous = self._sqlite_synchronous
@@ -134,6 +150,8 @@ class SQLStore:
         await self.ping()
 
     async def close(self) -> None:
+        if self._sqlite_appender is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._sqlite_appender.close)
         await self._reader.dispose()
         if self._writer is not self._reader:
             await self._writer.dispose()
@@ -378,64 +396,31 @@ class SQLStore:
     # -- the log ----------------------------------------------------------
 
     async def append_events(self, new_events: Sequence[NewEvent]) -> AppendOutcome:
+        if self._sqlite_appender is not None:
+            return await self._sqlite_appender.append(new_events)
         async with self._write() as conn:
-            if not self.is_sqlite:
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
-            existing = await self._existing(conn, new_events)
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
+            existing = await self._existing(conn, named(new_events))
             head = (
                 await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
             ).scalar_one()
-            results: list[AppendResult] = []
-            stored: list[Event] = []
-            rows: list[dict[str, Any]] = []
-            for new in new_events:
-                ev = new.event
-                hit = existing.get(("id", ev.tenant_id, ev.id))
-                if hit is None and new.idempotency_key is not None:
-                    hit = existing.get(("key", ev.tenant_id, new.idempotency_key))
-                if hit is not None:
-                    results.append(AppendResult(hit[0], hit[1], duplicate=True))
-                    continue
-                head += 1
-                placed = replace(ev, position=head)
-                existing[("id", ev.tenant_id, ev.id)] = (ev.id, head)
-                if new.idempotency_key is not None:
-                    existing[("key", ev.tenant_id, new.idempotency_key)] = (ev.id, head)
-                results.append(AppendResult(ev.id, head))
-                stored.append(placed)
-                rows.append(
-                    {
-                        "position": head,
-                        "id": ev.id,
-                        "tenant_id": ev.tenant_id,
-                        "type": ev.type,
-                        "entity_type": ev.entity_type,
-                        "entity_id": ev.entity_id,
-                        "created_at": new.created_at or time.time(),
-                        "idempotency_key": new.idempotency_key,
-                        "body": _event_body(ev),
-                    }
-                )
+            results, stored, rows = plan_append(new_events, existing, head)
             if rows:
-                await conn.execute(insert(events), rows)
-                if not self.is_sqlite:
-                    # Delivered at commit, in commit order: wakes every
-                    # process's feed (the log stays the source of truth).
-                    await conn.execute(
-                        text("SELECT pg_notify(:channel, :head)"),
-                        {"channel": LOG_CHANNEL, "head": str(head)},
-                    )
+                await conn.execute(
+                    insert(events), [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows]
+                )
+                # Delivered at commit, in commit order: wakes every process's
+                # feed (the log stays the source of truth).
+                await conn.execute(
+                    text("SELECT pg_notify(:channel, :head)"),
+                    {"channel": LOG_CHANNEL, "head": str(stored[-1].position)},
+                )
         return AppendOutcome(results, stored)
 
-    async def _existing(
-        self, conn: AsyncConnection, new_events: Sequence[NewEvent]
-    ) -> dict[tuple[str, str, str], tuple[str, int]]:
-        """Already stored events among those the producer named (by id or
-        idempotency key). Generated ids are fresh ULIDs and skip the check."""
-        named = [n for n in new_events if not n.generated_id or n.idempotency_key]
-        found: dict[tuple[str, str, str], tuple[str, int]] = {}
-        for start in range(0, len(named), _IN_CHUNK):
-            chunk = named[start : start + _IN_CHUNK]
+    async def _existing(self, conn: AsyncConnection, candidates: Sequence[NewEvent]) -> Existing:
+        found: Existing = {}
+        for start in range(0, len(candidates), _IN_CHUNK):
+            chunk = candidates[start : start + _IN_CHUNK]
             conditions = [
                 and_(events.c.tenant_id == n.event.tenant_id, events.c.id == n.event.id)
                 for n in chunk
@@ -452,10 +437,7 @@ class SQLStore:
                     events.c.tenant_id, events.c.id, events.c.idempotency_key, events.c.position
                 ).where(or_(*conditions))
             )
-            for tenant_id, event_id, key, position in rows:
-                found[("id", tenant_id, event_id)] = (event_id, position)
-                if key is not None:
-                    found[("key", tenant_id, key)] = (event_id, position)
+            record_existing(found, rows)
         return found
 
     async def read_events(self, after: int, limit: int) -> list[Event]:
@@ -510,7 +492,9 @@ class SQLStore:
         is pruning right now)."""
         async with self._write() as conn:
             if not self.is_sqlite:
-                got = await conn.execute(text(f"SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY})"))
+                got = await conn.execute(
+                    text(f"SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY})")
+                )
                 if not got.scalar_one():
                     return 0
             doomed = (
@@ -525,7 +509,9 @@ class SQLStore:
             await conn.execute(delete(events).where(events.c.position.in_(positions)))
             current = (
                 await conn.execute(
-                    select(log_horizons.c.pruned_through).where(log_horizons.c.tenant_id == tenant_id)
+                    select(log_horizons.c.pruned_through).where(
+                        log_horizons.c.tenant_id == tenant_id
+                    )
                 )
             ).scalar_one_or_none()
             values = {"pruned_through": max(positions), "pruned_at": time.time()}
@@ -533,7 +519,9 @@ class SQLStore:
                 await conn.execute(insert(log_horizons).values(tenant_id=tenant_id, **values))
             elif current < max(positions):
                 await conn.execute(
-                    update(log_horizons).where(log_horizons.c.tenant_id == tenant_id).values(**values)
+                    update(log_horizons)
+                    .where(log_horizons.c.tenant_id == tenant_id)
+                    .values(**values)
                 )
         return len(positions)
 

@@ -1,0 +1,158 @@
+"""Appending to the log: the plan (pure) and SQLite's one-hop writer.
+
+:func:`plan_append` decides, for a batch, which events are duplicates
+(by ``(tenant, id)`` or ``(tenant, idempotency key)``) and which positions
+the others get; both backends use it inside their append transaction.
+
+:class:`SQLiteAppender` runs a whole append transaction (``BEGIN
+IMMEDIATE``, duplicate check, head, ``executemany``, ``COMMIT``) as one call
+on a dedicated thread with its own connection: one thread hop per group
+commit instead of one per statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tidings.core.envelope import Event
+from tidings.errors import Unavailable
+from tidings.store.base import AppendOutcome, AppendResult, NewEvent
+
+Existing = dict[tuple[str, str, str], tuple[str, int]]
+ROW_COLUMNS = (
+    "position",
+    "id",
+    "tenant_id",
+    "type",
+    "entity_type",
+    "entity_id",
+    "created_at",
+    "idempotency_key",
+    "body",
+)
+_IN_CHUNK = 200  # pairs per duplicate-check query (SQLite's variable limit)
+_INSERT = (
+    f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+)
+
+
+def named(new_events: Sequence[NewEvent]) -> list[NewEvent]:
+    """Events whose producer chose the id or an idempotency key: only those
+    can be duplicates (generated ids are fresh ULIDs)."""
+    return [n for n in new_events if not n.generated_id or n.idempotency_key]
+
+
+def record_existing(found: Existing, rows: Iterable[tuple[str, str, str | None, int]]) -> None:
+    for tenant_id, event_id, key, position in rows:
+        found[("id", tenant_id, event_id)] = (event_id, position)
+        if key is not None:
+            found[("key", tenant_id, key)] = (event_id, position)
+
+
+def plan_append(
+    new_events: Sequence[NewEvent], existing: Existing, head: int
+) -> tuple[list[AppendResult], list[Event], list[tuple[Any, ...]]]:
+    """Results in call order, the events to store (consecutive positions
+    after ``head``) and their rows in :data:`ROW_COLUMNS` order."""
+    results: list[AppendResult] = []
+    stored: list[Event] = []
+    rows: list[tuple[Any, ...]] = []
+    for new in new_events:
+        ev = new.event
+        hit = existing.get(("id", ev.tenant_id, ev.id))
+        if hit is None and new.idempotency_key is not None:
+            hit = existing.get(("key", ev.tenant_id, new.idempotency_key))
+        if hit is not None:
+            results.append(AppendResult(hit[0], hit[1], duplicate=True))
+            continue
+        head += 1
+        existing[("id", ev.tenant_id, ev.id)] = (ev.id, head)
+        if new.idempotency_key is not None:
+            existing[("key", ev.tenant_id, new.idempotency_key)] = (ev.id, head)
+        results.append(AppendResult(ev.id, head))
+        stored.append(ev.at(head))
+        rows.append(
+            (
+                head,
+                ev.id,
+                ev.tenant_id,
+                ev.type,
+                ev.entity_type,
+                ev.entity_id,
+                new.created_at or time.time(),
+                new.idempotency_key,
+                ev.body_json(),
+            )
+        )
+    return results, stored, rows
+
+
+class SQLiteAppender:
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-append")
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._conn = conn
+        return self._conn
+
+    async def append(self, new_events: Sequence[NewEvent]) -> AppendOutcome:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._append, new_events)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"database unavailable: {exc}") from exc
+
+    def _append(self, new_events: Sequence[NewEvent]) -> AppendOutcome:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            existing = self._existing(conn, named(new_events))
+            (head,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+            results, stored, rows = plan_append(new_events, existing, head)
+            if rows:
+                conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return AppendOutcome(results, stored)
+
+    @staticmethod
+    def _existing(conn: sqlite3.Connection, candidates: Sequence[NewEvent]) -> Existing:
+        found: Existing = {}
+        for start in range(0, len(candidates), _IN_CHUNK):
+            chunk = candidates[start : start + _IN_CHUNK]
+            clauses: list[str] = []
+            params: list[Any] = []
+            for n in chunk:
+                clauses.append("(tenant_id = ? AND id = ?)")
+                params += [n.event.tenant_id, n.event.id]
+                if n.idempotency_key:
+                    clauses.append("(tenant_id = ? AND idempotency_key = ?)")
+                    params += [n.event.tenant_id, n.idempotency_key]
+            query = "SELECT tenant_id, id, idempotency_key, position FROM events WHERE "
+            record_existing(found, conn.execute(query + " OR ".join(clauses), params))
+        return found
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)
