@@ -252,3 +252,35 @@ def test_retention_prunes_old_events_and_late_resumes_get_a_reset(tmp_path: Path
 
         assert asyncio.run(resume()) == {"type": "reset", "reason": "too_far_behind"}
         admin.close()
+
+
+def test_a_busy_log_never_looks_rewound_to_the_feed(tmp_path: Path) -> None:
+    """The feed's poll races with commits; a stale head must never be taken
+    for a rewound log (which would reset every stream)."""
+    with running_server(tmp_path, env={"TIDINGS_POLL_S": "0.005"}) as server:
+        admin, tenant, token = provision(server.url)
+        received: list[int] = []
+        controls: list[dict[str, Any]] = []
+
+        def publish_many() -> None:
+            with httpx.Client(base_url=server.url, headers=bearer(ADMIN_KEY)) as client:
+                for _ in range(150):
+                    client.post("/api/events", json={"type": "qms.car.updated", "tenantId": tenant})
+
+        async def run() -> None:
+            async with sse(server.url, token) as stream:
+                threads = [threading.Thread(target=publish_many) for _ in range(4)]
+                for thread in threads:
+                    thread.start()
+                while len(received) < 600:
+                    _id, message = await stream.next(timeout=10)
+                    if message["type"] == "qms.car.updated":
+                        received.append(message["position"])
+                    else:
+                        controls.append(message)
+                for thread in threads:
+                    thread.join()
+
+        asyncio.run(run())
+        assert controls == [] and received == sorted(set(received))
+        admin.close()

@@ -77,13 +77,14 @@ class Feed:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
+            delivered = self.hub.position  # committed before the query starts
             try:
                 head = await self.store.head_position()
             except TidingsError:
                 continue
             if head > self.hub.position:
                 self.wake()
-            elif head < self.hub.position:
+            elif head < delivered:
                 self._rewound(head)
 
     def _rewound(self, head: int) -> None:
