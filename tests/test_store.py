@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tidings.core.audience import UserRecord
 from tidings.core.envelope import Event
-from tidings.ingest import new_event_id
+from tidings.core.ids import new_event_id
 from tidings.store.base import ApiKeyRecord, LogQuery, NewEvent
 from tidings.store.migrate import upgrade
 from tidings.store.schema import metadata

@@ -14,18 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-from ulid import ULID
-
 from tidings.auth import Principal
 from tidings.core.catalog import Catalog, schema_ref
 from tidings.core.envelope import Event, now_iso, parse_event
+from tidings.core.ids import new_event_id
 from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
 from tidings.store.base import NewEvent
-
-
-def new_event_id() -> str:
-    return f"evt_{ULID()}"
 
 
 class Ingest:
@@ -59,9 +53,10 @@ class Ingest:
     def _prepare(
         self, raw: Any, principal: Principal, idempotency_key: str | None, measured_size: int | None
     ) -> NewEvent:
-        size = measured_size if measured_size is not None else len(orjson.dumps(raw))
-        if size > self.max_event_bytes:
-            raise PayloadTooLarge(f"the event is {size} bytes; the limit is {self.max_event_bytes}")
+        if measured_size is not None and measured_size > self.max_event_bytes:
+            raise PayloadTooLarge(
+                f"the event is {measured_size} bytes; the limit is {self.max_event_bytes}"
+            )
         draft = parse_event(raw, default_tenant=principal.tenant_id)
         if not principal.can_publish_to(draft.tenant_id):
             raise Forbidden(
@@ -100,11 +95,17 @@ class Ingest:
             audiences=audiences,
             schema=schema_ref(draft.type, version),
         )
+        body = event.body_json()  # serialized once: checked here, stored as is
+        if len(body) > self.max_event_bytes:
+            raise PayloadTooLarge(
+                f"the event is {len(body)} bytes; the limit is {self.max_event_bytes}"
+            )
         return NewEvent(
             event=event,
             idempotency_key=idempotency_key,
             created_at=time.time(),
             generated_id=draft.id is None,
+            body=body,
         )
 
     def prepare_batch(self, raws: Sequence[Any], principal: Principal) -> list[NewEvent]:

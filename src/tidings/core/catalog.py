@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -94,6 +94,7 @@ def pascal_name(event_type: str) -> str:
     )
 
 
+@lru_cache(maxsize=8192)
 def schema_ref(event_type: str, version: int) -> str:
     return f"payload.{pascal_name(event_type)}.v{version}"
 
@@ -204,11 +205,32 @@ class EventType:
         as an id (``*``, ``/``, spaces...) yields nothing: never a wildcard,
         never an error for a payload its schema accepts."""
         resolved: dict[str, None] = {}
-        for template in self.audiences:
-            value = _fill_template(template, draft)
+        for template in self._compiled_audiences:
+            if isinstance(template, str):
+                resolved[template] = None  # static: validated when the pack loaded
+                continue
+            value = _fill(template, draft)
             if value is not None:
                 resolved[parse_audience(value, field="/audiences")] = None
         return tuple(resolved)
+
+    @cached_property
+    def _compiled_audiences(self) -> list[str | list[str | tuple[str, ...]]]:
+        """Each template as a static string, or as literal parts and paths
+        (split once here instead of a regex substitution per publish)."""
+        compiled: list[str | list[str | tuple[str, ...]]] = []
+        for template in self.audiences:
+            if not _TEMPLATE_RE.search(template):
+                compiled.append(template)
+                continue
+            parts: list[str | tuple[str, ...]] = []
+            for i, piece in enumerate(_TEMPLATE_RE.split(template)):
+                if i % 2:
+                    parts.append(tuple(piece.split(".")))
+                elif piece:
+                    parts.append(piece)
+            compiled.append(parts)
+        return compiled
 
     def matches_text(self, text: str) -> bool:
         needle = text.casefold()
@@ -253,36 +275,40 @@ class EventType:
         return {**self.summary_json(), "versions": versions}
 
 
-def _lookup(draft: EventDraft, path: str) -> object:
-    head, _, rest = path.partition(".")
-    roots: dict[str, object] = {
-        "data": draft.data,
-        "metadata": draft.metadata,
-        "actor": draft.actor or {},
-        "entityId": draft.entity_id,
-        "entityType": draft.entity_type,
-        "tenantId": draft.tenant_id,
-    }
-    value: object = roots.get(head)
-    for part in rest.split(".") if rest else ():
+def _lookup(draft: EventDraft, path: tuple[str, ...]) -> object:
+    head = path[0]
+    value: object
+    if head == "data":
+        value = draft.data
+    elif head == "metadata":
+        value = draft.metadata
+    elif head == "actor":
+        value = draft.actor or {}
+    else:
+        value = {
+            "entityId": draft.entity_id,
+            "entityType": draft.entity_type,
+            "tenantId": draft.tenant_id,
+        }.get(head)
+    for part in path[1:]:
         value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
-def _fill_template(template: str, draft: EventDraft) -> str | None:
-    missing = False
-
-    def substitute(match: re.Match[str]) -> str:
-        nonlocal missing
-        value = _lookup(draft, match.group(1))
+def _fill(parts: list[str | tuple[str, ...]], draft: EventDraft) -> str | None:
+    """A compiled template filled from the event; None when a value is
+    missing or not usable as an id (never a wildcard)."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value = _lookup(draft, part)
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if not _TEMPLATE_VALUE_RE.fullmatch(text):
-            missing = True
-            return ""
-        return text
-
-    filled = _TEMPLATE_RE.sub(substitute, template)
-    return None if missing else filled
+            return None
+        out.append(text)
+    return "".join(out)
 
 
 def _version_schema(

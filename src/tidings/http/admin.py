@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from tidings.auth import Principal, hash_secret, new_api_key
 from tidings.core.audience import ALL_TENANTS, UserRecord, parse_audience
+from tidings.core.ids import new_event_id
 from tidings.errors import InvalidInput, NotFound
 from tidings.http.events import json_response, node, principal_of
-from tidings.ingest import new_event_id
 from tidings.service import Tidings
 from tidings.store.base import ApiKeyRecord, TenantRecord
 

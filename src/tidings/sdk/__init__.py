@@ -3,6 +3,7 @@ over HTTP (:class:`TidingsClient`, :class:`AsyncTidingsClient`), and follow
 its live stream (:class:`Subscriber`). Errors are the
 :mod:`tidings.errors` classes the server's problem documents name."""
 
+from tidings.core.ids import new_event_id
 from tidings.errors import (
     Conflict,
     Forbidden,
@@ -15,7 +16,7 @@ from tidings.errors import (
     Unauthorized,
     Unavailable,
 )
-from tidings.sdk.client import AsyncTidingsClient, BaseClient, TidingsClient, new_event_id
+from tidings.sdk.client import AsyncTidingsClient, BaseClient, TidingsClient
 from tidings.sdk.subscriber import Subscriber, is_control
 
 __all__ = [

@@ -34,9 +34,9 @@ from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from ulid import ULID
 
 from tidings import __version__, errors
+from tidings.core.ids import new_event_id
 from tidings.errors import TidingsError, Unavailable
 
 T = TypeVar("T")
@@ -69,11 +69,6 @@ Step = httpx.Request | Pause
 # An operation yields steps; after a request it receives the response (or
 # the transport error is thrown into it); it returns the parsed answer.
 Operation = Generator[Step, httpx.Response | None, T]
-
-
-def new_event_id() -> str:
-    """A fresh event id, as the server would assign it."""
-    return f"evt_{ULID()}"
 
 
 def _error_classes() -> tuple[dict[str, type[TidingsError]], dict[int, type[TidingsError]]]:

@@ -75,7 +75,8 @@ def plan_append(
         if new.idempotency_key is not None:
             existing[("key", ev.tenant_id, new.idempotency_key)] = (ev.id, head)
         results.append(AppendResult(ev.id, head))
-        stored.append(ev.at(head))
+        ev.position = head  # its place in the log, set once, before anyone sees it
+        stored.append(ev)
         rows.append(
             (
                 head,
@@ -86,7 +87,7 @@ def plan_append(
                 ev.entity_id,
                 new.created_at or time.time(),
                 new.idempotency_key,
-                ev.body_json(),
+                new.body or ev.body_json(),
             )
         )
     return results, stored, rows
@@ -105,6 +106,7 @@ class SQLiteAppender:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot
             self._conn = conn
         return self._conn
 

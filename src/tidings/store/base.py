@@ -45,7 +45,7 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewEvent:
     """An event ready to append: everything resolved but its position."""
 
@@ -53,6 +53,7 @@ class NewEvent:
     idempotency_key: str | None = None
     created_at: float = 0.0
     generated_id: bool = True  # False: the producer named it; check for a duplicate
+    body: str = ""  # the stored JSON body, if already serialized (else built on append)
 
 
 @dataclass(frozen=True, slots=True)
