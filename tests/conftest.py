@@ -62,3 +62,13 @@ def pg_template(postgres: PostgresServer) -> str:
 @pytest.fixture
 def pg_url(postgres: PostgresServer, pg_template: str) -> str:
     return postgres.url(postgres.create_database(template=pg_template))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend, for tests that start their
+    own servers."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tidings.db'}"
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return postgres.url(postgres.create_database())

@@ -38,9 +38,8 @@ def all_history(url: str, tenant: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
-    database = f"sqlite:///{tmp_path / 'kill.db'}"
-    server = ServerProcess(database).start(tmp_path / "first.log")
+def test_kill_9_loses_no_acknowledged_event(tmp_path: Path, database_url: str) -> None:
+    server = ServerProcess(database_url).start(tmp_path / "first.log")
     admin, tenant, _ = provision(server.url)
     acknowledged: list[str] = []
     lock = threading.Lock()
@@ -75,7 +74,7 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert len(acknowledged) >= 300
-    restarted = ServerProcess(database).start(tmp_path / "second.log")
+    restarted = ServerProcess(database_url).start(tmp_path / "second.log")
     try:
         stored = {e["id"] for e in all_history(restarted.url, tenant)}
         missing = set(acknowledged) - stored
@@ -87,9 +86,11 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
         admin.close()
 
 
-def test_a_slow_consumer_is_reset_and_resumes_without_loss(tmp_path: Path) -> None:
+def test_a_slow_consumer_is_reset_and_resumes_without_loss(
+    tmp_path: Path, database_url: str
+) -> None:
     env = {"TIDINGS_MAX_BUFFER_BYTES": "65536"}
-    with running_server(tmp_path, env=env) as server:
+    with running_server(tmp_path, database_url=database_url, env=env) as server:
         admin, tenant, token = provision(server.url)
         blob = "x" * 20_000
         received: list[int] = []
@@ -150,8 +151,10 @@ def test_an_expired_token_closes_the_stream_with_a_reconnect_message(
     assert asyncio.run(run()) == {"type": "reconnect", "reason": "token_expired"}
 
 
-def test_shutdown_tells_clients_to_reconnect_with_jittered_retry(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server:
+def test_shutdown_tells_clients_to_reconnect_with_jittered_retry(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_server(tmp_path, database_url=database_url) as server:
         _admin, _tenant, token = provision(server.url)
         raw: list[str] = []
 
@@ -177,8 +180,10 @@ def test_shutdown_tells_clients_to_reconnect_with_jittered_retry(tmp_path: Path)
         assert len(retry) == 2 and 2000 <= retry[1] <= 4000  # base 2 s, jitter up to 2x
 
 
-def test_heartbeats_keep_idle_streams_alive(tmp_path: Path) -> None:
-    with running_server(tmp_path, env={"TIDINGS_HEARTBEAT_S": "0.2"}) as server:
+def test_heartbeats_keep_idle_streams_alive(tmp_path: Path, database_url: str) -> None:
+    with running_server(
+        tmp_path, database_url=database_url, env={"TIDINGS_HEARTBEAT_S": "0.2"}
+    ) as server:
         _admin, _tenant, token = provision(server.url)
 
         async def run() -> str:
@@ -215,8 +220,10 @@ def test_operations_endpoints(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
-def test_connections_per_user_are_limited(tmp_path: Path) -> None:
-    with running_server(tmp_path, env={"TIDINGS_MAX_CONNECTIONS_PER_USER": "2"}) as server:
+def test_connections_per_user_are_limited(tmp_path: Path, database_url: str) -> None:
+    with running_server(
+        tmp_path, database_url=database_url, env={"TIDINGS_MAX_CONNECTIONS_PER_USER": "2"}
+    ) as server:
         _admin, _tenant, token = provision(server.url)
 
         async def run() -> int:
@@ -230,8 +237,12 @@ def test_connections_per_user_are_limited(tmp_path: Path) -> None:
         assert asyncio.run(run()) == 429
 
 
-def test_retention_prunes_old_events_and_late_resumes_get_a_reset(tmp_path: Path) -> None:
-    with running_server(tmp_path, env={"TIDINGS_RETENTION_INTERVAL_S": "0.2"}) as server:
+def test_retention_prunes_old_events_and_late_resumes_get_a_reset(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running_server(
+        tmp_path, database_url=database_url, env={"TIDINGS_RETENTION_INTERVAL_S": "0.2"}
+    ) as server:
         admin, tenant, token = provision(server.url)
         keep = admin.tenant()
         admin.http.put(
@@ -254,10 +265,12 @@ def test_retention_prunes_old_events_and_late_resumes_get_a_reset(tmp_path: Path
         admin.close()
 
 
-def test_a_busy_log_never_looks_rewound_to_the_feed(tmp_path: Path) -> None:
+def test_a_busy_log_never_looks_rewound_to_the_feed(tmp_path: Path, database_url: str) -> None:
     """The feed's poll races with commits; a stale head must never be taken
     for a rewound log (which would reset every stream)."""
-    with running_server(tmp_path, env={"TIDINGS_POLL_S": "0.005"}) as server:
+    with running_server(
+        tmp_path, database_url=database_url, env={"TIDINGS_POLL_S": "0.005"}
+    ) as server:
         admin, tenant, token = provision(server.url)
         received: list[int] = []
         controls: list[dict[str, Any]] = []

@@ -68,8 +68,9 @@ def _refuse_anchors(text: str, path: Path) -> None:
             and event.anchor is not None
         )
         if anchored:
+            line = f":{event.start_mark.line + 1}" if event.start_mark is not None else ""
             raise CatalogError(
-                f"{path}:{event.start_mark.line + 1}: anchors and aliases are not allowed in "
+                f"{path}{line}: anchors and aliases are not allowed in "
                 "catalog packs (write each entry out)"
             )
 
