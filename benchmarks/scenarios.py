@@ -4,7 +4,8 @@ Each takes the server :class:`~benchmarks.servers.Target` (as JSON), the
 scenario's parameters and an ``emit`` callback for progress lines, and
 returns a JSON-able result. Everything is bounded by counts and times.
 
-* ``fanout``    - s1/s2: N subscribers, E events at R/s from one publisher.
+* ``fanout``    - s1/s2/scale: N subscribers, E events at R/s from one publisher
+  (for scale, the subscribers are spread over several server processes).
 * ``sustained`` - s3: N subscribers, P publishers back to back for D seconds.
 * ``publish``   - single POSTs from C publishers, then batches, for D seconds each.
 * ``memory``    - server RSS before/after N idle streams.
@@ -22,12 +23,49 @@ import orjson
 
 from benchmarks.http_client import HTTPConnection, build_request, connect
 from benchmarks.servers import EVENT_TYPE
-from benchmarks.sse_client import Collector, SSEConnection, close_all, open_subscribers
-from benchmarks.stats import CpuMeter, latency_summary, rss_kib
+from benchmarks.sse_client import Collector, SSEConnection, close_all, merged, open_subscribers
+from benchmarks.stats import CpuMeter, TreeCpuMeter, latency_summary, rss_kib
 
 Emit = Callable[..., None]
 Params = dict[str, Any]
 Target = dict[str, Any]
+
+
+def stream_ports(target: Target) -> list[int]:
+    """The ports subscribers connect to (several for a Tidings cluster)."""
+    return list(target.get("stream_ports") or [target["port"]])
+
+
+def server_pids(target: Target) -> list[int]:
+    return list(target.get("server_pids") or [target["pid"]])
+
+
+class ServerCpu:
+    """CPU use over a window of the server process(es) - summed, and each
+    when there are several - and of PostgreSQL when it runs on this machine."""
+
+    def __init__(self, target: Target) -> None:
+        self.servers = [CpuMeter(pid) for pid in server_pids(target)]
+        database = target.get("database_pid")
+        self.database = TreeCpuMeter(database) if database else None
+
+    def start(self, wall: float) -> None:
+        for meter in self.servers:
+            meter.start(wall)
+        if self.database is not None:
+            self.database.start(wall)
+
+    def result(self, wall: float) -> dict[str, Any]:
+        each = [meter.percent(wall) for meter in self.servers]
+        known = [value for value in each if value is not None]
+        out: dict[str, Any] = {
+            "server_cpu_pct": round(sum(known), 1) if len(known) == len(each) else None
+        }
+        if len(each) > 1:
+            out["server_cpu_pct_each"] = each
+        if self.database is not None:
+            out["database_cpu_pct"] = self.database.percent(wall)
+        return out
 
 
 def envelope(target: Target, seq: int) -> dict[str, Any]:
@@ -104,47 +142,64 @@ def _subscriber_summary(collector: Collector, wanted: int, connect_s: float) -> 
     }
 
 
+def _offset(emit: Emit, phase: str, before: int, total: int) -> Callable[[int], None]:
+    """A progress callback for one part of a phase that started at ``before``."""
+    return lambda done: emit(phase, before + done, total)
+
+
 async def _connect(
-    target: Target, count: int, collector: Collector, emit: Emit
+    target: Target, count: int, collectors: list[Collector], emit: Emit
 ) -> tuple[list[SSEConnection], float]:
+    """Open ``count`` streams spread evenly over the target's stream ports,
+    one collector per port."""
+    ports = stream_ports(target)
     started = perf_counter()
     emit("connect", 0, count)
-    connections = await open_subscribers(
-        target["host"],
-        target["port"],
-        target["stream_path"],
-        target["stream_auth"],
-        count,
-        collector,
-        progress=lambda done: emit("connect", done, count),
-    )
-    if not collector.connected:
+    connections: list[SSEConnection] = []
+    for index, (port, collector) in enumerate(zip(ports, collectors, strict=True)):
+        share = count // len(ports) + (1 if index < count % len(ports) else 0)
+        before = sum(c.connected for c in collectors)
+        connections += await open_subscribers(
+            target["host"],
+            port,
+            target["stream_path"],
+            target["stream_auth"],
+            share,
+            collector,
+            progress=_offset(emit, "connect", before, count),
+        )
+    if not all(collector.connected for collector in collectors):
+        total = merged(collectors)
         raise RuntimeError(
-            f"no stream opened (refused: {dict(collector.refused)}, "
-            f"errors: {dict(collector.errors)})"
+            f"no stream opened on some server (refused: {dict(total.refused)}, "
+            f"errors: {dict(total.errors)})"
         )
     return connections, perf_counter() - started
 
 
 async def _drain(
-    collector: Collector, expected: Callable[[], int], emit: Emit, cap_s: float, stall_s: float
+    received: Callable[[], int],
+    expected: Callable[[], int],
+    emit: Emit,
+    cap_s: float,
+    stall_s: float,
 ) -> None:
     """Wait until every expected delivery arrived, nothing arrived for
     ``stall_s``, or ``cap_s`` passed."""
     deadline = perf_counter() + cap_s
-    seen, changed = collector.received, perf_counter()
-    while collector.received < expected() and perf_counter() < deadline:
+    seen, changed = received(), perf_counter()
+    while received() < expected() and perf_counter() < deadline:
         await asyncio.sleep(0.05)
         now = perf_counter()
-        if collector.received != seen:
-            seen, changed = collector.received, now
+        if received() != seen:
+            seen, changed = received(), now
         elif now - changed > stall_s:
             break
-        emit("deliver", collector.received, expected())
+        emit("deliver", received(), expected())
 
 
 def _delivery_result(
-    collector: Collector, expected: int, first_send: float, server_cpu: float | None, cpu0: float
+    collector: Collector, expected: int, first_send: float, server_cpu: dict[str, Any], cpu0: float
 ) -> dict[str, Any]:
     end = collector.last_receive or perf_counter()
     window = max(1e-9, end - first_send)
@@ -157,17 +212,38 @@ def _delivery_result(
         "window_s": round(window, 3),
         "deliveries_per_s": round(collector.received / window, 1),
         "latency": latency_summary(collector.latencies),
-        "server_cpu_pct": server_cpu,
+        **server_cpu,
         "client_cpu_pct": round(100 * (time.process_time() - cpu0) / window, 1),
     }
 
 
+def _by_process(
+    ports: list[int], collectors: list[Collector], accepted: int
+) -> dict[str, dict[str, Any]]:
+    """Deliveries and latency per server process ("1" received the publishes)."""
+    return {
+        str(number): {
+            "port": port,
+            "subscribers": collector.connected,
+            "received": collector.received,
+            "loss": accepted * collector.connected - collector.received,
+            "dropped": collector.dropped,
+            "latency": latency_summary(collector.latencies),
+        }
+        for number, (port, collector) in enumerate(zip(ports, collectors, strict=True), 1)
+    }
+
+
 async def fanout(target: Target, params: Params, emit: Emit) -> dict[str, Any]:
-    """s1/s2: ``subscribers`` streams; ``events`` events at ``rate``/s."""
+    """s1/s2/scale: ``subscribers`` streams (spread over the stream ports);
+    ``events`` events at ``rate``/s, all published to the first server."""
     count, events, rate = params["subscribers"], params["events"], params["rate"]
-    collector = Collector()
-    collector.send_times = [0.0] * events
-    connections, connect_s = await _connect(target, count, collector, emit)
+    ports = stream_ports(target)
+    collectors = [Collector() for _ in ports]
+    send_times = [0.0] * events
+    for collector in collectors:
+        collector.send_times = send_times
+    connections, connect_s = await _connect(target, count, collectors, emit)
     publisher = Publisher(target)
     await publisher.open(4)
     free: asyncio.Queue[HTTPConnection] = asyncio.Queue()
@@ -181,13 +257,13 @@ async def fanout(target: Target, params: Params, emit: Emit) -> dict[str, Any]:
         connection = await free.get()
         try:
             request = publisher.single(seq)
-            collector.send_times[seq] = sent = perf_counter()
+            send_times[seq] = sent = perf_counter()
             ok = await publisher.send(connection, request, sent)
             accepted += ok  # not `+= await`: that reads `accepted` before awaiting
         finally:
             free.put_nowait(connection)
 
-    server = CpuMeter(target["pid"])
+    server = ServerCpu(target)
     t0 = perf_counter()
     server.start(t0)
     cpu0 = time.process_time()
@@ -201,11 +277,15 @@ async def fanout(target: Target, params: Params, emit: Emit) -> dict[str, Any]:
     await asyncio.gather(*tasks)
     publish_s = perf_counter() - t0
 
-    def expected() -> int:
-        return accepted * collector.connected
+    def received() -> int:
+        return sum(c.received for c in collectors)
 
-    await _drain(collector, expected, emit, params["drain_cap_s"], params.get("stall_s", 5.0))
-    server_cpu = server.percent(collector.last_receive or perf_counter())
+    def expected() -> int:
+        return accepted * sum(c.connected for c in collectors)
+
+    await _drain(received, expected, emit, params["drain_cap_s"], params.get("stall_s", 5.0))
+    collector = merged(collectors)
+    server_cpu = server.result(collector.last_receive or perf_counter())
     result = {
         **_subscriber_summary(collector, count, connect_s),
         "events": accepted,
@@ -216,6 +296,8 @@ async def fanout(target: Target, params: Params, emit: Emit) -> dict[str, Any]:
         "publish_ack": latency_summary(publisher.ack_latencies),
         "publish_errors": publisher.errors,
     }
+    if len(collectors) > 1:
+        result["by_process"] = _by_process(ports, collectors, accepted)
     publisher.close()
     close_all(connections)
     return result
@@ -226,13 +308,13 @@ async def sustained(target: Target, params: Params, emit: Emit) -> dict[str, Any
     to back (each awaits its 202) for ``duration_s``."""
     count, publishers, duration = params["subscribers"], params["publishers"], params["duration_s"]
     collector = Collector()
-    connections, connect_s = await _connect(target, count, collector, emit)
+    connections, connect_s = await _connect(target, count, [collector], emit)
     publisher = Publisher(target)
     await publisher.open(publishers)
     await asyncio.sleep(params.get("settle_s", 1.0))
     accepted = 0
     send_times = collector.send_times
-    server = CpuMeter(target["pid"])
+    server = ServerCpu(target)
     t0 = perf_counter()
     server.start(t0)
     cpu0 = time.process_time()
@@ -260,8 +342,11 @@ async def sustained(target: Target, params: Params, emit: Emit) -> dict[str, Any
     def expected() -> int:
         return accepted * collector.connected
 
-    await _drain(collector, expected, emit, params["drain_cap_s"], params.get("stall_s", 5.0))
-    server_cpu = server.percent(collector.last_receive or perf_counter())
+    def received() -> int:
+        return collector.received
+
+    await _drain(received, expected, emit, params["drain_cap_s"], params.get("stall_s", 5.0))
+    server_cpu = server.result(collector.last_receive or perf_counter())
     result = {
         **_subscriber_summary(collector, count, connect_s),
         "publishers": publishers,
@@ -289,7 +374,7 @@ async def _publish_phase(
     publisher.errors.clear()
     accepted = 0
     next_seq = 1
-    server = CpuMeter(target["pid"])
+    server = ServerCpu(target)
     t0 = perf_counter()
     server.start(t0)
     end = t0 + duration
@@ -319,7 +404,7 @@ async def _publish_phase(
         "events_per_s": round(accepted / elapsed, 1),
         "latency": latency_summary(publisher.ack_latencies),
         "errors": publisher.errors,
-        "server_cpu_pct": server.percent(perf_counter()),
+        **server.result(perf_counter()),
     }
 
 
@@ -353,7 +438,7 @@ async def memory(target: Target, params: Params, emit: Emit) -> dict[str, Any]:
     await asyncio.sleep(settle)
     before = rss_kib(pid)
     collector = Collector()
-    connections, connect_s = await _connect(target, count, collector, emit)
+    connections, connect_s = await _connect(target, count, [collector], emit)
     emit("settle", 0, settle)
     samples = []
     for step in range(int(settle / 0.5)):

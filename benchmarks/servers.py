@@ -2,7 +2,9 @@
 
 Each scenario gets a fresh server process (and, for Tidings, a fresh SQLite
 database), pinned to core 0 with ``taskset`` when the machine has it and at
-least two cores. Only loopback is used.
+least two cores. With ``--database``, :func:`running_cluster` starts one or
+more Tidings processes on one PostgreSQL database, each on its own core (or
+unpinned). Only loopback is used.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,35 @@ def pinned(command: list[str], core: int) -> list[str]:
     return ["taskset", "-c", str(core), *command] if can_pin() else command
 
 
+def all_cores() -> set[int]:
+    return set(range(os.cpu_count() or 1))
+
+
+def placed(command: list[str], core: int | None) -> list[str]:
+    """``command`` on ``core``, or on every core for None (children inherit
+    the runner's affinity, and the runner is pinned to the client core)."""
+    if not can_pin():
+        return command
+    cpus = str(core) if core is not None else ",".join(map(str, sorted(all_cores())))
+    return ["taskset", "-c", cpus, *command]
+
+
+@contextlib.contextmanager
+def unpinned() -> Iterator[None]:
+    """Processes started in this block may run on every core."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, all_cores())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, before)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -72,6 +103,12 @@ class Target:
     batch_path: str = ""
     publish_auth: str | None = None
     tenant_id: str | None = None
+    # Several Tidings processes on one database: subscribers are spread over
+    # ``stream_ports`` (empty: ``port`` alone), CPU is summed over
+    # ``server_pids`` (empty: ``pid``); publishes go to ``port``.
+    stream_ports: list[int] = field(default_factory=list)
+    server_pids: list[int] = field(default_factory=list)
+    database_pid: int | None = None  # PostgreSQL's postmaster, when it runs here
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +117,14 @@ class Target:
 class Server:
     """A server subprocess; ``stop`` ends it (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, system: str, command: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        system: str,
+        command: list[str],
+        env: dict[str, str],
+        log: Path,
+        core: int | None = SERVER_CORE,
+    ) -> None:
         self.system = system
         self.port = int(env["BENCH_PORT"])
         self.url = f"http://{HOST}:{self.port}"
@@ -88,7 +132,7 @@ class Server:
         self.profiler: subprocess.Popen[bytes] | None = None
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                pinned(command, SERVER_CORE),
+                placed(command, core),
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -145,12 +189,25 @@ class Server:
             self.proc.wait(5)
 
 
-def start_tidings(workdir: Path, name: str) -> Server:
+def ready(server: Server) -> Server:
+    """``server`` once it answers ``/readyz``; stopped if it never does."""
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def start_tidings(
+    workdir: Path, name: str, *, database_url: str | None = None, core: int | None = SERVER_CORE
+) -> Server:
+    """``tidings serve`` on a fresh SQLite file, or on ``database_url``."""
     port = free_port()
     env = {
         **os.environ,
         "BENCH_PORT": str(port),
-        "TIDINGS_DATABASE_URL": f"sqlite:///{workdir / f'{name}.db'}",
+        "TIDINGS_DATABASE_URL": database_url or f"sqlite:///{workdir / f'{name}.db'}",
         "TIDINGS_ADMIN_KEY": ADMIN_KEY,
         "TIDINGS_JWT_SECRET": JWT_SECRET,
         "TIDINGS_HOST": HOST,
@@ -160,18 +217,14 @@ def start_tidings(workdir: Path, name: str) -> Server:
         "TIDINGS_MAX_CONNECTIONS_PER_TENANT": "100000",
     }
     command = [sys.executable, "-m", "tidings", "serve"]
-    server = Server("tidings", command, env, workdir / f"{name}.log")
-    server.wait_ready()
-    return server
+    return ready(Server("tidings", command, env, workdir / f"{name}.log", core))
 
 
 def start_baseline(workdir: Path, name: str) -> Server:
     port = free_port()
     env = {**os.environ, "BENCH_PORT": str(port), "PYTHONPATH": pythonpath()}
     command = [sys.executable, "-m", "benchmarks.baseline_app", "--host", HOST, "--port", str(port)]
-    server = Server("baseline", command, env, workdir / f"{name}.log")
-    server.wait_ready()
-    return server
+    return ready(Server("baseline", command, env, workdir / f"{name}.log"))
 
 
 def provision_tidings(server: Server, users: int) -> Target:
@@ -222,18 +275,58 @@ def baseline_target(server: Server) -> Target:
 
 
 @contextlib.contextmanager
+def stopping(started: list[Server]) -> Iterator[None]:
+    """Stop every server in ``started`` at the end; print their logs when
+    the block fails."""
+    try:
+        yield
+    except BaseException:
+        for server in started:
+            sys.stderr.write(
+                f"--- {server.system} server log ({server.log_path}) ---\n{server.log_tail()}\n"
+            )
+        raise
+    finally:
+        for server in started:
+            server.stop()
+
+
+@contextlib.contextmanager
 def running(system: str, workdir: Path, name: str, *, users: int) -> Iterator[Target]:
     """A fresh, provisioned server of ``system`` for one scenario."""
     start = start_tidings if system == "tidings" else start_baseline
     server = start(workdir, name)
     server.profile(name)
-    try:
+    with stopping([server]):
         if system == "tidings":
             yield provision_tidings(server, users)
         else:
             yield baseline_target(server)
-    except BaseException:
-        sys.stderr.write(f"--- {system} server log ({server.log_path}) ---\n{server.log_tail()}\n")
-        raise
-    finally:
-        server.stop()
+
+
+@contextlib.contextmanager
+def running_cluster(
+    workdir: Path,
+    name: str,
+    *,
+    database_url: str,
+    cores: Sequence[int | None],
+    users: int,
+    database_pid: int | None = None,
+) -> Iterator[Target]:
+    """``len(cores)`` Tidings processes sharing ``database_url`` (process
+    ``i`` pinned to ``cores[i]``, or unpinned for None), provisioned through
+    the first. Started one after the other: the first one migrates."""
+    started: list[Server] = []
+    with stopping(started):
+        for number, core in enumerate(cores, 1):
+            server = start_tidings(
+                workdir, f"{name}-{number}", database_url=database_url, core=core
+            )
+            started.append(server)
+            server.profile(f"{name}-{number}")
+        target = provision_tidings(started[0], users)
+        target.stream_ports = [server.port for server in started]
+        target.server_pids = [server.pid for server in started]
+        target.database_pid = database_pid
+        yield target

@@ -65,6 +65,27 @@ class Collector:
         self._check_ready()
 
 
+def merged(collectors: Sequence[Collector]) -> Collector:
+    """One :class:`Collector` adding up ``collectors`` (a snapshot; the
+    first one itself when there is only one)."""
+    if len(collectors) == 1:
+        return collectors[0]
+    total = Collector()
+    total.send_times = collectors[0].send_times
+    for part in collectors:
+        total.latencies.extend(part.latencies)
+        total.received += part.received
+        total.duplicates += part.duplicates
+        total.stray += part.stray
+        total.last_receive = max(total.last_receive, part.last_receive)
+        total.connected += part.connected
+        total.refused.update(part.refused)
+        total.controls.update(part.controls)
+        total.dropped += part.dropped
+        total.errors.update(part.errors)
+    return total
+
+
 class SSEConnection(asyncio.Protocol):
     __slots__ = (
         "buffer",

@@ -40,12 +40,34 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far."""
+def _stat_fields(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (``state`` first)."""
     with open(f"/proc/{pid}/stat") as stat:
         text = stat.read()
-    fields = text[text.rindex(")") + 2 :].split()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far."""
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of ``root`` and its children so far, including children that
+    have ended and been reaped (a postmaster and its backends)."""
+    fields = _stat_fields(root)
+    total = sum(int(f) for f in fields[11:15])
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = _stat_fields(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if child[1] == str(root):
+            total += sum(int(f) for f in child[11:15])
+    return total / CLOCK_TICKS
 
 
 class CpuMeter:
@@ -56,8 +78,11 @@ class CpuMeter:
         self.cpu0 = 0.0
         self.wall0 = 0.0
 
+    def seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
     def start(self, wall: float) -> None:
-        self.cpu0 = cpu_seconds(self.pid)
+        self.cpu0 = self.seconds()
         self.wall0 = wall
 
     def percent(self, wall: float) -> float | None:
@@ -65,6 +90,13 @@ class CpuMeter:
         if elapsed <= 0:
             return None
         try:
-            return round(100 * (cpu_seconds(self.pid) - self.cpu0) / elapsed, 1)
+            return round(100 * (self.seconds() - self.cpu0) / elapsed, 1)
         except OSError:
             return None
+
+
+class TreeCpuMeter(CpuMeter):
+    """:class:`CpuMeter` for a process and its children (PostgreSQL)."""
+
+    def seconds(self) -> float:
+        return tree_cpu_seconds(self.pid)

@@ -202,14 +202,26 @@ def token(
 @app.command()
 def bench(
     scenarios: Annotated[
-        str, typer.Option(help="Comma list: s1,s2,s3,publish,memory")
-    ] = "s1,s2,s3,publish,memory",
+        str | None,
+        typer.Option(
+            help="Comma list of s1,s2,s3,publish,memory,validation,scale "
+            "(default: all; scale only with --database)"
+        ),
+    ] = None,
     quick: Annotated[bool, typer.Option(help="Smaller numbers, for a smoke run")] = False,
     baseline: Annotated[
         bool,
         typer.Option("--baseline/--no-baseline", help="Also measure the sse-starlette baseline"),
     ] = True,
     output: Annotated[Path | None, typer.Option(help="Write the JSON results here")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="PostgreSQL URL, or 'auto' for a temporary server: adds publish on PostgreSQL "
+            "vs SQLite and the scale scenario (1 vs 2 processes)",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark a real server with real clients on loopback."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -218,7 +230,13 @@ def bench(
     except ImportError:
         fail("the benchmarks/ folder is not available (run from a source checkout)")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    bench_main(scenarios.split(","), quick=quick, baseline=baseline, output=output)
+    bench_main(
+        scenarios.split(",") if scenarios is not None else None,
+        quick=quick,
+        baseline=baseline,
+        output=output,
+        database=database,
+    )
 
 
 def main() -> None:

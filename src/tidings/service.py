@@ -38,10 +38,13 @@ class Tidings:
         if catalog is None:  # the shipped packs and any configured ones; broken -> CatalogError
             catalog = load_catalog(Path(d) for d in settings.catalog_dirs)
         self.catalog = catalog
+        # Names this process in notifications, so it can ignore its own.
+        self.node_id = secrets.token_hex(8)
         self.store = SQLStore(
             settings.database_url,
             pool_size=settings.pool_size,
             sqlite_synchronous=settings.sqlite_synchronous,
+            origin=self.node_id,
         )
         self.catalogs = TenantCatalogs(self.catalog, self.store, refresh_s=settings.cache_ttl_s)
         self.hub = Hub(
@@ -74,7 +77,6 @@ class Tidings:
         )
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
-        self.node_id = secrets.token_hex(8)  # tells this process's own control messages apart
 
     def _sensitive(self, event_type: str) -> Any:
         return self.catalogs.sensitive_any(event_type)
@@ -110,7 +112,9 @@ class Tidings:
 
     # -- cross-process signals --------------------------------------------
 
-    def _on_log(self, head: int) -> None:
+    def _on_log(self, head: int, origin: str) -> None:
+        if origin == self.node_id:
+            return  # our own commit: the appender hands it to the feed directly
         if head < 0 or head > self.hub.position:
             self.feed.wake()
 

@@ -46,7 +46,9 @@ class Feed:
         """This process committed ``events`` (consecutive positions)."""
         if not events:
             return
-        if events[0].position == self.hub.position + 1 and self._catching_up is None:
+        # Safe even while a catch-up read is in flight: it drops what was
+        # dispatched meanwhile, and dispatch needs contiguous positions.
+        if events[0].position == self.hub.position + 1:
             self.hub.dispatch(events, committed_at)
         elif events[-1].position > self.hub.position:
             self.wake()

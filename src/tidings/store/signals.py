@@ -27,7 +27,8 @@ import orjson
 from tidings.store.sql import CONTROL_CHANNEL, LOG_CHANNEL
 
 log = logging.getLogger("tidings.signals")
-LogHandler = Callable[[int], None]  # the new head position (-1: unknown, read the log)
+# (new head position or -1: unknown, read the log; the committing process's origin)
+LogHandler = Callable[[int, str], None]
 ControlHandler = Callable[[dict[str, Any]], None]
 
 
@@ -90,7 +91,7 @@ class PostgresSignals:
                     await self._connect()
                     self.connected.set()
                     if self._on_log is not None:
-                        self._on_log(-1)  # we may have missed notifications
+                        self._on_log(-1, "")  # we may have missed notifications
                 await asyncio.sleep(self.reconnect_s)
             except asyncio.CancelledError:
                 raise
@@ -101,7 +102,8 @@ class PostgresSignals:
 
     def _log_message(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if self._on_log is not None:
-            self._on_log(int(payload) if payload.isdigit() else -1)
+            head, _, origin = payload.partition(" ")
+            self._on_log(int(head) if head.isdigit() else -1, origin)
 
     def _control_message(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if self._on_control is None:

@@ -105,7 +105,15 @@ def _event_body(event: Event) -> str:
 
 
 class SQLStore:
-    def __init__(self, url: str, *, pool_size: int = 5, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        sqlite_synchronous: str = "FULL",
+        origin: str = "",
+    ) -> None:
+        self.origin = origin  # names this process in log notifications
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sqlite_synchronous = sqlite_synchronous
@@ -123,7 +131,11 @@ class SQLStore:
             )
         else:
             self._reader = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                # No pre-ping (a round trip per checkout): connections broken
+                # by an outage fail once (503) and the pool discards them.
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
             )
             self._writer = self._reader
             self._sqlite_appender = None
@@ -413,7 +425,7 @@ class SQLStore:
                 # feed (the log stays the source of truth).
                 await conn.execute(
                     text("SELECT pg_notify(:channel, :head)"),
-                    {"channel": LOG_CHANNEL, "head": str(stored[-1].position)},
+                    {"channel": LOG_CHANNEL, "head": f"{stored[-1].position} {self.origin}"},
                 )
         return AppendOutcome(results, stored)
 
