@@ -39,3 +39,11 @@ def test_a_forked_child_never_repeats_its_parents_ids() -> None:
     child = os.read(read, 64).decode()
     parent = new_event_id()
     assert child[4:14] <= parent[4:14] and child[14:] != parent[14:]
+
+
+def test_monotonic_ids_sort_in_creation_order_within_a_millisecond() -> None:
+    from tidings.core.ids import new_monotonic_ulid
+
+    ids = [new_monotonic_ulid() for _ in range(5_000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(ULID.from_str(i) for i in ids[:10])

@@ -213,3 +213,27 @@ async def test_retention_prunes_in_batches_and_moves_the_horizon(store: SQLStore
     assert await store.log_horizon(["t1"]) == 5 and await store.log_horizon(["t2"]) == 0
     assert await store.log_horizon(None) == 5
     assert [e.position for e in await store.read_events(0, 10)] == [6, 7]
+
+
+async def test_notifications_are_scoped_to_their_user(store: SQLStore) -> None:
+    from tidings.core.ids import new_monotonic_ulid
+    from tidings.store.base import NotificationRecord
+
+    def note(user: str) -> NotificationRecord:
+        return NotificationRecord(
+            "ntf_" + new_monotonic_ulid(), "t1", user, "x", "title", "", None, None, time.time()
+        )
+
+    a1, a2, b1 = note("a"), note("a"), note("b")
+    for record in (a1, a2, b1):
+        await store.create_notification(record)
+    assert [
+        n.id
+        for n in await store.list_notifications("t1", "a", unread_only=False, before=None, limit=10)
+    ] == [a2.id, a1.id]
+    assert await store.owned_notifications("t1", "a", [a1.id, b1.id]) == {a1.id}
+    assert await store.mark_read("t1", "a", [a1.id]) == 1
+    assert await store.unread_count("t1", "a") == 1 and await store.unread_count("t1", "b") == 1
+    assert await store.mark_read("t1", "a", None) == 1
+    assert await store.unread_count("t1", "a") == 0
+    assert await store.list_notifications("t1", "a", unread_only=True, before=None, limit=10) == []

@@ -23,6 +23,7 @@ from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
 from tidings.hub.stream import USER_DELETED, BaseStream
 from tidings.ingest import Ingest
+from tidings.notifications import Notifications
 from tidings.retention import Retention
 from tidings.store.base import AppendResult, NewEvent
 from tidings.store.migrate import upgrade
@@ -75,6 +76,7 @@ class Tidings:
         self.signals: Signals = (
             LocalSignals() if self.store.is_sqlite else PostgresSignals(self.store.url)
         )
+        self.notifications = Notifications(self)
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
 

@@ -69,3 +69,26 @@ os.register_at_fork(after_in_child=_forget_pool)
 
 def new_event_id() -> str:
     return "evt_" + new_ulid()
+
+
+_mono_last: tuple[int, int] = (-1, 0)
+
+
+def new_monotonic_ulid() -> str:
+    """A ULID that sorts after every earlier one from this process, even
+    within one millisecond (the random part is incremented): for ids that
+    double as a newest-first cursor, such as notifications."""
+    global _mono_last
+    ms = int(time.time() * 1000)
+    with _lock:
+        last_ms, last_random = _mono_last
+        if ms <= last_ms:
+            ms, randomness = last_ms, last_random + 1
+        else:
+            randomness = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+        _mono_last = (ms, randomness)
+    chars = []
+    for _ in range(16):
+        randomness, digit = divmod(randomness, 32)
+        chars.append(chr(_CROCKFORD[digit]))
+    return _encode_time(ms) + "".join(reversed(chars))

@@ -100,6 +100,20 @@ class LogQuery:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationRecord:
+    id: str
+    tenant_id: str
+    user_id: str
+    type: str
+    title: str
+    body: str
+    link: str | None
+    source_event_id: str | None
+    created_at: float
+    read_at: float | None = None
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -150,3 +164,14 @@ class Store(Protocol):
     async def put_catalog_type(self, record: CatalogTypeRecord) -> None: ...
     async def get_catalog_type(self, tenant_id: str, name: str) -> CatalogTypeRecord | None: ...
     async def list_catalog_types(self, tenant_id: str | None = None) -> list[CatalogTypeRecord]: ...
+
+    # notifications (each call is scoped to one user of one tenant)
+    async def create_notification(self, record: NotificationRecord) -> None: ...
+    async def list_notifications(
+        self, tenant_id: str, user_id: str, *, unread_only: bool, before: str | None, limit: int
+    ) -> list[NotificationRecord]: ...
+    async def unread_count(self, tenant_id: str, user_id: str) -> int: ...
+    async def mark_read(self, tenant_id: str, user_id: str, ids: Sequence[str] | None) -> int: ...
+    async def owned_notifications(
+        self, tenant_id: str, user_id: str, ids: Sequence[str]
+    ) -> set[str]: ...

@@ -136,3 +136,21 @@ log_horizons = Table(
     Column("pruned_through", BigInteger, nullable=False),
     Column("pruned_at", Float, nullable=False),
 )
+
+notifications = Table(
+    "notifications",
+    metadata,
+    # In-app notifications (seed 004). Ids are ntf_<ULID>: time-ordered, so
+    # they are also the paging cursor (newest first).
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("user_id", String(200), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("link", String(2000), nullable=True),
+    Column("source_event_id", String(128), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("read_at", Float, nullable=True),
+    Index("ix_notifications_user", "tenant_id", "user_id", "id"),
+)

@@ -1,0 +1,104 @@
+"""The notifications API (seed 004, DESIGN §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from tidings.auth import Principal
+from tidings.errors import Forbidden
+from tidings.http.events import json_response, node, principal_of
+from tidings.notifications import notification_json
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+ID = r"^[A-Za-z0-9_.\-]{1,64}$"
+USER_ID = r"^[A-Za-z0-9_.\-@:]{1,200}$"
+
+
+class NotificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenantId: str | None = Field(default=None, pattern=ID)
+    userId: str = Field(pattern=USER_ID)
+    type: str = Field(min_length=1, max_length=128)
+    title: str = Field(min_length=1, max_length=500)
+    body: str = Field(default="", max_length=10_000)
+    link: str | None = Field(default=None, max_length=2000)
+    sourceEventId: str | None = Field(default=None, max_length=128)
+
+
+class ReadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+def _user(principal: Principal) -> tuple[str, str]:
+    if principal.kind != "user" or principal.user is None:
+        raise Forbidden("notifications are read by their user (Bearer JWT)")
+    return principal.user.tenant_id, principal.user.user_id
+
+
+@router.post("", status_code=201, summary="Create a notification (service or admin key)")
+async def create(request: Request, body: NotificationIn) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    tenant_id = body.tenantId or principal.tenant_id
+    if tenant_id is None:
+        raise Forbidden("tenantId is required for keys not bound to a tenant", field="/tenantId")
+    if not principal.can_publish_to(tenant_id):
+        raise Forbidden(
+            f"this credential may not notify users of tenant {tenant_id!r}", field="/tenantId"
+        )
+    record = await tidings.notifications.create(
+        tenant_id,
+        body.userId,
+        type=body.type,
+        title=body.title,
+        body=body.body,
+        link=body.link,
+        source_event_id=body.sourceEventId,
+    )
+    return json_response(notification_json(record), 201)
+
+
+@router.get("", summary="The caller's notifications, newest first")
+async def list_(
+    request: Request,
+    unread: bool = False,
+    limit: int = Query(default=50, ge=1, le=200),
+    cursor: str | None = Query(default=None, max_length=40),
+) -> Response:
+    tidings = node(request)
+    tenant_id, user_id = _user(await principal_of(request))
+    records = await tidings.store.list_notifications(
+        tenant_id, user_id, unread_only=unread, before=cursor, limit=limit + 1
+    )
+    page = records[:limit]
+    next_cursor = page[-1].id if len(records) > limit else None
+    items: list[dict[str, Any]] = [notification_json(r) for r in page]
+    return json_response({"items": items, "nextCursor": next_cursor})
+
+
+@router.get("/unread-count", summary="How many of the caller's notifications are unread")
+async def unread_count(request: Request) -> Response:
+    tidings = node(request)
+    tenant_id, user_id = _user(await principal_of(request))
+    return json_response({"count": await tidings.store.unread_count(tenant_id, user_id)})
+
+
+@router.post("/read", summary="Mark some of the caller's notifications read")
+async def read(request: Request, body: ReadIn) -> Response:
+    tidings = node(request)
+    tenant_id, user_id = _user(await principal_of(request))
+    count = await tidings.notifications.mark_read(tenant_id, user_id, body.ids)
+    return json_response({"count": count})
+
+
+@router.post("/read-all", summary="Mark all of the caller's notifications read")
+async def read_all(request: Request) -> Response:
+    tidings = node(request)
+    tenant_id, user_id = _user(await principal_of(request))
+    count = await tidings.notifications.mark_read(tenant_id, user_id, None)
+    return json_response({"count": count})
