@@ -30,6 +30,10 @@ from tidings.errors import Forbidden, StreamGone, Unauthorized
 from tidings.store.base import ApiKeyRecord, Store, TenantRecord
 
 API_KEY_PREFIX = "tdk_"
+# Tenant states (seed 001) whose users are shut out (streams closed, 204 on
+# reconnect); READ_ONLY keeps streams and history, only publishes stop.
+CLOSED_STATES = frozenset({"SUSPENDED", "DEPROVISIONING", "ARCHIVED"})
+PUBLISHING_STATES = frozenset({"CREATED", "PROVISIONING", "ACTIVE"})
 TICKET_PREFIX = "tkt_"
 SCOPES = frozenset({"publish", "admin"})
 
@@ -147,6 +151,8 @@ class Authenticator:
         tenant = await self.tenant(tenant_id)
         if tenant is None:
             raise Forbidden(f"unknown tenant {tenant_id!r}")
+        if tenant.state in CLOSED_STATES:
+            raise StreamGone(f"tenant {tenant_id!r} is {tenant.state}", state=tenant.state)
         user = await self.store.get_user(tenant_id, user_id)
         if user is None:
             if await self.store.user_was_deleted(tenant_id, user_id):

@@ -8,29 +8,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tidings.appender import Appender
-from tidings.auth import Authenticator, Principal
+from tidings.auth import CLOSED_STATES, PUBLISHING_STATES, Authenticator, Principal
 from tidings.catalog import load_catalog
 from tidings.catalog.tenants import TenantCatalogs
 from tidings.config import Settings
 from tidings.core.catalog import Catalog
-from tidings.errors import InvalidInput
+from tidings.core.envelope import now_iso
+from tidings.core.statemachine import TENANT_LIFECYCLE, Transition
+from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
-from tidings.hub.stream import USER_DELETED, BaseStream
+from tidings.hub.stream import TENANT_SUSPENDED, USER_DELETED, BaseStream
 from tidings.ingest import Ingest
 from tidings.notifications import Notifications
 from tidings.retention import Retention
-from tidings.store.base import AppendResult, NewEvent
+from tidings.store.base import AppendResult, LifecycleChange, NewEvent
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
 from tidings.store.sql import SQLStore
 
 log = logging.getLogger("tidings")
+OPERATOR = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
 
 
 class Tidings:
@@ -146,6 +150,8 @@ class Tidings:
             )
         elif kind == "tenant_changed":
             self.auth.tenants.drop(tenant_id)
+            if message.get("state") in CLOSED_STATES:
+                self.hub.close_tenant(str(tenant_id), TENANT_SUSPENDED)
 
     async def refresh_streams(
         self, tenant_id: str | None, *, user_id: str | None = None, role: str | None = None
@@ -170,6 +176,54 @@ class Tidings:
                     refreshed += 1
         return refreshed
 
+    async def transition_tenant(
+        self,
+        tenant_id: str,
+        to: str,
+        *,
+        reason: str | None = None,
+        triggered_by: str | None = None,
+        trigger_source: str = "user",
+    ) -> tuple[Transition, AppendResult | None]:
+        """Move a tenant through its lifecycle (seed 001): validate, record
+        the lifecycle row and publish the ``ON_TENANT_*`` event in one
+        transaction, then apply the state's effects on every process."""
+        tenant = await self.store.get_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound(f"unknown tenant {tenant_id!r}")
+        move = TENANT_LIFECYCLE.decide(
+            tenant.state,
+            to,
+            reason=reason,
+            triggered_by=triggered_by,
+            trigger_source=trigger_source,
+        )
+        event = None
+        if move.event_type is not None:
+            data: dict[str, Any] = {
+                "tenantId": tenant_id,
+                "previousState": move.from_state,
+                "newState": move.to_state,
+                "triggerSource": trigger_source,
+                "changedAt": now_iso(),
+            }
+            if reason:
+                data["reason"] = reason
+            if triggered_by:
+                data["triggeredBy"] = triggered_by
+            envelope = {
+                "type": move.event_type,
+                "tenantId": tenant_id,
+                "entityId": tenant_id,
+                "data": data,
+            }
+            event = self.ingest.prepare(envelope, OPERATOR)
+        change = LifecycleChange(to, reason, triggered_by, trigger_source)
+        outcome = await self.store.transition_tenant(tenant_id, tenant.state, change, event)
+        self.feed.committed(outcome.stored, time.time())
+        await self.control("tenant_changed", tenant=tenant_id, state=to)
+        return move, (outcome.results[0] if outcome.results else None)
+
     async def publish(
         self,
         event: dict[str, Any],
@@ -179,7 +233,7 @@ class Tidings:
     ) -> AppendResult:
         """Publish one event in-process (as the operator unless a principal
         is given). Returns once the event is durable."""
-        who = principal or Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
+        who = principal or OPERATOR
         prepared = self.ingest.prepare(event, who, idempotency_key=idempotency_key)
         (result,) = await self.append([prepared])
         return result
@@ -187,7 +241,7 @@ class Tidings:
     async def publish_many(
         self, events: Sequence[dict[str, Any]], *, principal: Principal | None = None
     ) -> list[AppendResult]:
-        who = principal or Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
+        who = principal or OPERATOR
         return await self.append(self.ingest.prepare_batch(events, who))
 
     async def append(
@@ -200,8 +254,15 @@ class Tidings:
             tenant_id = new.event.tenant_id
             if tenant_id in checked:
                 continue
-            if await self.auth.tenant(tenant_id) is None:
-                where = f"{pointer}{i}/tenantId" if len(prepared) > 1 else "/tenantId"
+            tenant = await self.auth.tenant(tenant_id)
+            where = f"{pointer}{i}/tenantId" if len(prepared) > 1 else "/tenantId"
+            if tenant is None:
                 raise InvalidInput(f"unknown tenant {tenant_id!r}", field=where)
+            if tenant.state not in PUBLISHING_STATES:
+                raise Conflict(
+                    f"tenant {tenant_id!r} is {tenant.state}: it accepts no publishes",
+                    field=where,
+                    state=tenant.state,
+                )
             checked.add(tenant_id)
         return await self.appender.append(prepared)

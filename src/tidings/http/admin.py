@@ -242,3 +242,51 @@ async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
         },
         201,
     )
+
+
+class TransitionIn(Strict):
+    to: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+    triggerSource: Literal["system", "user", "job", "edge", "integration"] = "user"
+
+
+@router.post("/tenants/{tenant_id}/transition", summary="Move a tenant through its lifecycle")
+async def transition_tenant(
+    request: Request, body: TransitionIn, tenant_id: str = Path(pattern=ID)
+) -> Response:
+    tidings, principal = await admin(request, tenant_id)
+    move, event = await tidings.transition_tenant(
+        tenant_id,
+        body.to,
+        reason=body.reason,
+        triggered_by=principal.key_id or principal.kind,
+        trigger_source=body.triggerSource,
+    )
+    return json_response(
+        {
+            "tenantId": tenant_id,
+            "from": move.from_state,
+            "to": move.to_state,
+            "event": None if event is None else {"id": event.id, "position": event.position},
+        }
+    )
+
+
+@router.get("/tenants/{tenant_id}/lifecycle", summary="A tenant's lifecycle log, oldest first")
+async def tenant_lifecycle(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
+    tidings, _ = await admin(request, tenant_id)
+    await _existing_tenant(tidings, tenant_id)
+    rows = await tidings.store.lifecycle("tenant", tenant_id, tenant_id)
+    items = [
+        {
+            "from": r["from_state"],
+            "to": r["to_state"],
+            "reason": r["reason"],
+            "triggeredBy": r["triggered_by"],
+            "triggerSource": r["trigger_source"],
+            "eventId": r["event_id"],
+            "at": r["created_at"],
+        }
+        for r in rows
+    ]
+    return json_response({"items": items})

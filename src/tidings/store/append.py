@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +24,7 @@ from tidings.errors import Unavailable
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent
 
 Existing = dict[tuple[str, str, str], tuple[str, int]]
+BeforeAppend = Callable[[sqlite3.Connection], None]
 ROW_COLUMNS = (
     "position",
     "id",
@@ -110,17 +111,24 @@ class SQLiteAppender:
             self._conn = conn
         return self._conn
 
-    async def append(self, new_events: Sequence[NewEvent]) -> AppendOutcome:
+    async def append(
+        self, new_events: Sequence[NewEvent], before: BeforeAppend | None = None
+    ) -> AppendOutcome:
+        """Append in one transaction; ``before`` runs first in the same
+        transaction (e.g. a state change whose event this is) and may raise
+        to abort the whole of it."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._append, new_events)
+            return await loop.run_in_executor(self._executor, self._append, new_events, before)
         except sqlite3.Error as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
 
-    def _append(self, new_events: Sequence[NewEvent]) -> AppendOutcome:
+    def _append(self, new_events: Sequence[NewEvent], before: BeforeAppend | None) -> AppendOutcome:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if before is not None:
+                before(conn)
             existing = self._existing(conn, named(new_events))
             (head,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
             results, stored, rows = plan_append(new_events, existing, head)

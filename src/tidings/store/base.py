@@ -101,6 +101,14 @@ class LogQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class LifecycleChange:
+    to_state: str
+    reason: str | None
+    triggered_by: str | None
+    trigger_source: str
+
+
+@dataclass(frozen=True, slots=True)
 class NotificationRecord:
     id: str
     tenant_id: str
@@ -175,3 +183,11 @@ class Store(Protocol):
     async def owned_notifications(
         self, tenant_id: str, user_id: str, ids: Sequence[str]
     ) -> set[str]: ...
+
+    # lifecycles
+    async def transition_tenant(
+        self, tenant_id: str, from_state: str, change: LifecycleChange, event: NewEvent | None
+    ) -> AppendOutcome: ...
+    async def lifecycle(
+        self, entity_type: str, tenant_id: str, entity_id: str
+    ) -> list[dict[str, Any]]: ...

@@ -154,3 +154,22 @@ notifications = Table(
     Column("read_at", Float, nullable=True),
     Index("ix_notifications_user", "tenant_id", "user_id", "id"),
 )
+
+lifecycle_log = Table(
+    "lifecycle_log",
+    metadata,
+    # Every state change of an entity (seed 001's tenant_lifecycle_log,
+    # generalised): from, to, why, who, from where, and the event it emitted.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entity_type", String(64), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("entity_id", String(256), nullable=False),
+    Column("from_state", String(64), nullable=True),
+    Column("to_state", String(64), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("triggered_by", String(200), nullable=True),
+    Column("trigger_source", String(32), nullable=False),
+    Column("event_id", String(128), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_lifecycle_entity", "entity_type", "tenant_id", "entity_id", "id"),
+)

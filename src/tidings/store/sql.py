@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.audience import ALL_TENANTS, UserRecord
 from tidings.core.envelope import Event
-from tidings.errors import Unavailable
+from tidings.errors import Conflict, Unavailable
 from tidings.store.append import (
     ROW_COLUMNS,
     Existing,
@@ -38,6 +38,7 @@ from tidings.store.base import (
     ApiKeyRecord,
     AppendOutcome,
     CatalogTypeRecord,
+    LifecycleChange,
     LogQuery,
     NewEvent,
     NotificationRecord,
@@ -48,6 +49,7 @@ from tidings.store.schema import (
     api_keys,
     catalog_types,
     events,
+    lifecycle_log,
     log_horizons,
     notifications,
     roles,
@@ -203,10 +205,21 @@ class SQLStore:
                     insert(tenants).values(
                         id=tenant_id,
                         name=name,
-                        state="ACTIVE",
+                        state="CREATED",
                         settings=_dumps(dict(settings)),
                         created_at=now,
                         updated_at=now,
+                    )
+                )
+                await conn.execute(
+                    insert(lifecycle_log).values(
+                        entity_type="tenant",
+                        tenant_id=tenant_id,
+                        entity_id=tenant_id,
+                        from_state=None,
+                        to_state="CREATED",
+                        trigger_source="user",
+                        created_at=now,
                     )
                 )
             else:
@@ -413,23 +426,95 @@ class SQLStore:
         if self._sqlite_appender is not None:
             return await self._sqlite_appender.append(new_events)
         async with self._write() as conn:
-            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
-            existing = await self._existing(conn, named(new_events))
-            head = (
-                await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
-            ).scalar_one()
-            results, stored, rows = plan_append(new_events, existing, head)
-            if rows:
-                await conn.execute(
-                    insert(events), [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows]
-                )
-                # Delivered at commit, in commit order: wakes every process's
-                # feed (the log stays the source of truth).
-                await conn.execute(
-                    text("SELECT pg_notify(:channel, :head)"),
-                    {"channel": LOG_CHANNEL, "head": f"{stored[-1].position} {self.origin}"},
-                )
+            return await self._append_in(conn, new_events)
+
+    async def _append_in(
+        self, conn: AsyncConnection, new_events: Sequence[NewEvent]
+    ) -> AppendOutcome:
+        """PostgreSQL: the append inside an open write transaction."""
+        await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
+        existing = await self._existing(conn, named(new_events))
+        head = (
+            await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
+        ).scalar_one()
+        results, stored, rows = plan_append(new_events, existing, head)
+        if rows:
+            await conn.execute(
+                insert(events), [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows]
+            )
+            # Delivered at commit, in commit order: wakes every process's
+            # feed (the log stays the source of truth).
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :head)"),
+                {"channel": LOG_CHANNEL, "head": f"{stored[-1].position} {self.origin}"},
+            )
         return AppendOutcome(results, stored)
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def transition_tenant(
+        self, tenant_id: str, from_state: str, change: LifecycleChange, event: NewEvent | None
+    ) -> AppendOutcome:
+        """Move a tenant from ``from_state`` (compare-and-set: a concurrent
+        change raises Conflict), record the lifecycle row and append its
+        event, all in one transaction."""
+        now = time.time()
+        row = {
+            "entity_type": "tenant",
+            "tenant_id": tenant_id,
+            "entity_id": tenant_id,
+            "from_state": from_state,
+            "to_state": change.to_state,
+            "reason": change.reason,
+            "triggered_by": change.triggered_by,
+            "trigger_source": change.trigger_source,
+            "event_id": event.event.id if event is not None else None,
+            "created_at": now,
+        }
+        moved = Conflict(f"tenant {tenant_id!r} is no longer {from_state}; reload and retry")
+        new_events = [event] if event is not None else []
+        if self._sqlite_appender is not None:
+
+            def before(conn: Any) -> None:
+                cursor = conn.execute(
+                    "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
+                    (change.to_state, now, tenant_id, from_state),
+                )
+                if cursor.rowcount != 1:
+                    raise moved
+                columns = ", ".join(row)
+                marks = ", ".join("?" * len(row))
+                conn.execute(
+                    f"INSERT INTO lifecycle_log ({columns}) VALUES ({marks})", tuple(row.values())
+                )
+
+            return await self._sqlite_appender.append(new_events, before=before)
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(tenants)
+                .where(tenants.c.id == tenant_id, tenants.c.state == from_state)
+                .values(state=change.to_state, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise moved
+            await conn.execute(insert(lifecycle_log).values(**row))
+            return await self._append_in(conn, new_events)
+
+    async def lifecycle(
+        self, entity_type: str, tenant_id: str, entity_id: str
+    ) -> list[dict[str, Any]]:
+        stmt = (
+            select(lifecycle_log)
+            .where(
+                lifecycle_log.c.entity_type == entity_type,
+                lifecycle_log.c.tenant_id == tenant_id,
+                lifecycle_log.c.entity_id == entity_id,
+            )
+            .order_by(lifecycle_log.c.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [dict(r._mapping) for r in rows]
 
     async def _existing(self, conn: AsyncConnection, candidates: Sequence[NewEvent]) -> Existing:
         found: Existing = {}
