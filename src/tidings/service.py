@@ -25,6 +25,7 @@ from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
 from tidings.hub.stream import TENANT_SUSPENDED, USER_DELETED, BaseStream
+from tidings.inbound import Inbound
 from tidings.ingest import Ingest
 from tidings.notifications import Notifications
 from tidings.retention import Retention
@@ -81,6 +82,7 @@ class Tidings:
             LocalSignals() if self.store.is_sqlite else PostgresSignals(self.store.url)
         )
         self.notifications = Notifications(self)
+        self.inbound = Inbound(self)
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
 

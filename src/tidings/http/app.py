@@ -13,7 +13,17 @@ from fastapi.openapi.utils import get_openapi
 
 from tidings import __version__
 from tidings.config import Settings
-from tidings.http import admin, catalog, events, notifications, ops, pages, problems, publish
+from tidings.http import (
+    admin,
+    catalog,
+    events,
+    inbound,
+    notifications,
+    ops,
+    pages,
+    problems,
+    publish,
+)
 from tidings.http.publish import publish_endpoint
 from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.service import Tidings
@@ -85,7 +95,14 @@ def build_api(tidings: Tidings) -> FastAPI:
     api.state.tidings = tidings
     api.state.metrics = ops.metrics_registry(tidings)
     problems.install(api)
-    for router in (events.router, admin.router, ops.router, catalog.router, notifications.router):
+    for router in (
+        events.router,
+        admin.router,
+        ops.router,
+        catalog.router,
+        notifications.router,
+        inbound.router,
+    ):
         api.include_router(router)
     pages.install(api)
     aliases = tidings.settings.stream_aliases

@@ -41,6 +41,12 @@ async def principal_of(request: Request) -> Principal:
 
 async def read_json(request: Request, limit: int) -> tuple[Any, int]:
     """A JSON request body of at most ``limit`` bytes, and its size."""
+    body = await read_raw(request, limit)
+    return parse_json(body), len(body)
+
+
+async def read_raw(request: Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
@@ -49,7 +55,7 @@ async def read_json(request: Request, limit: int) -> tuple[Any, int]:
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
-    return parse_json(bytes(body)), len(body)
+    return bytes(body)
 
 
 @router.post("/api/events/tickets", summary="Get a single-use stream ticket (browsers)")

@@ -191,3 +191,21 @@ class Store(Protocol):
     async def lifecycle(
         self, entity_type: str, tenant_id: str, entity_id: str
     ) -> list[dict[str, Any]]: ...
+
+    # inbound integrations
+    async def put_integration(
+        self, name: str, secret: str, scheme: str, mappings: Mapping[str, Any]
+    ) -> None: ...
+    async def get_integration(self, name: str) -> dict[str, Any] | None: ...
+    async def record_inbound(
+        self,
+        integration: str,
+        webhook_id: str | None,
+        *,
+        accepted: bool,
+        outcome: str,
+        external_type: str | None = None,
+        tenant_id: str | None = None,
+    ) -> None: ...
+    async def inbound_seen(self, integration: str, webhook_id: str) -> bool: ...
+    async def inbound_history(self, integration: str, limit: int = 100) -> list[dict[str, Any]]: ...

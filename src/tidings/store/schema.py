@@ -173,3 +173,30 @@ lifecycle_log = Table(
     Column("created_at", Float, nullable=False),
     Index("ix_lifecycle_entity", "entity_type", "tenant_id", "entity_id", "id"),
 )
+
+integrations = Table(
+    "integrations",
+    metadata,
+    # Inbound webhooks from external systems (seed 001's edge/integration
+    # hooks): per-integration secret, signature scheme and event mappings.
+    Column("name", String(100), primary_key=True),
+    Column("secret", String(500), nullable=False),
+    Column("scheme", String(32), nullable=False),
+    Column("mappings", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+inbound_log = Table(
+    "inbound_log",
+    metadata,
+    # Every inbound call, accepted or rejected, and why.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("integration", String(100), nullable=False),
+    Column("webhook_id", String(200), nullable=True),
+    Column("accepted", Boolean, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("external_type", String(128), nullable=True),
+    Column("tenant_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_inbound_log_webhook", "integration", "webhook_id"),
+)

@@ -49,6 +49,8 @@ from tidings.store.schema import (
     api_keys,
     catalog_types,
     events,
+    inbound_log,
+    integrations,
     lifecycle_log,
     log_horizons,
     notifications,
@@ -755,6 +757,82 @@ class SQLStore:
         async with self._write() as conn:
             result = await conn.execute(stmt)
         return int(result.rowcount)
+
+    # -- inbound integrations -----------------------------------------------
+
+    async def put_integration(
+        self, name: str, secret: str, scheme: str, mappings: Mapping[str, Any]
+    ) -> None:
+        values = {
+            "secret": secret,
+            "scheme": scheme,
+            "mappings": _dumps(dict(mappings)),
+            "updated_at": time.time(),
+        }
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(integrations).where(integrations.c.name == name).values(**values)
+            )
+            if result.rowcount == 0:
+                await conn.execute(insert(integrations).values(name=name, **values))
+
+    async def get_integration(self, name: str) -> dict[str, Any] | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(integrations).where(integrations.c.name == name))
+            ).first()
+        if row is None:
+            return None
+        return {
+            "name": row.name,
+            "secret": row.secret,
+            "scheme": row.scheme,
+            "mappings": orjson.loads(row.mappings),
+        }
+
+    async def record_inbound(
+        self,
+        integration: str,
+        webhook_id: str | None,
+        *,
+        accepted: bool,
+        outcome: str,
+        external_type: str | None = None,
+        tenant_id: str | None = None,
+    ) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                insert(inbound_log).values(
+                    integration=integration,
+                    webhook_id=webhook_id,
+                    accepted=accepted,
+                    outcome=outcome,
+                    external_type=external_type,
+                    tenant_id=tenant_id,
+                    created_at=time.time(),
+                )
+            )
+
+    async def inbound_seen(self, integration: str, webhook_id: str) -> bool:
+        """Was this webhook id already accepted (a replay)?"""
+        stmt = select(inbound_log.c.id).where(
+            inbound_log.c.integration == integration,
+            inbound_log.c.webhook_id == webhook_id,
+            inbound_log.c.accepted.is_(True),
+        )
+        async with self._read() as conn:
+            return (await conn.execute(stmt.limit(1))).first() is not None
+
+    async def inbound_history(self, integration: str, limit: int = 100) -> list[dict[str, Any]]:
+        stmt = (
+            select(inbound_log)
+            .where(inbound_log.c.integration == integration)
+            .order_by(inbound_log.c.id.desc())
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [dict(r._mapping) for r in rows]
 
 
 def _notification(row: Any) -> NotificationRecord:
