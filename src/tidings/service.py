@@ -20,7 +20,13 @@ from tidings.catalog.tenants import TenantCatalogs
 from tidings.config import Settings
 from tidings.core.catalog import Catalog
 from tidings.core.envelope import now_iso
-from tidings.core.statemachine import TENANT_LIFECYCLE, Transition
+from tidings.core.statemachine import (
+    TENANT_LIFECYCLE,
+    TICKET_LIFECYCLE,
+    StateMachine,
+    Transition,
+    machine_from_spec,
+)
 from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
@@ -36,6 +42,7 @@ from tidings.store.sql import SQLStore
 
 log = logging.getLogger("tidings")
 OPERATOR = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
+BUILT_IN_MACHINES = {"ticket": TICKET_LIFECYCLE}
 
 
 class Tidings:
@@ -224,6 +231,61 @@ class Tidings:
         outcome = await self.store.transition_tenant(tenant_id, tenant.state, change, event)
         self.feed.committed(outcome.stored, time.time())
         await self.control("tenant_changed", tenant=tenant_id, state=to)
+        return move, (outcome.results[0] if outcome.results else None)
+
+    async def machine_for(self, entity_type: str) -> StateMachine:
+        """A host-declared machine, else a built-in one (seed 004's tickets)."""
+        spec = await self.store.get_state_machine(entity_type)
+        if spec is not None:
+            return machine_from_spec(entity_type, spec)
+        if entity_type in BUILT_IN_MACHINES:
+            return BUILT_IN_MACHINES[entity_type]
+        raise NotFound(f"no state machine for entity type {entity_type!r}")
+
+    async def transition_entity(
+        self,
+        entity_type: str,
+        tenant_id: str,
+        entity_id: str,
+        to: str,
+        *,
+        permissions: frozenset[str] | None,
+        reason: str | None = None,
+        triggered_by: str | None = None,
+        trigger_source: str = "user",
+        data: dict[str, Any] | None = None,
+    ) -> tuple[Transition, AppendResult | None]:
+        """Move a machine-driven entity: guards checked against
+        ``permissions`` (None: a trusted caller), lifecycle row and event in
+        one transaction (409 with the allowed next states when invalid)."""
+        machine = await self.machine_for(entity_type)
+        stored = await self.store.entity_state(entity_type, tenant_id, entity_id)
+        current = stored or machine.initial
+        move = machine.decide(
+            current,
+            to,
+            permissions=permissions,
+            reason=reason,
+            triggered_by=triggered_by,
+            trigger_source=trigger_source,
+        )
+        event = None
+        if move.event_type is not None:
+            payload: dict[str, Any] = {**(data or {}), machine.id_field: entity_id}
+            payload[f"previous{machine.state_key}"] = current
+            payload[f"new{machine.state_key}"] = to
+            payload.setdefault("changedAt", now_iso())
+            if reason:
+                payload.setdefault("reason", reason)
+            envelope = {"type": move.event_type, "tenantId": tenant_id, "entityId": entity_id}
+            event = self.ingest.prepare(
+                {**envelope, "entityType": entity_type, "data": payload}, OPERATOR
+            )
+        change = LifecycleChange(to, reason, triggered_by, trigger_source)
+        outcome = await self.store.transition_entity(
+            (entity_type, tenant_id, entity_id), current, change, event, exists=stored is not None
+        )
+        self.feed.committed(outcome.stored, time.time())
         return move, (outcome.results[0] if outcome.results else None)
 
     async def publish(

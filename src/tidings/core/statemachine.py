@@ -52,6 +52,10 @@ class StateMachine:
         default_factory=dict
     )  # (from|*, to) -> permission
     events: Mapping[str, str] = field(default_factory=dict)  # to-state -> event type
+    # How the emitted event's data names things: previous<Key>/new<Key>, and
+    # the entity id field (seed 002: previousStatus/newStatus, ticketId).
+    state_key: str = "State"
+    id_field: str = "entityId"
 
     def __post_init__(self) -> None:
         named = {self.initial, *self.terminal, *self.from_any, *self.transitions, *self.events}
@@ -113,6 +117,60 @@ class StateMachine:
         )
 
 
+def machine_from_spec(entity_type: str, spec: Mapping[str, object]) -> StateMachine:
+    """A machine declared as JSON by a host application::
+
+    {"states": [...], "initial": "A", "transitions": {"A": ["B"]},
+     "terminal": [], "fromAny": [], "guards": {"A->B": "perm"},
+     "events": {"B": "x.y"}, "stateKey": "Status", "idField": "doorId"}
+    """
+
+    def strings(key: str) -> list[str]:
+        value = spec.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"{key} must be a list of strings", field=f"/{key}")
+        return value
+
+    def mapping(key: str) -> dict[str, object]:
+        value = spec.get(key, {})
+        if not isinstance(value, dict):
+            raise InvalidInput(f"{key} must be an object", field=f"/{key}")
+        return value
+
+    transitions: dict[str, frozenset[str]] = {}
+    for source, targets in mapping("transitions").items():
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise InvalidInput(
+                "transitions map a state to a list of states", field=f"/transitions/{source}"
+            )
+        transitions[source] = frozenset(targets)
+    guards: dict[tuple[str, str], str] = {}
+    for pair, permission in mapping("guards").items():
+        source, sep, target = pair.partition("->")
+        if not sep or not isinstance(permission, str):
+            raise InvalidInput('guards are {"FROM->TO": "permission"}', field=f"/guards/{pair}")
+        guards[(source.strip(), target.strip())] = permission
+    events = {str(k): str(v) for k, v in mapping("events").items()}
+    initial = spec.get("initial")
+    if not isinstance(initial, str):
+        raise InvalidInput("initial must name a state", field="/initial")
+    try:
+        return StateMachine(
+            entity_type=entity_type,
+            states=frozenset(strings("states")),
+            initial=initial,
+            transitions=transitions,
+            terminal=frozenset(strings("terminal")),
+            from_any=frozenset(strings("fromAny")),
+            guards=guards,
+            events=events,
+            state_key=str(spec.get("stateKey", "State")),
+            id_field=str(spec.get("idField", "entityId")),
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="/states") from None
+
+
 def replay(machine: StateMachine, log: Iterable[tuple[str, str]]) -> str:
     """The state a lifecycle log of ``(from, to)`` rows ends in."""
     state = machine.initial
@@ -162,6 +220,8 @@ TICKET_LIFECYCLE = StateMachine(
     # Seed 004: OPEN -> TRIAGED -> QUOTED -> APPROVED -> IN_PROGRESS ->
     # COMPLETED -> AUDITED; any state -> CANCELLED.
     entity_type="ticket",
+    state_key="Status",
+    id_field="ticketId",
     states=frozenset(
         {
             "OPEN",

@@ -16,6 +16,7 @@ from tidings.config import Settings
 from tidings.http import (
     admin,
     catalog,
+    entities,
     events,
     inbound,
     notifications,
@@ -102,6 +103,7 @@ def build_api(tidings: Tidings) -> FastAPI:
         catalog.router,
         notifications.router,
         inbound.router,
+        entities.router,
     ):
         api.include_router(router)
     pages.install(api)

@@ -200,3 +200,24 @@ inbound_log = Table(
     Column("created_at", Float, nullable=False),
     Index("ix_inbound_log_webhook", "integration", "webhook_id"),
 )
+
+state_machines = Table(
+    "state_machines",
+    metadata,
+    # Machines host applications declared (JSON spec), by entity type.
+    Column("entity_type", String(64), primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+entity_states = Table(
+    "entity_states",
+    metadata,
+    # The current state of entities driven by a state machine (absent: the
+    # machine's initial state).
+    Column("entity_type", String(64), primary_key=True),
+    Column("tenant_id", String(64), primary_key=True),
+    Column("entity_id", String(256), primary_key=True),
+    Column("state", String(64), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

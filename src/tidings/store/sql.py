@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -48,6 +49,7 @@ from tidings.store.schema import (
     GLOBAL_SCOPE,
     api_keys,
     catalog_types,
+    entity_states,
     events,
     inbound_log,
     integrations,
@@ -55,6 +57,7 @@ from tidings.store.schema import (
     log_horizons,
     notifications,
     roles,
+    state_machines,
     stream_tickets,
     tenants,
     users,
@@ -460,11 +463,93 @@ class SQLStore:
         """Move a tenant from ``from_state`` (compare-and-set: a concurrent
         change raises Conflict), record the lifecycle row and append its
         event, all in one transaction."""
+
+        def sqlite_cas(conn: Any, now: float) -> int:
+            sql = "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND state = ?"
+            return int(conn.execute(sql, (change.to_state, now, tenant_id, from_state)).rowcount)
+
+        async def pg_cas(conn: AsyncConnection, now: float) -> int:
+            result = await conn.execute(
+                update(tenants)
+                .where(tenants.c.id == tenant_id, tenants.c.state == from_state)
+                .values(state=change.to_state, updated_at=now)
+            )
+            return int(result.rowcount)
+
+        return await self._transition(
+            ("tenant", tenant_id, tenant_id), from_state, change, event, sqlite_cas, pg_cas
+        )
+
+    async def transition_entity(
+        self,
+        entity: tuple[str, str, str],
+        from_state: str,
+        change: LifecycleChange,
+        event: NewEvent | None,
+        *,
+        exists: bool,
+    ) -> AppendOutcome:
+        """The same for any machine-driven entity ``(type, tenant, id)``;
+        ``exists`` False: it has no row yet (it is in its initial state)."""
+        entity_type, tenant_id, entity_id = entity
+        key = (entity_type, tenant_id, entity_id)
+
+        def sqlite_cas(conn: Any, now: float) -> int:
+            if not exists:
+                sql = (
+                    "INSERT OR IGNORE INTO entity_states "
+                    "(entity_type, tenant_id, entity_id, state, updated_at) VALUES (?, ?, ?, ?, ?)"
+                )
+                return int(conn.execute(sql, (*key, change.to_state, now)).rowcount)
+            sql = (
+                "UPDATE entity_states SET state = ?, updated_at = ? "
+                "WHERE entity_type = ? AND tenant_id = ? AND entity_id = ? AND state = ?"
+            )
+            return int(conn.execute(sql, (change.to_state, now, *key, from_state)).rowcount)
+
+        async def pg_cas(conn: AsyncConnection, now: float) -> int:
+            if not exists:
+                stmt = (
+                    pg_insert(entity_states)
+                    .values(
+                        entity_type=entity_type,
+                        tenant_id=tenant_id,
+                        entity_id=entity_id,
+                        state=change.to_state,
+                        updated_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                return int((await conn.execute(stmt)).rowcount)
+            result = await conn.execute(
+                update(entity_states)
+                .where(
+                    entity_states.c.entity_type == entity_type,
+                    entity_states.c.tenant_id == tenant_id,
+                    entity_states.c.entity_id == entity_id,
+                    entity_states.c.state == from_state,
+                )
+                .values(state=change.to_state, updated_at=now)
+            )
+            return int(result.rowcount)
+
+        return await self._transition(entity, from_state, change, event, sqlite_cas, pg_cas)
+
+    async def _transition(
+        self,
+        entity: tuple[str, str, str],
+        from_state: str | None,
+        change: LifecycleChange,
+        event: NewEvent | None,
+        sqlite_cas: Callable[[Any, float], int],
+        pg_cas: Callable[[AsyncConnection, float], Awaitable[int]],
+    ) -> AppendOutcome:
         now = time.time()
+        entity_type, tenant_id, entity_id = entity
         row = {
-            "entity_type": "tenant",
+            "entity_type": entity_type,
             "tenant_id": tenant_id,
-            "entity_id": tenant_id,
+            "entity_id": entity_id,
             "from_state": from_state,
             "to_state": change.to_state,
             "reason": change.reason,
@@ -473,16 +558,14 @@ class SQLStore:
             "event_id": event.event.id if event is not None else None,
             "created_at": now,
         }
-        moved = Conflict(f"tenant {tenant_id!r} is no longer {from_state}; reload and retry")
+        moved = Conflict(
+            f"{entity_type} {entity_id!r} is no longer {from_state or 'new'}; reload and retry"
+        )
         new_events = [event] if event is not None else []
         if self._sqlite_appender is not None:
 
             def before(conn: Any) -> None:
-                cursor = conn.execute(
-                    "UPDATE tenants SET state = ?, updated_at = ? WHERE id = ? AND state = ?",
-                    (change.to_state, now, tenant_id, from_state),
-                )
-                if cursor.rowcount != 1:
+                if sqlite_cas(conn, now) != 1:
                     raise moved
                 columns = ", ".join(row)
                 marks = ", ".join("?" * len(row))
@@ -492,15 +575,36 @@ class SQLStore:
 
             return await self._sqlite_appender.append(new_events, before=before)
         async with self._write() as conn:
-            result = await conn.execute(
-                update(tenants)
-                .where(tenants.c.id == tenant_id, tenants.c.state == from_state)
-                .values(state=change.to_state, updated_at=now)
-            )
-            if result.rowcount != 1:
+            if await pg_cas(conn, now) != 1:
                 raise moved
             await conn.execute(insert(lifecycle_log).values(**row))
             return await self._append_in(conn, new_events)
+
+    async def entity_state(self, entity_type: str, tenant_id: str, entity_id: str) -> str | None:
+        stmt = select(entity_states.c.state).where(
+            entity_states.c.entity_type == entity_type,
+            entity_states.c.tenant_id == tenant_id,
+            entity_states.c.entity_id == entity_id,
+        )
+        async with self._read() as conn:
+            return (await conn.execute(stmt)).scalar_one_or_none()
+
+    async def put_state_machine(self, entity_type: str, spec: Mapping[str, Any]) -> None:
+        values = {"spec": _dumps(dict(spec)), "updated_at": time.time()}
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(state_machines)
+                .where(state_machines.c.entity_type == entity_type)
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                await conn.execute(insert(state_machines).values(entity_type=entity_type, **values))
+
+    async def get_state_machine(self, entity_type: str) -> dict[str, Any] | None:
+        stmt = select(state_machines.c.spec).where(state_machines.c.entity_type == entity_type)
+        async with self._read() as conn:
+            spec = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if spec is None else dict(orjson.loads(spec))
 
     async def lifecycle(
         self, entity_type: str, tenant_id: str, entity_id: str

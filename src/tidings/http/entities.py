@@ -1,0 +1,124 @@
+"""State machines for any entity type (DESIGN §1): hosts declare machines,
+move entities through them, and read an entity's timeline (seed 004's
+``/timeline`` shape)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from tidings.core.statemachine import machine_from_spec
+from tidings.errors import Forbidden, InvalidInput
+from tidings.http.admin import admin
+from tidings.http.events import json_response, node, principal_of
+
+router = APIRouter(tags=["state machines"])
+TYPE = r"^[A-Za-z0-9_.\-]{1,64}$"
+ENTITY = r"^[A-Za-z0-9_.\-:@]{1,256}$"
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+    tenantId: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    data: dict[str, Any] = Field(default_factory=dict)
+    triggerSource: Literal["system", "user", "job", "edge", "integration"] | None = None
+
+
+@router.put("/api/admin/state-machines/{entity_type}", summary="Declare a state machine")
+async def put_machine(
+    request: Request, spec: dict[str, Any], entity_type: str = Path(pattern=TYPE)
+) -> Response:
+    tidings, principal = await admin(request, None)
+    if principal.tenant_id is not None:
+        raise Forbidden("state machines are platform-wide: use a global admin credential")
+    if entity_type == "tenant":
+        raise InvalidInput("the tenant lifecycle is built in", field="entityType")
+    machine = machine_from_spec(entity_type, spec)
+    await tidings.store.put_state_machine(entity_type, spec)
+    return json_response({"entityType": entity_type, "states": sorted(machine.states)})
+
+
+def _tenant_of(principal: Any, tenant_id: str | None) -> str:
+    if principal.kind == "user":
+        return str(principal.user.tenant_id)
+    if principal.tenant_id is not None and tenant_id not in (None, principal.tenant_id):
+        raise Forbidden("this key is bound to another tenant", field="/tenantId")
+    tenant = principal.tenant_id or tenant_id
+    if tenant is None:
+        raise InvalidInput("tenantId is required for keys not bound to a tenant", field="/tenantId")
+    return str(tenant)
+
+
+@router.post(
+    "/api/entities/{entity_type}/{entity_id}/transition", summary="Move an entity to a state"
+)
+async def transition(
+    request: Request,
+    body: TransitionIn,
+    entity_type: str = Path(pattern=TYPE),
+    entity_id: str = Path(pattern=ENTITY),
+) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    tenant_id = _tenant_of(principal, body.tenantId)
+    if principal.kind != "user" and not principal.can_publish_to(tenant_id):
+        raise Forbidden("this credential may not change entities of this tenant")
+    user = principal.user
+    move, event = await tidings.transition_entity(
+        entity_type,
+        tenant_id,
+        entity_id,
+        body.to,
+        permissions=principal.viewer.permissions if principal.viewer is not None else None,
+        reason=body.reason,
+        triggered_by=user.user_id if user is not None else principal.key_id or principal.kind,
+        trigger_source=body.triggerSource or ("user" if user is not None else "system"),
+        data=body.data,
+    )
+    return json_response(
+        {
+            "entityType": entity_type,
+            "entityId": entity_id,
+            "from": move.from_state,
+            "to": move.to_state,
+            "event": None if event is None else {"id": event.id, "position": event.position},
+        }
+    )
+
+
+@router.get("/api/entities/{entity_type}/{entity_id}/timeline", summary="An entity's timeline")
+async def timeline(
+    request: Request,
+    entity_type: str = Path(pattern=TYPE),
+    entity_id: str = Path(pattern=ENTITY),
+    tenantId: str | None = Query(default=None, max_length=64),
+) -> Response:
+    tidings = node(request)
+    principal = await principal_of(request)
+    if principal.kind != "user" and not principal.is_admin:
+        raise Forbidden("timelines are read by users of the tenant or admin credentials")
+    tenant_id = _tenant_of(principal, tenantId)
+    rows = await tidings.store.lifecycle(entity_type, tenant_id, entity_id)
+    items = [
+        {
+            "id": f"tl_{r['id']}",
+            "entityId": entity_id,
+            f"{entity_type}Id": entity_id,
+            "eventType": "created" if r["from_state"] is None else "status_changed",
+            "actorId": r["triggered_by"],
+            "details": orjson.dumps(
+                {"from": r["from_state"], "to": r["to_state"], "reason": r["reason"]}
+            ).decode(),
+            "triggerSource": r["trigger_source"],
+            "eventId": r["event_id"],
+            "createdAt": r["created_at"],
+        }
+        for r in rows
+    ]
+    return json_response(items)
