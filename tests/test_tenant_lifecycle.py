@@ -30,10 +30,11 @@ async def test_transitions_are_validated_logged_and_published(
     assert admin.http.get(f"/api/admin/tenants/{tenant}").json()["state"] == "CREATED"
     token = admin.user(tenant, "ops", "member", grant=["tenant.read"])
     async with sse(server.url, token, params={"types": "ON_TENANT_*"}) as stream:
-        assert move(admin, tenant, "PROVISIONING").json()["event"] is None  # no event for this step
+        assert move(admin, tenant, "PROVISIONING").json()["event"]["position"] > 0
         answer = move(admin, tenant, "ACTIVE", "go live").json()
         assert answer["from"] == "PROVISIONING" and answer["event"]["position"] > 0
-        (event,) = await stream.events(1)
+        provisioning, event = await stream.events(2)
+        assert provisioning["type"] == "ON_TENANT_PROVISIONING"
         assert event["type"] == "ON_TENANT_ACTIVATED" and event["id"] == answer["event"]["id"]
         assert (
             event["data"]["previousState"] == "PROVISIONING"

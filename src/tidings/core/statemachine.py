@@ -209,6 +209,8 @@ TENANT_LIFECYCLE = StateMachine(
     },
     terminal=frozenset({"ARCHIVED"}),
     events={
+        "PROVISIONING": "ON_TENANT_PROVISIONING",
+        "DEPROVISIONING": "ON_TENANT_DEPROVISIONING",
         "ACTIVE": "ON_TENANT_ACTIVATED",
         "SUSPENDED": "ON_TENANT_SUSPENDED",
         "READ_ONLY": "ON_TENANT_READ_ONLY",
