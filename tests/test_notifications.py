@@ -109,3 +109,18 @@ async def test_who_may_create_and_read(server: ServerProcess, admin: Admin) -> N
     assert client.get("/api/notifications").status_code == 403  # keys have no inbox
     bad = admin.http.post("/api/notifications", json={"tenantId": mine, "userId": "x"})
     assert bad.status_code == 422 and bad.json()["field"] in ("/type", "/title")
+
+
+async def test_the_sdk_creates_notifications(server: ServerProcess, admin: Admin) -> None:
+    from tidings.sdk import AsyncTidingsClient, TidingsClient
+
+    tenant = admin.tenant()
+    token = admin.user(tenant, "u", "member")
+    key = admin.api_key(["publish"], tenant_id=tenant)
+    with TidingsClient(server.url, token=key) as client:
+        made = client.notify("u", "From the sync SDK", link="/x")
+    async with AsyncTidingsClient(server.url, token=key) as client:
+        await client.notify("u", "From the async SDK")
+    items = httpx.get(f"{server.url}/api/notifications", headers=bearer(token)).json()["items"]
+    assert [n["title"] for n in items] == ["From the async SDK", "From the sync SDK"]
+    assert items[1]["id"] == made["id"] and items[1]["link"] == "/x"

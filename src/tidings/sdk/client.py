@@ -326,6 +326,17 @@ class BaseClient:
         answer = yield from self._call("POST", "/api/admin/api-keys", json=body)
         return dict(answer)
 
+    def _notify(
+        self, user_id: str, title: str, fields: Mapping[str, Any]
+    ) -> Operation[dict[str, Any]]:
+        body = {
+            "userId": user_id,
+            "title": title,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        answer = yield from self._call("POST", "/api/notifications", json=body)
+        return dict(answer)
+
 
 class TidingsClient(BaseClient):
     """Blocking client (``httpx.Client``); use it as a context manager or
@@ -450,6 +461,20 @@ class TidingsClient(BaseClient):
         """Create an API key (admin); the answer's ``key`` is shown only once."""
         return self._run(self._create_api_key(scopes, tenant_id, name))
 
+    def notify(
+        self,
+        user_id: str,
+        title: str,
+        *,
+        type: str = "info",
+        body: str = "",
+        link: str | None = None,
+        tenant_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an in-app notification for a user (pushed live to them)."""
+        fields = {"type": type, "body": body, "link": link, "tenantId": tenant_id}
+        return self._run(self._notify(user_id, title, fields))
+
 
 class AsyncTidingsClient(BaseClient):
     """Asyncio client (``httpx.AsyncClient``); use it with ``async with`` or
@@ -573,3 +598,17 @@ class AsyncTidingsClient(BaseClient):
     ) -> dict[str, Any]:
         """Create an API key (admin); the answer's ``key`` is shown only once."""
         return await self._run(self._create_api_key(scopes, tenant_id, name))
+
+    async def notify(
+        self,
+        user_id: str,
+        title: str,
+        *,
+        type: str = "info",
+        body: str = "",
+        link: str | None = None,
+        tenant_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Create an in-app notification for a user (pushed live to them)."""
+        fields = {"type": type, "body": body, "link": link, "tenantId": tenant_id}
+        return await self._run(self._notify(user_id, title, fields))
