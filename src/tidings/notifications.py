@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
 from tidings.errors import NotFound
 from tidings.store.base import NotificationRecord
@@ -78,7 +78,7 @@ class Notifications:
             "type": type,
             "title": title,
             "body": body,
-            "createdAt": _iso(record.created_at),
+            "createdAt": iso_utc(record.created_at),
             "unreadCount": count,
         }
         if link is not None:
@@ -114,9 +114,3 @@ class Notifications:
         if entity_id is not None:
             event["entityId"] = entity_id
         await self.tidings.publish(event)
-
-
-def _iso(epoch: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )

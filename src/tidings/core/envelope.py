@@ -118,9 +118,14 @@ def now_iso() -> str:
     global _now_cache
     ms = int(time.time() * 1000)
     if ms != _now_cache[0]:
-        text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-        _now_cache = (ms, text.replace("+00:00", "Z"))
+        _now_cache = (ms, iso_utc(ms / 1000))
     return _now_cache[1]
+
+
+def iso_utc(epoch: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with milliseconds and a ``Z``."""
+    text = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
 
 
 def _string(obj: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None) -> str | None:

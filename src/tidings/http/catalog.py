@@ -32,13 +32,12 @@ from tidings.core.compat import compare
 from tidings.core.conventions import check_type
 from tidings.core.export import asyncapi_document, schema_bundle
 from tidings.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tidings.http.admin import admin
+from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of, read_json
 from tidings.service import Tidings
 from tidings.store.base import CatalogTypeRecord
 
 router = APIRouter(tags=["catalog"])
-ID = r"^[A-Za-z0-9_.\-]{1,64}$"
 TYPE_NAME = r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$"
 MAX_SPEC_BYTES = 256 * 1024
 PATCHABLE = TYPE_KEYS - {"versions"}

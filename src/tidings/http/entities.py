@@ -13,11 +13,11 @@ from starlette.responses import Response
 
 from tidings.core.statemachine import machine_from_spec
 from tidings.errors import Forbidden, InvalidInput
-from tidings.http.admin import admin
+from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of
 
 router = APIRouter(tags=["state machines"])
-TYPE = r"^[A-Za-z0-9_.\-]{1,64}$"
+TYPE = ID  # entity types are spelled like tenant ids
 ENTITY = r"^[A-Za-z0-9_.\-:@]{1,256}$"
 
 
@@ -25,7 +25,7 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: str = Field(min_length=1, max_length=64)
     reason: str | None = Field(default=None, max_length=2000)
-    tenantId: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    tenantId: str | None = Field(default=None, pattern=ID)
     data: dict[str, Any] = Field(default_factory=dict)
     triggerSource: Literal["system", "user", "job", "edge", "integration"] | None = None
 

@@ -10,12 +10,11 @@ from starlette.responses import Response
 
 from tidings.auth import Principal
 from tidings.errors import Forbidden
+from tidings.http.admin import ID, USER_ID
 from tidings.http.events import json_response, node, principal_of
 from tidings.notifications import notification_json
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
-ID = r"^[A-Za-z0-9_.\-]{1,64}$"
-USER_ID = r"^[A-Za-z0-9_.\-@:]{1,200}$"
 
 
 class NotificationIn(BaseModel):

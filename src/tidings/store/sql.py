@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -261,13 +261,10 @@ class SQLStore:
             "deleted_at": None,
             "updated_at": time.time(),
         }
-        key = and_(users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id)
         async with self._write() as conn:
-            result = await conn.execute(update(users).where(key).values(**values))
-            if result.rowcount == 0:
-                await conn.execute(
-                    insert(users).values(tenant_id=user.tenant_id, user_id=user.user_id, **values)
-                )
+            await _upsert(
+                conn, users, {"tenant_id": user.tenant_id, "user_id": user.user_id}, values
+            )
 
     async def get_user(self, tenant_id: str, user_id: str) -> UserRecord | None:
         async with self._read() as conn:
@@ -321,11 +318,8 @@ class SQLStore:
     async def put_role(self, role: str, permissions: Sequence[str], tenant_id: str | None) -> None:
         scope = tenant_id or GLOBAL_SCOPE
         values = {"permissions": _dumps(sorted(set(permissions))), "updated_at": time.time()}
-        key = and_(roles.c.tenant_id == scope, roles.c.role == role)
         async with self._write() as conn:
-            result = await conn.execute(update(roles).where(key).values(**values))
-            if result.rowcount == 0:
-                await conn.execute(insert(roles).values(tenant_id=scope, role=role, **values))
+            await _upsert(conn, roles, {"tenant_id": scope, "role": role}, values)
 
     async def role_defaults(self, tenant_id: str) -> dict[str, frozenset[str]]:
         """Global role defaults, overridden role by role for the tenant."""
@@ -592,13 +586,7 @@ class SQLStore:
     async def put_state_machine(self, entity_type: str, spec: Mapping[str, Any]) -> None:
         values = {"spec": _dumps(dict(spec)), "updated_at": time.time()}
         async with self._write() as conn:
-            result = await conn.execute(
-                update(state_machines)
-                .where(state_machines.c.entity_type == entity_type)
-                .values(**values)
-            )
-            if result.rowcount == 0:
-                await conn.execute(insert(state_machines).values(entity_type=entity_type, **values))
+            await _upsert(conn, state_machines, {"entity_type": entity_type}, values)
 
     async def get_state_machine(self, entity_type: str) -> dict[str, Any] | None:
         stmt = select(state_machines.c.spec).where(state_machines.c.entity_type == entity_type)
@@ -755,20 +743,9 @@ class SQLStore:
             "active": record.active,
             "updated_at": record.updated_at,
         }
-        key = and_(
-            catalog_types.c.tenant_id == record.tenant_id, catalog_types.c.name == record.name
-        )
+        key = {"tenant_id": record.tenant_id, "name": record.name}
         async with self._write() as conn:
-            result = await conn.execute(update(catalog_types).where(key).values(**values))
-            if result.rowcount == 0:
-                await conn.execute(
-                    insert(catalog_types).values(
-                        tenant_id=record.tenant_id,
-                        name=record.name,
-                        created_at=record.created_at,
-                        **values,
-                    )
-                )
+            await _upsert(conn, catalog_types, key, values, created_at=record.created_at)
 
     async def get_catalog_type(self, tenant_id: str, name: str) -> CatalogTypeRecord | None:
         async with self._read() as conn:
@@ -874,11 +851,7 @@ class SQLStore:
             "updated_at": time.time(),
         }
         async with self._write() as conn:
-            result = await conn.execute(
-                update(integrations).where(integrations.c.name == name).values(**values)
-            )
-            if result.rowcount == 0:
-                await conn.execute(insert(integrations).values(name=name, **values))
+            await _upsert(conn, integrations, {"name": name}, values)
 
     async def get_integration(self, name: str) -> dict[str, Any] | None:
         async with self._read() as conn:
@@ -963,6 +936,21 @@ def _catalog_type(row: Any) -> CatalogTypeRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    table: Table,
+    key: Mapping[str, Any],
+    values: Mapping[str, Any],
+    **on_insert: Any,
+) -> None:
+    """Update the row with this key, or insert it (with ``on_insert`` extras).
+    Runs inside the caller's write transaction, which serializes writers."""
+    where = [table.c[name] == value for name, value in key.items()]
+    result = await conn.execute(update(table).where(*where).values(**values))
+    if result.rowcount == 0:
+        await conn.execute(insert(table).values(**key, **values, **on_insert))
 
 
 def _tenant(row: Any) -> TenantRecord:
