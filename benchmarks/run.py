@@ -155,7 +155,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
-OPTIONAL = ("validation",)
+OPTIONAL = ("validation", "automation")  # in-process modules with run(quick)
 
 
 class CountColumn(ProgressColumn):
@@ -298,17 +298,18 @@ def run_scenario(
     return result
 
 
-def run_validation(quick: bool, progress: Progress) -> dict[str, Any]:
-    """The optional ``benchmarks.validation`` module (payload validation on
-    vs off), when someone has written it."""
-    if importlib.util.find_spec("benchmarks.validation") is None:
-        return {"skipped": "benchmarks/validation.py is not present"}
-    task = progress.add_task("validation", total=None)
+def run_optional(name: str, quick: bool, progress: Progress) -> dict[str, Any]:
+    """An in-process benchmark module ``benchmarks.<name>`` (``run(quick)``):
+    validation on vs off, automation (outbox cost, worker jobs/s)."""
+    module_name = f"benchmarks.{name}"
+    if importlib.util.find_spec(module_name) is None:
+        return {"skipped": f"benchmarks/{name}.py is not present"}
+    task = progress.add_task(name, total=None)
     try:
-        module = importlib.import_module("benchmarks.validation")
+        module = importlib.import_module(module_name)
         return dict(module.run(quick))
     except Exception as exc:
-        progress.console.print(f"[red]validation: {exc}[/]")
+        progress.console.print(f"[red]{name}: {exc}[/]")
         return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         progress.remove_task(task)
@@ -338,7 +339,7 @@ def scenario_names(scenarios: Sequence[str] | None, database: str | None) -> lis
     """The scenarios to run (None: every one this run can do)."""
     if scenarios is None:
         every = [n for n, s in SCENARIOS.items() if database is not None or not s.needs_database]
-        return [*every, *OPTIONAL]  # validation on vs off (the catalog's cost) too
+        return [*every, *OPTIONAL]  # and the in-process ones (validation, automation)
     names = [n.strip() for n in scenarios if n.strip()]
     unknown = [n for n in names if n not in SCENARIOS and n not in OPTIONAL]
     if unknown:
@@ -452,8 +453,8 @@ def main(
     ):
         pg_meta = postgres_meta(pg) if pg is not None else None
         for name in names:
-            if name == "validation":
-                results[name] = run_validation(quick, progress)
+            if name in OPTIONAL:
+                results[name] = run_optional(name, quick, progress)
                 continue
             scenario = SCENARIOS[name]
             entry: dict[str, Any] = {"title": scenario.title, "params": scenario.params(quick)}

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from pg import PostgresServer, pg_bin
+from receivers import MailSink, WebhookReceiver
 from support import Admin, ServerProcess, need, running_server
+from tidings.store.migrate import upgrade
+from tidings.store.sql import SQLStore
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -64,6 +67,16 @@ def pg_url(postgres: PostgresServer, pg_template: str) -> str:
     return postgres.url(postgres.create_database(template=pg_template))
 
 
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[SQLStore]:
+    """A migrated store on each backend (the store contract tests)."""
+    await upgrade(database_url)
+    instance = SQLStore(database_url)
+    await instance.open()
+    yield instance
+    await instance.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database on each backend, for tests that start their
@@ -72,3 +85,42 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'tidings.db'}"
     postgres: PostgresServer = request.getfixturevalue("postgres")
     return postgres.url(postgres.create_database())
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[WebhookReceiver]:
+    hooks = WebhookReceiver()
+    yield hooks
+    hooks.close()
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[MailSink]:
+    sink = MailSink()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def automation_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mail: MailSink,
+) -> Iterator[ServerProcess]:
+    """A server that may call loopback webhooks, sends mail to the test's
+    SMTP server and loads the test plugin (host actions)."""
+    tmp = tmp_path_factory.mktemp("automation")
+    database_url = None
+    if request.param == "postgres":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        database_url = postgres.url(postgres.create_database())
+    env = {
+        "TIDINGS_ALLOW_PRIVATE_WEBHOOKS": "1",
+        "TIDINGS_SMTP_URL": mail.url,
+        "TIDINGS_PLUGINS": "automation_plugin",
+        "PYTHONPATH": str(Path(__file__).parent),
+        "TEST_PLUGIN_LOG": str(tmp / "plugin.jsonl"),
+        "TIDINGS_JOB_POLL_S": "0.2",
+    }
+    with running_server(tmp, env=env, database_url=database_url) as srv:
+        yield srv

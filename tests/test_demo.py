@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from support import free_port, sse
@@ -50,9 +51,22 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
 
     async def watch() -> list[dict]:
         async with sse(f"http://127.0.0.1:{port}", token.group(1)) as stream:
-            return await stream.events(5, timeout=5)
+            return await stream.events(15, timeout=5)
 
     events = asyncio.run(watch())
+    admin_key = re.search(r"admin key: (\S+)", output)
+    assert admin_key, output
+    deadline = time.monotonic() + 8
+    done: list[dict] = []
+    while not done and time.monotonic() < deadline:  # the rule pack at work
+        done = httpx.get(
+            f"http://127.0.0.1:{port}/api/admin/jobs",
+            params={"status": "succeeded"},
+            headers={"Authorization": f"Bearer {admin_key.group(1)}"},
+        ).json()["items"]
+        time.sleep(0.2)
+    assert {j["eventType"] for j in done} <= {"course.completed", "certificate.issued"}
+    assert done
     assert all(e["tenantId"] == "acme" for e in events)
     cars = [e for e in events if e["type"].startswith("qms.car")]
     assert cars and all("reporterEmail" in e["metadata"] for e in cars)  # alice may see PII

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -22,15 +21,6 @@ from tidings.store.schema import metadata
 from tidings.store.sql import SQLStore, normalize_url
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SQLStore]:
-    await upgrade(database_url)
-    instance = SQLStore(database_url)
-    await instance.open()
-    yield instance
-    await instance.close()
 
 
 def new(

@@ -14,20 +14,28 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tidings.errors import TidingsError, Unavailable
 from tidings.hub.feed import Feed
-from tidings.store.base import AppendResult, NewEvent, Store
+from tidings.store.base import AppendOutcome, AppendResult, NewEvent, Store
 
 log = logging.getLogger("tidings.appender")
 DEFAULT_MAX_BATCH = 2000
 
 
 class Appender:
-    def __init__(self, store: Store, feed: Feed, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        feed: Feed,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        on_jobs: Callable[[AppendOutcome], None] | None = None,
+    ) -> None:
         self.store = store
         self.feed = feed
+        self.on_jobs = on_jobs  # told when a commit enqueued automation jobs
         self.max_batch = max_batch
         self._queue: deque[tuple[Sequence[NewEvent], asyncio.Future[list[AppendResult]]]] = deque()
         self._wake = asyncio.Event()
@@ -84,6 +92,8 @@ class Appender:
         self.commits += 1
         self.appended += len(outcome.stored)
         self.feed.committed(outcome.stored, time.time())
+        if outcome.jobs and self.on_jobs is not None:
+            self.on_jobs(outcome)
         offset = 0
         for batch, future in taken:
             if not future.done():

@@ -204,7 +204,7 @@ def bench(
     scenarios: Annotated[
         str | None,
         typer.Option(
-            help="Comma list of s1,s2,s3,publish,memory,validation,scale "
+            help="Comma list of s1,s2,s3,publish,memory,validation,automation,scale "
             "(default: all; scale only with --database)"
         ),
     ] = None,
@@ -467,3 +467,6 @@ def _load_only(paths: list[Path]) -> Any:
         return load_catalog(paths, shipped=False)
     except CatalogError as exc:
         fail(str(exc))
+
+
+from tidings import cli_automation  # noqa: E402, F401  (registers rules, jobs, replay, worker)

@@ -30,8 +30,15 @@ class Settings:
     admin_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
-    smtp_url: str | None = None
-    allow_private_webhooks: bool = False
+    # automation
+    smtp_url: str | None = None  # smtp://user:pass@host:port?starttls=true&from=noreply@x
+    allow_private_webhooks: bool = False  # webhooks to loopback/private addresses
+    run_jobs: bool = True  # this process runs a job worker
+    job_concurrency: int = 16
+    job_lease_s: float = 120.0  # a claimed job is reclaimed after this (worker died)
+    job_poll_s: float = 1.0
+    job_retention_days: float = 30.0  # succeeded/discarded jobs; dead ones are kept
+    plugins: tuple[str, ...] = ()  # modules with register(tidings): host actions
     # publishing
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_batch: int = 1000

@@ -21,8 +21,10 @@ import shlex
 from typing import Any
 
 from tidings.auth import mint_token
+from tidings.automation.packs import install_pack, read_pack
 from tidings.config import load_settings
 from tidings.core.audience import UserRecord
+from tidings.core.envelope import now_iso
 from tidings.errors import TidingsError
 from tidings.http.app import TidingsApp
 from tidings.logs import configure_logging
@@ -32,8 +34,15 @@ from tidings.service import Tidings
 log = logging.getLogger("tidings.demo")
 TENANT = "acme"
 ROLES = {
-    "quality_manager": ["qms.read", "qms.pii.read", "training.manage", "tasks.manage"],
-    "auditor": ["qms.read"],
+    "quality_manager": [
+        "qms.read",
+        "qms.pii.read",
+        "training.manage",
+        "tasks.manage",
+        "lms.read",
+        "awareness.read",
+    ],
+    "auditor": ["qms.read", "lms.read"],
     "technician": [],
     "operator": ["qms.read"],
 }
@@ -51,9 +60,21 @@ ACTORS = [
 
 
 def demo_event(n: int, rng: random.Random) -> dict[str, Any]:
-    """One realistic event of seed 000's kinds."""
+    """One realistic event of seed 000's kinds (and seed 001's LMS, which
+    the installed rule pack turns into certificates and notifications)."""
     actor = rng.choice(ACTORS)
-    kind = n % 5
+    kind = n % 6
+    if kind == 5:
+        learner = rng.choice(["carol", "bob"])
+        data: dict[str, Any] = {
+            "courseId": f"hf-{rng.randint(101, 104)}",
+            "userId": learner,
+            "completedAt": now_iso(),
+            "score": rng.randint(70, 100),
+        }
+        if rng.random() < 0.5:
+            data["campaignId"] = "awareness-2026-q4"
+        return {"type": "course.completed", "entityId": data["courseId"], "data": data}
     if kind == 0:
         car = f"car-{rng.randint(100, 140)}"
         return {
@@ -112,6 +133,7 @@ async def provision(tidings: Tidings) -> None:
         await store.put_role(role, permissions, None)
     for user in USERS:
         await store.put_user(user)
+    await install_pack(tidings, read_pack("lms-awareness"), TENANT, author="demo")
 
 
 async def produce(tidings: Tidings, rate: float) -> None:
@@ -142,6 +164,10 @@ def instructions(url: str, admin_key: str, secret: str) -> str:
         f"  tidings tail --url {url} --token {tokens['bob']} --types 'qms.car.*'",
         "",
         f"In a browser (carol, technician): {url}/live#token={tokens['carol']}",
+        "Automation: the lms-awareness rule pack turns each course.completed into a",
+        "certificate.issued event, campaign progress and a notification for the learner:",
+        f"  curl -H {shlex.quote('Authorization: Bearer ' + admin_key)} {url}/api/admin/jobs",
+        "",
         f"API docs: {url}/docs    metrics: {url}/metrics    admin key: {admin_key}",
         "",
     ]

@@ -6,6 +6,10 @@ transaction (no long locks), with a pause between batches; on PostgreSQL
 one process prunes at a time. Pruning moves the tenant's log horizon, so a
 stream that resumes from before it gets an explicit ``reset`` instead of a
 silent gap.
+
+Automation jobs that finished (succeeded or discarded) are deleted after
+``job_retention_days``; dead jobs never are (an operator retries or
+discards them), and an event with unfinished jobs is never pruned.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import asyncio
 import logging
 import time
 
-from tidings.errors import TidingsError
+from tidings.periodic import Periodic
 from tidings.store.base import Store, TenantRecord
+from tidings.store.jobs import SQLJobs
 
 log = logging.getLogger("tidings.retention")
 DAY = 86_400.0
@@ -35,31 +40,43 @@ class Retention:
         interval_s: float,
         batch: int = 1000,
         pause_s: float = 0.05,
+        jobs: SQLJobs | None = None,
+        job_days: float = 0.0,
     ) -> None:
         self.store = store
         self.default_days = default_days
         self.interval_s = interval_s
         self.batch = batch
         self.pause_s = pause_s
-        self._task: asyncio.Task[None] | None = None
+        self.jobs = jobs
+        self.job_days = job_days
+        self._poller = Periodic(interval_s, self._pass, log, "retention")
         self.deleted = 0
 
     def start(self) -> None:
-        if self.interval_s > 0:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        await self._poller.stop()
 
-    async def _loop(self) -> None:
+    async def _pass(self) -> None:
+        await self.run_once()
+        await self.prune_jobs()
+
+    async def prune_jobs(self) -> int:
+        """Delete finished jobs older than ``job_days`` (never dead ones)."""
+        if self.jobs is None or self.job_days <= 0:
+            return 0
+        deleted, before = 0, time.time() - self.job_days * DAY
         while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except TidingsError as exc:
-                log.warning("retention pass skipped: %s", exc)
+            count = await self.jobs.prune_jobs(before, self.batch)
+            deleted += count
+            if count < self.batch:
+                break
+            await asyncio.sleep(self.pause_s)
+        if deleted:
+            log.info("retention deleted %d finished jobs", deleted)
+        return deleted
 
     async def run_once(self) -> int:
         """One pass over every tenant; returns how many events were deleted."""

@@ -15,6 +15,11 @@ from typing import Any
 
 from tidings.appender import Appender
 from tidings.auth import CLOSED_STATES, PUBLISHING_STATES, Authenticator, Principal
+from tidings.automation import builtin
+from tidings.automation.actions import ActionRegistry
+from tidings.automation.plugins import load_plugins
+from tidings.automation.rulebook import RuleBook
+from tidings.automation.worker import Worker
 from tidings.catalog import load_catalog
 from tidings.catalog.tenants import TenantCatalogs
 from tidings.config import Settings
@@ -35,7 +40,7 @@ from tidings.inbound import Inbound
 from tidings.ingest import Ingest
 from tidings.notifications import Notifications
 from tidings.retention import Retention
-from tidings.store.base import AppendResult, LifecycleChange, NewEvent
+from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
 from tidings.store.sql import SQLStore
@@ -66,7 +71,7 @@ class Tidings:
             retry_ms=settings.retry_ms,
         )
         self.feed = Feed(self.store, self.hub, poll_s=settings.poll_s)
-        self.appender = Appender(self.store, self.feed)
+        self.appender = Appender(self.store, self.feed, on_jobs=self._jobs_enqueued)
         self.ingest = Ingest(
             self.catalogs.for_tenant,
             max_event_bytes=settings.max_event_bytes,
@@ -84,12 +89,26 @@ class Tidings:
             self.store,
             default_days=settings.retention_days,
             interval_s=settings.retention_interval_s,
+            jobs=self.store.jobs,
+            job_days=settings.job_retention_days,
         )
         self.signals: Signals = (
             LocalSignals() if self.store.is_sqlite else PostgresSignals(self.store.url)
         )
         self.notifications = Notifications(self)
         self.inbound = Inbound(self)
+        self.actions = ActionRegistry()
+        builtin.install(self.actions)
+        load_plugins(self, settings.plugins)
+        self.rulebook = RuleBook(self, refresh_s=settings.cache_ttl_s)
+        self.worker: Worker | None = None
+        if settings.run_jobs:
+            self.worker = Worker(
+                self,
+                concurrency=settings.job_concurrency,
+                lease_s=settings.job_lease_s,
+                poll_s=settings.job_poll_s,
+            )
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
 
@@ -104,12 +123,16 @@ class Tidings:
         if self.settings.auto_migrate:
             await upgrade(self.settings.database_url)
         await self.store.open()
+        await self.rulebook.load()  # before the first append: its jobs are enqueued with it
+        self.rulebook.start()
         await self.catalogs.start()
         await self.feed.start()
         await self.signals.start(self._on_log, self._on_control)
         self.retention.start()
         self.appender.start()
         self.hub.start()
+        if self.worker is not None:
+            self.worker.start()
         self.started = True
         log.info("tidings started", extra={"position": self.hub.position})
 
@@ -117,6 +140,9 @@ class Tidings:
         if not self.started:
             return
         self.started = False
+        if self.worker is not None:
+            await self.worker.stop()
+        await self.rulebook.stop()
         await self.appender.stop()
         await self.hub.stop()
         await self.retention.stop()
@@ -127,7 +153,21 @@ class Tidings:
 
     # -- cross-process signals --------------------------------------------
 
+    def register_action(self, name: str, run: Any = None, **options: Any) -> Any:
+        """Add a host action type (see :meth:`ActionRegistry.register`)."""
+        return self.actions.register(name, run, **options)
+
+    def register_job(self, name: str, run: Any = None) -> Any:
+        """Add a named job for ``run_job`` rules."""
+        return self.actions.register_job(name, run)
+
+    def _jobs_enqueued(self, outcome: AppendOutcome) -> None:
+        if outcome.jobs and self.worker is not None:
+            self.worker.wake()
+
     def _on_log(self, head: int, origin: str) -> None:
+        if self.worker is not None:
+            self.worker.wake()  # another process's commit may have enqueued jobs
         if origin == self.node_id:
             return  # our own commit: the appender hands it to the feed directly
         if head < 0 or head > self.hub.position:
@@ -157,6 +197,8 @@ class Tidings:
             await self.refresh_streams(
                 tenant_id, user_id=message.get("user"), role=message.get("role")
             )
+        elif kind == "rules_changed":
+            await self.rulebook.load()
         elif kind == "tenant_changed":
             self.auth.tenants.drop(tenant_id)
             if message.get("state") in CLOSED_STATES:
@@ -229,9 +271,14 @@ class Tidings:
             event = self.ingest.prepare(envelope, OPERATOR)
         change = LifecycleChange(to, reason, triggered_by, trigger_source)
         outcome = await self.store.transition_tenant(tenant_id, tenant.state, change, event)
-        self.feed.committed(outcome.stored, time.time())
+        self._committed(outcome)
         await self.control("tenant_changed", tenant=tenant_id, state=to)
         return move, (outcome.results[0] if outcome.results else None)
+
+    def _committed(self, outcome: AppendOutcome) -> None:
+        """Events appended outside the appender: to the feed, jobs to the worker."""
+        self.feed.committed(outcome.stored, time.time())
+        self._jobs_enqueued(outcome)
 
     async def machine_for(self, entity_type: str) -> StateMachine:
         """A host-declared machine, else a built-in one (seed 004's tickets)."""
@@ -285,7 +332,7 @@ class Tidings:
         outcome = await self.store.transition_entity(
             (entity_type, tenant_id, entity_id), current, change, event, exists=stored is not None
         )
-        self.feed.committed(outcome.stored, time.time())
+        self._committed(outcome)
         return move, (outcome.results[0] if outcome.results else None)
 
     async def publish(

@@ -10,8 +10,6 @@ rebuilt; validators compiled for unchanged types are kept.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,6 +18,7 @@ import orjson
 
 from tidings.core.catalog import Catalog, CatalogError, EventType, build_event_type
 from tidings.errors import TidingsError
+from tidings.periodic import Periodic
 from tidings.store.base import CatalogTypeRecord, Store
 
 log = logging.getLogger("tidings.catalog")
@@ -52,7 +51,7 @@ class TenantCatalogs:
         self._catalogs: dict[str, Catalog] = {}
         self._types: dict[str, dict[str, tuple[bytes, EventType]]] = {}
         self._sensitive_any: dict[str, dict[str, str]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Periodic(refresh_s, self.refresh, log, "tenant catalog")
 
     # -- lookups (synchronous, for the publish and delivery paths) ---------
 
@@ -134,23 +133,10 @@ class TenantCatalogs:
             await self.refresh()
         except TidingsError as exc:  # the poller below retries
             log.warning("tenant catalog types not loaded yet: %s", exc)
-        if self.refresh_s > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._poll())
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_s)
-            try:
-                await self.refresh()
-            except TidingsError as exc:  # database down: keep the last catalogs
-                log.warning("catalog refresh failed: %s", exc)
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._poller.stop()
 
 
 def stored_spec(event_type_spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -122,6 +122,22 @@ def now_iso() -> str:
     return _now_cache[1]
 
 
+def parse_instant(value: str, field: str) -> float:
+    """Epoch seconds from an ISO-8601 date-time (UTC if no offset is given)
+    or from epoch seconds."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field} must be an ISO-8601 date-time", field=field) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
 def iso_utc(epoch: float) -> str:
     """Epoch seconds as ISO-8601 UTC with milliseconds and a ``Z``."""
     text = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")

@@ -15,6 +15,7 @@ from tidings import __version__
 from tidings.config import Settings
 from tidings.http import (
     admin,
+    automation,
     catalog,
     entities,
     events,
@@ -104,6 +105,7 @@ def build_api(tidings: Tidings) -> FastAPI:
         notifications.router,
         inbound.router,
         entities.router,
+        automation.router,
     ):
         api.include_router(router)
     pages.install(api)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ from starlette.responses import Response
 
 from tidings.auth import Principal, hash_secret, new_ticket
 from tidings.core.audience import Viewer, can_see
-from tidings.core.envelope import Event
+from tidings.core.envelope import Event, parse_instant
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
 from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
@@ -84,13 +83,8 @@ def viewer_of(principal: Principal, tenant_id: str | None) -> Viewer:
     raise Forbidden("reading events needs a user token or an admin credential")
 
 
-def _time(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO-8601 date-time", field=name) from None
+def parse_time(value: str | None, name: str) -> float | None:
+    return None if value is None else parse_instant(value, name)
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -123,8 +117,8 @@ async def history(request: Request) -> Response:
         type_prefixes=prefixes if len(exact) + len(prefixes) == len(types.patterns) else (),
         entity_type=params.get("entityType"),
         entity_id=params.get("entityId"),
-        since=_time(params.get("since"), "since"),
-        until=_time(params.get("until"), "until"),
+        since=parse_time(params.get("since"), "since"),
+        until=parse_time(params.get("until"), "until"),
         after=cursor if not newest_first else None,
         before=cursor if newest_first else None,
         limit=limit,

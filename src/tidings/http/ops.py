@@ -54,6 +54,15 @@ class HubCollector(Collector):
             "Streams cut off as slow consumers (with a reset)",
             value=stats.slow_disconnects,
         )
+        jobs = CounterMetricFamily(
+            "tidings_job_attempts",
+            "Job attempts this process ran, by the job's resulting status",
+            labels=["status"],
+        )
+        worker = self.tidings.worker
+        for status in ("succeeded", "failed", "dead", "abandoned"):
+            jobs.add_metric([status], worker.stats[status] if worker is not None else 0)
+        yield jobs
 
 
 def metrics_registry(tidings: Tidings) -> CollectorRegistry:

@@ -1,8 +1,11 @@
 """Appending to the log: the plan (pure) and SQLite's one-hop writer.
 
 :func:`plan_append` decides, for a batch, which events are duplicates
-(by ``(tenant, id)`` or ``(tenant, idempotency key)``) and which positions
-the others get; both backends use it inside their append transaction.
+(by ``(tenant, id)`` or ``(tenant, idempotency key)``), which positions
+the others get and which rules they match (the outbox: the row naming
+those rules commits in the same transaction as its event, so no event is
+ever stored without its jobs, nor a job without its event); both backends
+use it inside their append transaction.
 
 :class:`SQLiteAppender` runs a whole append transaction (``BEGIN
 IMMEDIATE``, duplicate check, head, ``executemany``, ``COMMIT``) as one call
@@ -17,9 +20,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from tidings.core.envelope import Event
+from tidings.core.rules import RuleSet
 from tidings.errors import Unavailable
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent
 
@@ -36,9 +41,26 @@ ROW_COLUMNS = (
     "idempotency_key",
     "body",
 )
+OUTBOX_COLUMNS = ("event_position", "tenant_id", "event_id", "event_type", "rule_ids", "created_at")
+JOB_COLUMNS = (
+    "tenant_id",
+    "rule_id",
+    "event_position",
+    "event_id",
+    "event_type",
+    "status",
+    "attempts",
+    "run_at",
+    "created_at",
+    "updated_at",
+)
 _IN_CHUNK = 200  # pairs per duplicate-check query (SQLite's variable limit)
 _INSERT = (
     f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+)
+_INSERT_OUTBOX = (
+    f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))})"
 )
 
 
@@ -55,30 +77,39 @@ def record_existing(found: Existing, rows: Iterable[tuple[str, str, str | None, 
             found[("key", tenant_id, key)] = (event_id, position)
 
 
+@dataclass(slots=True)
+class AppendPlan:
+    results: list[AppendResult]  # one per event, in call order
+    stored: list[Event]  # the events to store, consecutive positions after the head
+    rows: list[tuple[Any, ...]]  # their rows, in ROW_COLUMNS order
+    outbox_rows: list[tuple[Any, ...]]  # their matched rules, in OUTBOX_COLUMNS order
+    jobs: int = 0  # (event, rule) pairs in the outbox rows
+
+    def outcome(self) -> AppendOutcome:
+        return AppendOutcome(self.results, self.stored, jobs=self.jobs)
+
+
 def plan_append(
-    new_events: Sequence[NewEvent], existing: Existing, head: int
-) -> tuple[list[AppendResult], list[Event], list[tuple[Any, ...]]]:
-    """Results in call order, the events to store (consecutive positions
-    after ``head``) and their rows in :data:`ROW_COLUMNS` order."""
-    results: list[AppendResult] = []
-    stored: list[Event] = []
-    rows: list[tuple[Any, ...]] = []
+    new_events: Sequence[NewEvent], existing: Existing, head: int, rules: RuleSet | None = None
+) -> AppendPlan:
+    plan = AppendPlan([], [], [], [])
     for new in new_events:
         ev = new.event
         hit = existing.get(("id", ev.tenant_id, ev.id))
         if hit is None and new.idempotency_key is not None:
             hit = existing.get(("key", ev.tenant_id, new.idempotency_key))
         if hit is not None:
-            results.append(AppendResult(hit[0], hit[1], duplicate=True))
+            plan.results.append(AppendResult(hit[0], hit[1], duplicate=True))
             continue
         head += 1
         existing[("id", ev.tenant_id, ev.id)] = (ev.id, head)
         if new.idempotency_key is not None:
             existing[("key", ev.tenant_id, new.idempotency_key)] = (ev.id, head)
-        results.append(AppendResult(ev.id, head))
+        plan.results.append(AppendResult(ev.id, head))
         ev.position = head  # its place in the log, set once, before anyone sees it
-        stored.append(ev)
-        rows.append(
+        plan.stored.append(ev)
+        created = new.created_at or time.time()
+        plan.rows.append(
             (
                 head,
                 ev.id,
@@ -86,17 +117,46 @@ def plan_append(
                 ev.type,
                 ev.entity_type,
                 ev.entity_id,
-                new.created_at or time.time(),
+                created,
                 new.idempotency_key,
                 new.body or ev.body_json(),
             )
         )
-    return results, stored, rows
+        if rules:
+            matched = rules.match(ev)
+            if matched:
+                rule_ids = " ".join(t.rule_id for t in matched)
+                plan.outbox_rows.append((head, ev.tenant_id, ev.id, ev.type, rule_ids, created))
+                plan.jobs += len(matched)
+    return plan
+
+
+def job_row(event: Event, rule_id: str, run_at: float, now: float) -> tuple[Any, ...]:
+    """A pending job of ``rule_id`` for ``event``, in JOB_COLUMNS order."""
+    return (
+        event.tenant_id,
+        rule_id,
+        event.position,
+        event.id,
+        event.type,
+        "pending",
+        0,
+        run_at,
+        now,
+        now,
+    )
 
 
 class SQLiteAppender:
-    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        rules: Callable[[], RuleSet | None] = lambda: None,
+    ) -> None:
         self.path = path
+        self.rules = rules  # the rules in force, read once per transaction
         self.synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-append")
         self._conn: sqlite3.Connection | None = None
@@ -131,15 +191,17 @@ class SQLiteAppender:
                 before(conn)
             existing = self._existing(conn, named(new_events))
             (head,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
-            results, stored, rows = plan_append(new_events, existing, head)
-            if rows:
-                conn.executemany(_INSERT, rows)
+            plan = plan_append(new_events, existing, head, self.rules())
+            if plan.rows:
+                conn.executemany(_INSERT, plan.rows)
+            if plan.outbox_rows:
+                conn.executemany(_INSERT_OUTBOX, plan.outbox_rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return AppendOutcome(results, stored)
+        return plan.outcome()
 
     @staticmethod
     def _existing(conn: sqlite3.Connection, candidates: Sequence[NewEvent]) -> Existing:

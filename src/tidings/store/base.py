@@ -67,6 +67,7 @@ class AppendResult:
 class AppendOutcome:
     results: list[AppendResult]
     stored: list[Event]  # the newly committed events, in position order
+    jobs: int = 0  # automation jobs enqueued with them
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,77 @@ class NotificationRecord:
     source_event_id: str | None
     created_at: float
     read_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRecord:
+    id: str
+    tenant_id: str | None  # None: a global rule
+    name: str
+    spec: Mapping[str, Any]  # trigger, action, retry as the API takes them
+    priority: int
+    enabled: bool
+    author: str | None
+    created_at: float
+    updated_at: float
+    disabled_reason: str | None = None
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    attempt: int
+    started_at: float
+    duration_ms: float
+    outcome: str  # succeeded | failed | dead | abandoned
+    status_code: int | None
+    detail: str
+    worker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    tenant_id: str
+    rule_id: str
+    event_position: int
+    event_id: str
+    event_type: str
+    status: str  # pending | running | failed (retry scheduled) | succeeded | dead | discarded
+    attempts: int  # attempts in the current round (a manual retry starts a new one)
+    run_at: float
+    lease_until: float | None
+    worker: str | None
+    last_error: str | None
+    discard_reason: str | None
+    created_at: float
+    updated_at: float
+    history: tuple[AttemptRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """How one claimed attempt ended, for :meth:`JobStore.finish`."""
+
+    job_id: int
+    worker: str
+    attempt: AttemptRecord
+    status: str  # succeeded | failed | dead
+    run_at: float | None = None  # when failed: the next attempt
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    tenant_ids: Sequence[str] | None = None  # None: every tenant
+    statuses: Sequence[str] = ()
+    rule_id: str | None = None
+    event_id: str | None = None
+    event_type: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None  # cursor: newest first
+    limit: int = 100
 
 
 class Store(Protocol):

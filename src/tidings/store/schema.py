@@ -221,3 +221,81 @@ entity_states = Table(
     Column("state", String(64), nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+rules = Table(
+    "rules",
+    metadata,
+    # Automation rules (seed 001's system_event_actions): trigger -> action.
+    # Deleted rules stay (deleted_at) so their jobs remain explainable.
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=True),  # NULL: a global rule
+    Column("name", String(200), nullable=False),
+    Column("spec", Text, nullable=False),  # trigger, action, retry (JSON)
+    Column("priority", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("author", String(200), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # The transactional outbox: one row per appended event that matched
+    # rules, written in the event's own transaction (so publishing pays one
+    # small row, not one per rule). Workers turn each into its jobs.
+    Column("event_position", BigInteger, primary_key=True, autoincrement=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("rule_ids", Text, nullable=False),  # space-separated, priority order
+    Column("created_at", Float, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # One execution of one rule for one event: made from the outbox (or by
+    # replay), claimed by workers under a lease.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("tenant_id", String(64), nullable=False),
+    Column("rule_id", String(40), nullable=False),
+    Column("event_position", BigInteger, nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("run_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("worker", String(64), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("discard_reason", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    # Idempotent per (event, rule); positions only grow, so inserts append.
+    UniqueConstraint("event_position", "rule_id", name="uq_jobs_event_rule"),
+    Index("ix_jobs_due", "status", "run_at"),
+    Index("ix_jobs_tenant", "tenant_id", "id"),
+)
+
+job_attempts = Table(
+    "job_attempts",
+    metadata,
+    # Every attempt of a job: when, how long, what came back.
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("job_id", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("worker", String(64), nullable=True),
+    Index("ix_job_attempts_job", "job_id", "attempt"),
+)

@@ -26,8 +26,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.audience import ALL_TENANTS, UserRecord
 from tidings.core.envelope import Event
+from tidings.core.rules import RuleSet
 from tidings.errors import Conflict, Unavailable
 from tidings.store.append import (
+    OUTBOX_COLUMNS,
     ROW_COLUMNS,
     Existing,
     SQLiteAppender,
@@ -45,6 +47,7 @@ from tidings.store.base import (
     NotificationRecord,
     TenantRecord,
 )
+from tidings.store.jobs import SQLJobs
 from tidings.store.schema import (
     GLOBAL_SCOPE,
     api_keys,
@@ -53,9 +56,11 @@ from tidings.store.schema import (
     events,
     inbound_log,
     integrations,
+    jobs,
     lifecycle_log,
     log_horizons,
     notifications,
+    outbox,
     roles,
     state_machines,
     stream_tickets,
@@ -68,6 +73,7 @@ RETENTION_LOCK_KEY = 0x7469_7274  # "tirt": one process prunes at a time
 LOG_CHANNEL = "tidings_log"  # NOTIFY payload: the new head position
 CONTROL_CHANNEL = "tidings_control"  # NOTIFY payload: a JSON control message
 _IN_CHUNK = 500  # (tenant, id) pairs per duplicate-check query
+FINISHED_JOB_STATES = ("succeeded", "discarded")
 
 
 def normalize_url(url: str) -> str:
@@ -123,6 +129,9 @@ class SQLStore:
         origin: str = "",
     ) -> None:
         self.origin = origin  # names this process in log notifications
+        # The automation rules in force: appends enqueue the jobs they match.
+        self.rules: RuleSet | None = None
+        self.jobs = SQLJobs(self)
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._sqlite_synchronous = sqlite_synchronous
@@ -136,7 +145,7 @@ class SQLStore:
             self._configure_sqlite(self._reader, immediate=False)
             self._configure_sqlite(self._writer, immediate=True)
             self._sqlite_appender: SQLiteAppender | None = SQLiteAppender(
-                sqlite_path(self.url), synchronous=sqlite_synchronous
+                sqlite_path(self.url), synchronous=sqlite_synchronous, rules=lambda: self.rules
             )
         else:
             self._reader = create_async_engine(
@@ -436,18 +445,24 @@ class SQLStore:
         head = (
             await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
         ).scalar_one()
-        results, stored, rows = plan_append(new_events, existing, head)
-        if rows:
+        plan = plan_append(new_events, existing, head, self.rules)
+        if plan.rows:
             await conn.execute(
-                insert(events), [dict(zip(ROW_COLUMNS, row, strict=True)) for row in rows]
+                insert(events), [dict(zip(ROW_COLUMNS, row, strict=True)) for row in plan.rows]
             )
+        if plan.outbox_rows:
+            await conn.execute(
+                insert(outbox),
+                [dict(zip(OUTBOX_COLUMNS, row, strict=True)) for row in plan.outbox_rows],
+            )
+        if plan.stored:
             # Delivered at commit, in commit order: wakes every process's
             # feed (the log stays the source of truth).
             await conn.execute(
                 text("SELECT pg_notify(:channel, :head)"),
-                {"channel": LOG_CHANNEL, "head": f"{stored[-1].position} {self.origin}"},
+                {"channel": LOG_CHANNEL, "head": f"{plan.stored[-1].position} {self.origin}"},
             )
-        return AppendOutcome(results, stored)
+        return plan.outcome()
 
     # -- lifecycle --------------------------------------------------------
 
@@ -644,29 +659,7 @@ class SQLStore:
             return [_row_to_event(p, b) for p, b in rows]
 
     async def query_events(self, query: LogQuery) -> list[Event]:
-        conditions: list[ColumnElement[bool]] = []
-        if query.tenant_ids is not None and ALL_TENANTS not in query.tenant_ids:
-            conditions.append(events.c.tenant_id.in_(list(query.tenant_ids)))
-        if query.types or query.type_prefixes:
-            type_conditions: list[ColumnElement[bool]] = (
-                [events.c.type.in_(list(query.types))] if query.types else []
-            )
-            type_conditions += [
-                events.c.type.startswith(p, autoescape=True) for p in query.type_prefixes
-            ]
-            conditions.append(or_(*type_conditions))
-        if query.entity_type is not None:
-            conditions.append(events.c.entity_type == query.entity_type)
-        if query.entity_id is not None:
-            conditions.append(events.c.entity_id == query.entity_id)
-        if query.since is not None:
-            conditions.append(events.c.created_at >= query.since)
-        if query.until is not None:
-            conditions.append(events.c.created_at < query.until)
-        if query.after is not None:
-            conditions.append(events.c.position > query.after)
-        if query.before is not None:
-            conditions.append(events.c.position < query.before)
+        conditions = _log_conditions(query)
         order = events.c.position.desc() if query.newest_first else events.c.position
         stmt = (
             select(events.c.position, events.c.body)
@@ -677,6 +670,11 @@ class SQLStore:
         async with self._read() as conn:
             rows = await conn.execute(stmt)
             return [_row_to_event(p, b) for p, b in rows]
+
+    async def count_events(self, query: LogQuery) -> int:
+        stmt = select(func.count()).select_from(events).where(*_log_conditions(query))
+        async with self._read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
 
     async def prune_events(self, tenant_id: str, before: float, batch: int = 1000) -> int:
         """Delete one batch of the tenant's events older than ``before``
@@ -690,9 +688,27 @@ class SQLStore:
                 )
                 if not got.scalar_one():
                     return 0
+            # An event whose jobs are unfinished (pending, retrying or dead)
+            # stays: dead letters must remain retryable, never vanish.
+            unfinished = (
+                select(jobs.c.id)
+                .where(
+                    jobs.c.event_position == events.c.position,
+                    jobs.c.status.notin_(FINISHED_JOB_STATES),
+                )
+                .exists()
+            )
+            queued = select(outbox.c.event_position).where(
+                outbox.c.event_position == events.c.position
+            )
             doomed = (
                 select(events.c.position)
-                .where(events.c.tenant_id == tenant_id, events.c.created_at < before)
+                .where(
+                    events.c.tenant_id == tenant_id,
+                    events.c.created_at < before,
+                    ~unfinished,
+                    ~queued.exists(),
+                )
                 .order_by(events.c.position)
                 .limit(batch)
             )
@@ -910,6 +926,33 @@ class SQLStore:
         async with self._read() as conn:
             rows = (await conn.execute(stmt)).all()
         return [dict(r._mapping) for r in rows]
+
+
+def _log_conditions(query: LogQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.tenant_ids is not None and ALL_TENANTS not in query.tenant_ids:
+        conditions.append(events.c.tenant_id.in_(list(query.tenant_ids)))
+    if query.types or query.type_prefixes:
+        type_conditions: list[ColumnElement[bool]] = (
+            [events.c.type.in_(list(query.types))] if query.types else []
+        )
+        type_conditions += [
+            events.c.type.startswith(p, autoescape=True) for p in query.type_prefixes
+        ]
+        conditions.append(or_(*type_conditions))
+    if query.entity_type is not None:
+        conditions.append(events.c.entity_type == query.entity_type)
+    if query.entity_id is not None:
+        conditions.append(events.c.entity_id == query.entity_id)
+    if query.since is not None:
+        conditions.append(events.c.created_at >= query.since)
+    if query.until is not None:
+        conditions.append(events.c.created_at < query.until)
+    if query.after is not None:
+        conditions.append(events.c.position > query.after)
+    if query.before is not None:
+        conditions.append(events.c.position < query.before)
+    return conditions
 
 
 def _notification(row: Any) -> NotificationRecord:

@@ -1,0 +1,62 @@
+"""Rule packs: named sets of rules shipped with Tidings (``packs/*.yaml``)
+or kept by the host, installed with one command (``tidings rules
+load-pack lms-awareness``) or one call (``POST /api/admin/rule-packs/
+{name}``). Installing is idempotent: a rule with the same name and scope
+is replaced, not duplicated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from tidings.errors import InvalidInput, NotFound
+from tidings.store.base import RuleRecord
+
+if TYPE_CHECKING:
+    from tidings.service import Tidings
+
+PACKS = Path(__file__).parent / "packs"
+
+
+def shipped_packs() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(PACKS.glob("*.yaml"))}
+
+
+def read_pack(name_or_path: str) -> dict[str, Any]:
+    """A shipped pack by name, or a YAML/JSON file by path."""
+    path = shipped_packs().get(name_or_path) or Path(name_or_path)
+    if not path.is_file():
+        known = ", ".join(shipped_packs())
+        raise NotFound(f"no rule pack {name_or_path!r} (shipped: {known})", field="pack")
+    try:
+        pack = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(
+            f"cannot read rule pack {path}: {exc}".splitlines()[0], field="pack"
+        ) from None
+    if not isinstance(pack, dict) or not isinstance(pack.get("rules"), list):
+        raise InvalidInput(f"rule pack {path} needs a 'rules' list", field="pack")
+    return pack
+
+
+async def install_pack(
+    tidings: Tidings, pack: dict[str, Any], tenant_id: str | None, author: str | None = None
+) -> list[RuleRecord]:
+    existing = {(r.name, r.tenant_id): r.id for r in await tidings.store.jobs.list_rules()}
+    installed = []
+    for i, body in enumerate(pack["rules"]):
+        if not isinstance(body, dict):
+            raise InvalidInput("each rule is an object", field=f"/rules/{i}")
+        body = {**body, "tenantId": tenant_id}
+        rule_id = existing.get((str(body.get("name")), tenant_id))
+        try:
+            record, _ = await tidings.rulebook.save(
+                body, rule_id=rule_id, author=author or f"pack:{pack.get('name', '?')}"
+            )
+        except InvalidInput as exc:
+            exc.field = f"/rules/{i}{exc.field or ''}"
+            raise
+        installed.append(record)
+    return installed

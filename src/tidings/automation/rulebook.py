@@ -1,0 +1,214 @@
+"""The rules in force in this process, and every change to them.
+
+The :class:`RuleBook` keeps the compiled rules in memory and hands the
+store a :class:`RuleSet` of the enabled ones, which every append matches
+against (the outbox). Changes made here apply at once in this process and
+reach the others through a control message; a cheap version check every
+few seconds catches changes made elsewhere (``tidings rules`` on the same
+database, a lost notification).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from tidings.automation.actions import CheckContext, known_keys
+from tidings.automation.rules import Rule, compile_rule, normalize_spec
+from tidings.automation.templates import event_context
+from tidings.automation.webhook import new_secret
+from tidings.core.conditions import compile_conditions
+from tidings.core.ids import new_monotonic_ulid
+from tidings.core.patterns import compile_pattern
+from tidings.core.rules import RuleSet
+from tidings.errors import InvalidInput, NotFound
+from tidings.periodic import Periodic
+from tidings.store.base import RuleRecord
+
+if TYPE_CHECKING:
+    from tidings.service import Tidings
+
+log = logging.getLogger("tidings.automation")
+RULE_KEYS = {"name", "tenantId", "priority", "enabled", "trigger", "action", "retry", "author"}
+SECRET_GRACE_S = 24 * 3600  # a rotated-out webhook secret still signs for a day
+
+
+class RuleBook:
+    def __init__(self, tidings: Tidings, *, refresh_s: float = 5.0) -> None:
+        self.tidings = tidings
+        self.store = tidings.store
+        self.refresh_s = refresh_s
+        self.rules: dict[str, Rule] = {}
+        self._version: tuple[int, float] | None = None
+        # Catches changes made elsewhere (the CLI, a lost notification).
+        self._poller = Periodic(refresh_s, self.refresh, log, "rules")
+
+    # -- the in-memory view -----------------------------------------------
+
+    async def load(self) -> None:
+        version = await self.store.jobs.rules_version()
+        compiled: dict[str, Rule] = {}
+        for record in await self.store.jobs.list_rules():
+            try:
+                compiled[record.id] = compile_rule(record)
+            except InvalidInput as exc:  # stored by a newer version, or edited by hand
+                log.error("rule %s cannot be compiled: %s", record.id, exc)
+        self.rules = compiled
+        self._version = version
+        enabled = [r.trigger for r in compiled.values() if r.enabled]
+        self.store.rules = RuleSet(enabled) if enabled else None
+
+    async def refresh(self) -> None:
+        if await self.store.jobs.rules_version() != self._version:
+            await self.load()
+
+    def start(self) -> None:
+        self._poller.start()
+
+    async def stop(self) -> None:
+        await self._poller.stop()
+
+    def first_delays(self) -> dict[str, float]:
+        """Each rule's delay before its first attempt (for new jobs)."""
+        return {r.id: r.trigger.first_delay for r in self.rules.values() if r.trigger.first_delay}
+
+    async def get(self, rule_id: str) -> Rule | None:
+        """A rule by id, reloading once if this process has not seen it."""
+        if rule_id not in self.rules:
+            await self.load()
+        return self.rules.get(rule_id)
+
+    # -- changes ------------------------------------------------------------
+
+    async def save(
+        self, body: Mapping[str, Any], *, rule_id: str | None = None, author: str | None = None
+    ) -> tuple[RuleRecord, str | None]:
+        """Create (``rule_id`` None) or replace a rule. Returns the record
+        and, when the server generated a webhook secret, that secret (shown
+        once)."""
+        known_keys(body, "", RULE_KEYS)
+        tenant_id = body.get("tenantId")
+        generated = None
+        body = dict(body)
+        action = dict(body.get("action") or {})
+        config = dict(action.get("config") or {})
+        existing = await self.store.jobs.get_rule(rule_id) if rule_id else None
+        if action.get("type") == "trigger_webhook" and not config.get("secret"):
+            old = existing.spec["action"]["config"] if existing is not None else {}
+            config["secret"] = old.get("secret") or new_secret()  # keep it across edits
+            generated = None if old.get("secret") else config["secret"]
+            config.setdefault("previousSecrets", old.get("previousSecrets", []))
+        action["config"] = config
+        body["action"] = action
+        spec = normalize_spec(body, self.tidings.actions, CheckContext(self.tidings, tenant_id))
+        now = time.time()
+        record = RuleRecord(
+            id=rule_id or "rul_" + new_monotonic_ulid(),
+            tenant_id=tenant_id,
+            name=str(body.get("name") or "rule"),
+            spec=spec,
+            priority=int(body.get("priority") or 0),
+            enabled=bool(body.get("enabled", True)),
+            author=body.get("author") or author or (existing.author if existing else None),
+            created_at=existing.created_at if existing else now,
+            updated_at=now,
+        )
+        await self._store_and_announce(record)
+        return record, generated
+
+    async def delete(self, record: RuleRecord) -> None:
+        await self._store_and_announce(
+            replace(record, deleted_at=time.time(), updated_at=time.time())
+        )
+
+    async def disable(self, rule_id: str, reason: str) -> None:
+        """Stop a rule (e.g. its endpoint answered 410 Gone); an operator
+        re-enables it with a PUT."""
+        record = await self.store.jobs.get_rule(rule_id)
+        if record is not None and record.enabled:
+            log.warning("rule %s disabled: %s", rule_id, reason)
+            changed = replace(record, enabled=False, disabled_reason=reason, updated_at=time.time())
+            await self._store_and_announce(changed)
+
+    async def rotate_secret(self, record: RuleRecord, secret: str | None) -> tuple[RuleRecord, str]:
+        """A new webhook secret; the old one keeps signing (alongside) for
+        :data:`SECRET_GRACE_S`, so receivers can switch without a gap."""
+        action = record.spec["action"]
+        if action["type"] != "trigger_webhook":
+            raise InvalidInput("only trigger_webhook rules have a secret", field="/action/type")
+        now = time.time()
+        config = dict(action["config"])
+        fresh = secret or new_secret()
+        kept = [
+            old
+            for old in config.get("previousSecrets") or []
+            if isinstance(old, dict) and float(old.get("expiresAt", 0)) > now
+        ]
+        config["previousSecrets"] = [
+            {"secret": config["secret"], "expiresAt": now + SECRET_GRACE_S},
+            *kept,
+        ]
+        config["secret"] = fresh
+        body = {**_body_of(record), "action": {"type": action["type"], "config": config}}
+        saved, _ = await self.save(body, rule_id=record.id)
+        return saved, fresh
+
+    async def _store_and_announce(self, record: RuleRecord) -> None:
+        await self.store.jobs.put_rule(record)
+        await self.tidings.control("rules_changed")
+
+    # -- dry run ------------------------------------------------------------
+
+    def dry_run(self, body: Mapping[str, Any], sample: Mapping[str, Any]) -> dict[str, Any]:
+        """Would this rule fire for ``sample``, and with what rendered
+        configuration? Runs nothing."""
+        spec = normalize_spec(
+            body, self.tidings.actions, CheckContext(self.tidings, body.get("tenantId"))
+        )
+        event = dict(sample)
+        event.setdefault("tenantId", body.get("tenantId"))
+        event.setdefault("data", {})
+        reasons: list[str] = []
+        tenant = body.get("tenantId")
+        if tenant is not None and event.get("tenantId") != tenant:
+            reasons.append(f"the rule is scoped to tenant {tenant!r}")
+        trigger = spec["trigger"]
+        if not isinstance(event.get("type"), str) or not compile_pattern(trigger["type"]).match(
+            event["type"]
+        ):
+            reasons.append(f"type {event.get('type')!r} does not match {trigger['type']!r}")
+        if not compile_conditions(trigger["conditions"]).matches(event):
+            reasons.append("the conditions do not match")
+        if body.get("enabled") is False:
+            reasons.append("the rule is disabled")
+        action = spec["action"]
+        result: dict[str, Any] = {"matched": not reasons, "reasons": reasons, "actions": []}
+        if not reasons:
+            variables = event_context(event, rule={"id": body.get("id"), "name": body.get("name")})
+            rendered = self.tidings.actions.render(action["type"], action["config"], variables)
+            result["actions"] = [
+                {
+                    "type": action["type"],
+                    "config": self.tidings.actions.shown(action["type"], rendered),
+                }
+            ]
+        return result
+
+    async def require(self, rule_id: str) -> RuleRecord:
+        record = await self.store.jobs.get_rule(rule_id)
+        if record is None or record.deleted_at is not None:
+            raise NotFound(f"no rule {rule_id!r}")
+        return record
+
+
+def _body_of(record: RuleRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "tenantId": record.tenant_id,
+        "priority": record.priority,
+        "enabled": record.enabled,
+        **record.spec,
+    }

@@ -1,0 +1,249 @@
+"""The job worker: claim due jobs, run their actions, record every attempt.
+
+One loop claims as many due jobs as there are free slots (under a lease),
+each runs as its own task, and their results are written back in batches
+by one flusher, so a busy worker costs a transaction per batch, not per
+job. A job whose worker died keeps its lease until it runs out; then any
+worker *reaps* it (recording an ``abandoned`` attempt) and it is retried
+on its rule's schedule. Jobs therefore run at least once; actions make
+that exactly-once where the other side can tell (``webhook-id``,
+``Message-ID``, idempotency keys of follow-up events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import orjson
+
+from tidings.automation.actions import ActionContext, one_line
+from tidings.automation.outcome import ActionOutcome
+from tidings.automation.rules import Rule
+from tidings.automation.templates import TemplateError, event_context
+from tidings.core.retry import RetryPolicy, parse_retry
+from tidings.store.base import AttemptRecord, JobRecord, JobResult
+
+if TYPE_CHECKING:
+    from tidings.service import Tidings
+
+log = logging.getLogger("tidings.worker")
+REAP_EVERY_S = 2.0
+
+
+def settle(
+    job: JobRecord, outcome: ActionOutcome, policy: RetryPolicy, now: float, rand: float
+) -> tuple[str, float | None]:
+    """The job's next status after an attempt, and when to try again."""
+    if outcome.ok:
+        return "succeeded", None
+    if outcome.permanent:
+        return "dead", None
+    delay = policy.next_delay(max(job.attempts, 1), retry_after=outcome.retry_after, rand=rand)
+    if delay is None:
+        return "dead", None
+    return "failed", now + delay
+
+
+class Worker:
+    def __init__(
+        self,
+        tidings: Tidings,
+        *,
+        concurrency: int = 16,
+        lease_s: float = 120.0,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.tidings = tidings
+        self.id = f"worker-{tidings.node_id}"
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.stats: Counter[str] = Counter()
+        self._wake = asyncio.Event()
+        self._results: list[JobResult] = []
+        self._have_results = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: httpx.AsyncClient | None = None
+        self._last_reap = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._claim_loop()), loop.create_task(self._flush_loop())]
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop claiming, give running jobs ``grace_s`` to finish (the rest
+        are reclaimed after their lease), write what finished."""
+        if not self._tasks:
+            return
+        claim, flush = self._tasks
+        claim.cancel()
+        if self._running:
+            await asyncio.wait(self._running, timeout=grace_s)
+        for task in self._running:
+            task.cancel()
+        await self._flush()
+        flush.cancel()
+        for task in (claim, flush):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._http is not None:
+            await self._http.aclose()
+
+    async def idle(self) -> bool:
+        return not self._running and not self._results
+
+    # -- claiming -------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                claimed = await self._claim_some()
+            except Exception:
+                log.exception("claiming jobs failed")
+                claimed = 0
+            if claimed and len(self._running) < self.concurrency:
+                continue  # there may be more due right now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+    async def _claim_some(self) -> int:
+        now = time.time()
+        if now - self._last_reap >= REAP_EVERY_S:
+            self._last_reap = now
+            await self._reap(now)
+        free = self.concurrency - len(self._running)
+        if free <= 0 or (self._running and free < self.concurrency // 2):
+            return 0  # claim in batches: a transaction per half-pool, not per job
+        claimed = await self.tidings.store.jobs.claim(
+            self.id, free, self.lease_s, now, self.tidings.rulebook.first_delays()
+        )
+        for job, body in claimed:
+            task = asyncio.get_running_loop().create_task(self._execute(job, body))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+        return len(claimed)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()  # a slot is free
+
+    async def _reap(self, now: float) -> None:
+        for job in await self.tidings.store.jobs.expired(now):
+            rule = await self.tidings.rulebook.get(job.rule_id)
+            policy = rule.retry if rule is not None else parse_retry(None)
+            outcome = ActionOutcome.failed(f"{job.worker} lost its lease (died or hung)")
+            started = (job.lease_until or now) - self.lease_s
+            self._record(job, outcome, policy, started, now, worker=job.worker, label="abandoned")
+            self.stats["abandoned"] += 1
+
+    # -- running ------------------------------------------------------------
+
+    async def _execute(self, job: JobRecord, body: str | None) -> None:
+        started = time.time()
+        rule = await self.tidings.rulebook.get(job.rule_id)
+        try:
+            outcome = await self._attempt(job, rule, body)
+        except Exception as exc:  # a bug in an action: fail the attempt, keep working
+            log.exception("job %s failed unexpectedly", job.id)
+            outcome = ActionOutcome.failed(f"{type(exc).__name__}: {one_line(exc)}")
+        policy = rule.retry if rule is not None else parse_retry(None)
+        self._record(job, outcome, policy, started, time.time())
+        if outcome.disable_rule and rule is not None:
+            await self.tidings.rulebook.disable(rule.id, f"endpoint gone: {outcome.detail}")
+
+    async def _attempt(self, job: JobRecord, rule: Rule | None, body: str | None) -> ActionOutcome:
+        if rule is None:
+            return ActionOutcome.failed("the rule was deleted", permanent=True)
+        if not rule.enabled:
+            why = rule.record.disabled_reason or "disabled by an operator"
+            return ActionOutcome.failed(f"the rule is disabled ({why})", permanent=True)
+        if body is None:
+            return ActionOutcome.failed("the event is no longer in the log", permanent=True)
+        event: dict[str, Any] = orjson.loads(body)
+        event["position"] = job.event_position
+        tenant = await self.tidings.auth.tenant(job.tenant_id)
+        variables = event_context(
+            event,
+            tenant={"id": job.tenant_id, "name": tenant.name if tenant else job.tenant_id},
+            rule={"id": rule.id, "name": rule.record.name},
+        )
+        actions = self.tidings.actions
+        try:
+            config = actions.render(rule.action_type, rule.config, variables)
+        except TemplateError as exc:
+            return ActionOutcome.failed(f"template: {one_line(exc)}", permanent=True)
+        assert self._http is not None
+        ctx = ActionContext(self.tidings, rule, job, event, self._http, variables)
+        try:
+            return await asyncio.wait_for(
+                actions.run(rule.action_type, ctx, config), self.lease_s * 0.8
+            )
+        except TimeoutError:
+            return ActionOutcome.failed(f"the action ran past {self.lease_s * 0.8:.0f}s")
+
+    def _record(
+        self,
+        job: JobRecord,
+        outcome: ActionOutcome,
+        policy: RetryPolicy,
+        started: float,
+        now: float,
+        *,
+        worker: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        status, run_at = settle(job, outcome, policy, now, random.random())
+        self.stats[status] += 1
+        attempt = AttemptRecord(
+            attempt=job.attempts,
+            started_at=started,
+            duration_ms=round((now - started) * 1000, 3),
+            outcome=label or ("succeeded" if outcome.ok else "failed"),
+            status_code=outcome.status,
+            detail=outcome.detail,
+            worker=worker or self.id,
+        )
+        error = None if outcome.ok else outcome.detail
+        self._results.append(
+            JobResult(job.id, worker or self.id, attempt, status, run_at=run_at, error=error)
+        )
+        self._have_results.set()
+
+    # -- writing results --------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._have_results.wait()
+            self._have_results.clear()
+            try:
+                await self._flush()
+            except Exception:  # the database is down: keep them, try again
+                log.exception("recording job results failed")
+                await asyncio.sleep(self.poll_s)
+                self._have_results.set()
+
+    async def _flush(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            await self.tidings.store.jobs.finish(batch)
+        except BaseException:
+            self._results = batch + self._results
+            raise
+        if any(r.status == "failed" for r in batch):
+            self._wake.set()  # an immediate retry may be due

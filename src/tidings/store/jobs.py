@@ -1,0 +1,438 @@
+"""Rules and jobs in SQL (SQLite and PostgreSQL): the automation half of
+the store.
+
+The append transaction writes one *outbox* row per event that matched
+rules (``store/append.py``); everything after that lives here: workers
+turn outbox rows into jobs (one per rule, idempotent per (event, rule)),
+claim due jobs under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the database write lock
+on SQLite), record each attempt, and either finish them or schedule the
+next attempt. Every update of a claimed job checks the claim it came from
+(worker and attempt number), so a worker that lost its lease can never
+overwrite the job's newer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from tidings.store.append import JOB_COLUMNS
+from tidings.store.base import AttemptRecord, JobFilter, JobRecord, JobResult, RuleRecord
+from tidings.store.schema import events, job_attempts, jobs, outbox, rules
+
+if TYPE_CHECKING:
+    from tidings.store.sql import SQLStore
+
+CLAIMABLE = ("pending", "failed")  # failed: an attempt failed, the next is scheduled
+RETRYABLE = ("failed", "dead", "succeeded", "discarded")
+
+
+class SQLJobs:
+    def __init__(self, store: SQLStore) -> None:
+        self._store = store
+
+    # -- rules ------------------------------------------------------------
+
+    async def put_rule(self, record: RuleRecord) -> None:
+        values = {
+            "tenant_id": record.tenant_id,
+            "name": record.name,
+            "spec": orjson.dumps(record.spec).decode(),
+            "priority": record.priority,
+            "enabled": record.enabled,
+            "disabled_reason": record.disabled_reason,
+            "author": record.author,
+            "updated_at": record.updated_at,
+            "deleted_at": record.deleted_at,
+        }
+        async with self._store._write() as conn:
+            found = await conn.execute(update(rules).where(rules.c.id == record.id).values(values))
+            if found.rowcount == 0:
+                await conn.execute(
+                    insert(rules).values(id=record.id, created_at=record.created_at, **values)
+                )
+
+    async def get_rule(self, rule_id: str) -> RuleRecord | None:
+        async with self._store._read() as conn:
+            row = (await conn.execute(select(rules).where(rules.c.id == rule_id))).first()
+        return _rule(row) if row is not None else None
+
+    async def list_rules(self, *, include_deleted: bool = False) -> list[RuleRecord]:
+        stmt = select(rules).order_by(rules.c.priority.desc(), rules.c.id)
+        if not include_deleted:
+            stmt = stmt.where(rules.c.deleted_at.is_(None))
+        async with self._store._read() as conn:
+            return [_rule(row) for row in await conn.execute(stmt)]
+
+    async def rules_version(self) -> tuple[int, float]:
+        """Changes whenever any rule is created, changed or deleted."""
+        stmt = select(func.count(), func.coalesce(func.max(rules.c.updated_at), 0.0))
+        async with self._store._read() as conn:
+            count, latest = (await conn.execute(stmt)).one()
+        return int(count), float(latest)
+
+    # -- claiming and finishing -------------------------------------------
+
+    async def materialize(
+        self, now: float, delays: Mapping[str, float] | None = None, limit: int = 2000
+    ) -> int:
+        """Turn outbox rows into jobs (``delays``: each rule's delay before
+        its first attempt). Returns how many outbox rows were taken."""
+        async with self._store._write() as conn:
+            return await self._materialize(conn, now, delays or {}, limit)
+
+    async def _materialize(
+        self, conn: AsyncConnection, now: float, delays: Mapping[str, float], limit: int
+    ) -> int:
+        stmt = select(outbox).order_by(outbox.c.event_position).limit(limit)
+        if not self._store.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return 0
+        values = [
+            {
+                "tenant_id": row.tenant_id,
+                "rule_id": rule_id,
+                "event_position": row.event_position,
+                "event_id": row.event_id,
+                "event_type": row.event_type,
+                "status": "pending",
+                "attempts": 0,
+                "run_at": row.created_at + delays.get(rule_id, 0.0),
+                "created_at": row.created_at,
+                "updated_at": now,
+            }
+            for row in rows
+            for rule_id in row.rule_ids.split()
+        ]
+        await conn.execute(self._insert_new(), values)
+        taken = [row.event_position for row in rows]
+        await conn.execute(delete(outbox).where(outbox.c.event_position.in_(taken)))
+        return len(rows)
+
+    def _insert_new(self) -> Any:
+        """INSERT that skips (event, rule) pairs which already have a job."""
+        dialect_insert = sqlite_insert if self._store.is_sqlite else pg_insert
+        return dialect_insert(jobs).on_conflict_do_nothing()
+
+    async def claim(
+        self,
+        worker: str,
+        limit: int,
+        lease_s: float,
+        now: float,
+        delays: Mapping[str, float] | None = None,
+    ) -> list[tuple[JobRecord, str | None]]:
+        """Take up to ``limit`` due jobs for ``worker`` until ``now + lease_s``
+        (after turning the outbox into jobs); each comes with its event's
+        stored body (None if it was pruned)."""
+        async with self._store._write() as conn:
+            await self._materialize(conn, now, delays or {}, 2000)
+            ids: list[int] = []
+            for status in CLAIMABLE:  # one index range each: (status, run_at)
+                if len(ids) >= limit:
+                    break
+                due = (
+                    select(jobs.c.id)
+                    .where(jobs.c.status == status, jobs.c.run_at <= now)
+                    .order_by(jobs.c.run_at)
+                    .limit(limit - len(ids))
+                )
+                if not self._store.is_sqlite:
+                    due = due.with_for_update(skip_locked=True)
+                ids += [i for (i,) in await conn.execute(due)]
+            if not ids:
+                return []
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(ids))
+                .values(
+                    status="running",
+                    worker=worker,
+                    lease_until=now + lease_s,
+                    attempts=jobs.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            claimed = [_job(r) for r in await conn.execute(select(jobs).where(jobs.c.id.in_(ids)))]
+            positions = list({j.event_position for j in claimed})
+            bodies = dict(
+                (
+                    await conn.execute(
+                        select(events.c.position, events.c.body).where(
+                            events.c.position.in_(positions)
+                        )
+                    )
+                ).all()
+            )
+        claimed.sort(key=lambda j: (j.run_at, j.id))
+        return [(j, bodies.get(j.event_position)) for j in claimed]
+
+    async def expired(self, now: float, limit: int = 100) -> list[JobRecord]:
+        """Claimed jobs whose worker's lease ran out (the worker died or hung)."""
+        stmt = (
+            select(jobs)
+            .where(jobs.c.status == "running", jobs.c.lease_until < now)
+            .order_by(jobs.c.lease_until)
+            .limit(limit)
+        )
+        async with self._store._read() as conn:
+            return [_job(r) for r in await conn.execute(stmt)]
+
+    async def finish(self, results: Sequence[JobResult]) -> int:
+        """Record attempts and move their jobs on, in one transaction. A
+        result whose claim is stale (reclaimed meanwhile) changes nothing.
+        Returns how many applied."""
+        applied = 0
+        async with self._store._write() as conn:
+            for result in results:
+                changed = await conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.id == result.job_id,
+                        jobs.c.status == "running",
+                        jobs.c.worker == result.worker,
+                        jobs.c.attempts == result.attempt.attempt,
+                    )
+                    .values(
+                        status=result.status,
+                        run_at=result.run_at if result.run_at is not None else jobs.c.run_at,
+                        lease_until=None,
+                        last_error=result.error,
+                        updated_at=result.attempt.started_at + result.attempt.duration_ms / 1000.0,
+                    )
+                )
+                if changed.rowcount == 1:
+                    await conn.execute(insert(job_attempts).values(**_attempt_row(result)))
+                    applied += 1
+        return applied
+
+    # -- operators --------------------------------------------------------
+
+    async def list_jobs(self, query: JobFilter) -> list[JobRecord]:
+        stmt = select(jobs).where(*_job_conditions(query)).order_by(jobs.c.id.desc())
+        async with self._store._read() as conn:
+            return [_job(r) for r in await conn.execute(stmt.limit(query.limit))]
+
+    async def count_jobs(self, query: JobFilter) -> dict[str, int]:
+        stmt = (
+            select(jobs.c.status, func.count())
+            .where(*_job_conditions(query))
+            .group_by(jobs.c.status)
+        )
+        async with self._store._read() as conn:
+            return {status: int(n) for status, n in await conn.execute(stmt)}
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        async with self._store._read() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+            if row is None:
+                return None
+            history = await conn.execute(
+                select(job_attempts)
+                .where(job_attempts.c.job_id == job_id)
+                .order_by(job_attempts.c.id)
+            )
+            attempts = tuple(_attempt(a) for a in history)
+        job = _job(row)
+        return JobRecord(**{**_fields(job), "history": attempts})
+
+    async def retry_jobs(
+        self, ids: Sequence[int], now: float, tenant_ids: Sequence[str] | None = None
+    ) -> int:
+        """Queue these jobs again now, with a fresh round of attempts."""
+        conditions = [jobs.c.id.in_(list(ids)), jobs.c.status.in_(RETRYABLE)]
+        if tenant_ids is not None:
+            conditions.append(jobs.c.tenant_id.in_(list(tenant_ids)))
+        stmt = (
+            update(jobs)
+            .where(*conditions)
+            .values(
+                status="pending",
+                attempts=0,
+                run_at=now,
+                discard_reason=None,
+                updated_at=now,
+            )
+        )
+        async with self._store._write() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def discard_jobs(
+        self, ids: Sequence[int], reason: str, now: float, tenant_ids: Sequence[str] | None = None
+    ) -> int:
+        conditions = [jobs.c.id.in_(list(ids)), jobs.c.status.in_(("failed", "dead", "pending"))]
+        if tenant_ids is not None:
+            conditions.append(jobs.c.tenant_id.in_(list(tenant_ids)))
+        stmt = (
+            update(jobs)
+            .where(*conditions)
+            .values(status="discarded", discard_reason=reason, updated_at=now)
+        )
+        async with self._store._write() as conn:
+            return int((await conn.execute(stmt)).rowcount)
+
+    async def enqueue(self, rows: Sequence[tuple[Any, ...]], *, force: bool, now: float) -> int:
+        """Replay: add jobs (JOB_COLUMNS rows) that do not exist yet; with
+        ``force``, also queue again the ones that exist and are finished.
+        Returns how many were queued."""
+        if not rows:
+            return 0
+        dicts = [dict(zip(JOB_COLUMNS, row, strict=True)) for row in rows]
+        queued = 0
+        async with self._store._write() as conn:
+            for values in dicts:
+                if (await conn.execute(self._insert_new().values(**values))).rowcount == 1:
+                    queued += 1
+                elif force:
+                    queued += await _requeue(conn, values, now)
+        return queued
+
+    async def existing_jobs(self, positions: Sequence[int]) -> dict[tuple[int, str], str]:
+        """(event position, rule id) -> status, for these events (a pair
+        still in the outbox counts as pending)."""
+        wanted = list(positions)
+        stmt = select(jobs.c.event_position, jobs.c.rule_id, jobs.c.status).where(
+            jobs.c.event_position.in_(wanted)
+        )
+        queued = select(outbox.c.event_position, outbox.c.rule_ids).where(
+            outbox.c.event_position.in_(wanted)
+        )
+        async with self._store._read() as conn:
+            found = {(p, r): s for p, r, s in await conn.execute(stmt)}
+            for position, rule_ids in await conn.execute(queued):
+                for rule_id in rule_ids.split():
+                    found.setdefault((position, rule_id), "pending")
+        return found
+
+    async def queued_for(self, event_id: str, tenant_ids: Sequence[str] | None) -> int:
+        """Jobs of this event still in the outbox (not yet made)."""
+        stmt = select(outbox.c.rule_ids).where(outbox.c.event_id == event_id)
+        if tenant_ids is not None:
+            stmt = stmt.where(outbox.c.tenant_id.in_(list(tenant_ids)))
+        async with self._store._read() as conn:
+            return sum(len(ids.split()) for (ids,) in await conn.execute(stmt))
+
+    async def prune_jobs(self, before: float, batch: int = 1000) -> int:
+        """Delete one batch of jobs that *finished* (succeeded or discarded)
+        before ``before``, with their attempts. Dead jobs are never pruned:
+        they wait for an operator to retry or discard them."""
+        doomed = (
+            select(jobs.c.id)
+            .where(jobs.c.status.in_(("succeeded", "discarded")), jobs.c.updated_at < before)
+            .limit(batch)
+        )
+        async with self._store._write() as conn:
+            ids = [i for (i,) in await conn.execute(doomed)]
+            if ids:
+                await conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))
+                await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+        return len(ids)
+
+
+async def _requeue(conn: AsyncConnection, values: dict[str, Any], now: float) -> int:
+    changed = await conn.execute(
+        update(jobs)
+        .where(
+            jobs.c.event_position == values["event_position"],
+            jobs.c.rule_id == values["rule_id"],
+            jobs.c.status.in_(RETRYABLE),
+        )
+        .values(status="pending", attempts=0, run_at=now, discard_reason=None, updated_at=now)
+    )
+    return int(changed.rowcount)
+
+
+def _job_conditions(query: JobFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.tenant_ids is not None:
+        conditions.append(jobs.c.tenant_id.in_(list(query.tenant_ids)))
+    if query.statuses:
+        conditions.append(jobs.c.status.in_(list(query.statuses)))
+    if query.rule_id is not None:
+        conditions.append(jobs.c.rule_id == query.rule_id)
+    if query.event_id is not None:
+        conditions.append(jobs.c.event_id == query.event_id)
+    if query.event_type is not None:
+        conditions.append(jobs.c.event_type == query.event_type)
+    if query.since is not None:
+        conditions.append(jobs.c.created_at >= query.since)
+    if query.until is not None:
+        conditions.append(jobs.c.created_at < query.until)
+    if query.before_id is not None:
+        conditions.append(jobs.c.id < query.before_id)
+    return conditions
+
+
+def _attempt_row(result: JobResult) -> dict[str, Any]:
+    a = result.attempt
+    return {
+        "job_id": result.job_id,
+        "attempt": a.attempt,
+        "started_at": a.started_at,
+        "duration_ms": a.duration_ms,
+        "outcome": a.outcome,
+        "status_code": a.status_code,
+        "detail": a.detail[:2000],
+        "worker": a.worker,
+    }
+
+
+def _fields(job: JobRecord) -> dict[str, Any]:
+    return {name: getattr(job, name) for name in JobRecord.__slots__}
+
+
+def _job(row: Any) -> JobRecord:
+    return JobRecord(
+        id=int(row.id),
+        tenant_id=row.tenant_id,
+        rule_id=row.rule_id,
+        event_position=int(row.event_position),
+        event_id=row.event_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=int(row.attempts),
+        run_at=float(row.run_at),
+        lease_until=row.lease_until,
+        worker=row.worker,
+        last_error=row.last_error,
+        discard_reason=row.discard_reason,
+        created_at=float(row.created_at),
+        updated_at=float(row.updated_at),
+    )
+
+
+def _attempt(row: Any) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=int(row.attempt),
+        started_at=float(row.started_at),
+        duration_ms=float(row.duration_ms),
+        outcome=row.outcome,
+        status_code=row.status_code,
+        detail=row.detail,
+        worker=row.worker,
+    )
+
+
+def _rule(row: Any) -> RuleRecord:
+    return RuleRecord(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        spec=orjson.loads(row.spec),
+        priority=int(row.priority),
+        enabled=bool(row.enabled),
+        author=row.author,
+        created_at=float(row.created_at),
+        updated_at=float(row.updated_at),
+        disabled_reason=row.disabled_reason,
+        deleted_at=row.deleted_at,
+    )
