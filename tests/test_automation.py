@@ -187,6 +187,23 @@ def test_email_is_rendered_and_sent_over_smtp(hub: Admin, mail: MailSink) -> Non
     assert job["attempts"][0]["status"] == 250
 
 
+def test_email_falls_back_to_the_tenants_sender(hub: Admin, mail: MailSink) -> None:
+    tenant, subject = unique("ten"), unique("Tenant sender")
+    hub.http.put(
+        f"/api/admin/tenants/{tenant}",
+        json={"name": "T", "settings": {"emailFrom": "noreply@tenant.example"}},
+    ).raise_for_status()
+    action = {
+        "type": "send_email",
+        "config": {"to": "a@b.example", "subject": subject, "body": "x"},
+    }
+    created = create(hub, rule(tenant, action))
+    hub.publish(completed(tenant))
+    wait_job(hub, created["id"], "succeeded")
+    sender, _, message = mail.wait_for(subject)
+    assert sender == "noreply@tenant.example" and "noreply@tenant.example" in message["From"]
+
+
 def test_notification_publish_event_and_host_actions(
     hub: Admin, automation_server: ServerProcess
 ) -> None:

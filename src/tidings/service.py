@@ -17,6 +17,7 @@ from tidings.appender import Appender
 from tidings.auth import CLOSED_STATES, PUBLISHING_STATES, Authenticator, Principal
 from tidings.automation import builtin
 from tidings.automation.actions import ActionRegistry
+from tidings.automation.email import DEFAULT_SENDER, SmtpSettings
 from tidings.automation.plugins import load_plugins
 from tidings.automation.rulebook import RuleBook
 from tidings.automation.worker import Worker
@@ -97,6 +98,13 @@ class Tidings:
         )
         self.notifications = Notifications(self)
         self.inbound = Inbound(self)
+        # Checked at start: a bad SMTP URL is a configuration error, not a
+        # failure of every send_email job later.
+        self.smtp = (
+            SmtpSettings.from_url(settings.smtp_url, default_sender=DEFAULT_SENDER)
+            if settings.smtp_url
+            else None
+        )
         self.actions = ActionRegistry()
         builtin.install(self.actions)
         load_plugins(self, settings.plugins)

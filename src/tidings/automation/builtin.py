@@ -22,7 +22,7 @@ from tidings.automation.actions import (
     known_keys,
     require,
 )
-from tidings.automation.email import SmtpSettings, send_email, validate_addresses
+from tidings.automation.email import send_email, validate_addresses
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.urls import check_webhook_url
 from tidings.automation.webhook import check_secret, deliver_webhook
@@ -30,7 +30,6 @@ from tidings.core.audience import Viewer, can_see, parse_audience
 from tidings.errors import InvalidInput, TidingsError
 
 MAX_CHAIN_DEPTH = 8  # publish_event chains deeper than this are cut (a rule loop)
-DEFAULT_SENDER = "tidings@localhost"
 
 
 def install(registry: ActionRegistry) -> None:
@@ -90,8 +89,8 @@ def _check_email(config: Mapping[str, Any], where: str, ctx: CheckContext) -> No
 
 
 async def _send_email(ctx: ActionContext, config: dict[str, Any]) -> ActionOutcome:
-    url = ctx.tidings.settings.smtp_url
-    if not url:
+    smtp = ctx.tidings.smtp
+    if smtp is None:
         return ActionOutcome.failed("SMTP is not configured (smtp_url)", permanent=True)
     tenant = await ctx.tidings.store.get_tenant(ctx.tenant_id)
     sender = config.get("from") or (tenant.settings.get("emailFrom") if tenant else None)
@@ -101,7 +100,7 @@ async def _send_email(ctx: ActionContext, config: dict[str, Any]) -> ActionOutco
     except InvalidInput as exc:
         return ActionOutcome.failed(str(exc), permanent=True)
     return await send_email(
-        SmtpSettings.from_url(url, default_sender=DEFAULT_SENDER),
+        smtp,
         sender=sender,
         to=to + cc,
         subject=str(config["subject"]),

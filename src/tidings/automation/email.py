@@ -22,6 +22,7 @@ from tidings.automation.outcome import ActionOutcome
 from tidings.errors import InvalidInput
 
 MAX_RECIPIENTS = 100
+DEFAULT_SENDER = "tidings@localhost"  # when neither the rule, the tenant nor smtp_url names one
 # Headers the action builds itself; caller headers of these names are ignored.
 RESERVED_HEADERS = frozenset(
     {
