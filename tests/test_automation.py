@@ -411,6 +411,15 @@ def test_tenant_admin_keys_see_only_their_rules_and_jobs(
     assert scoped.post("/api/admin/rules", json=rule(None, webhook(url, secret))).status_code == 403
     own = scoped.post("/api/admin/rules", json=rule(mine, webhook(url, secret)))
     assert own.status_code == 201
+    platform = create(hub, {**rule(None, webhook(url, secret)), "enabled": False})
+    hub.http.put(f"/api/admin/rules/{platform['id']}", json=rule(None, webhook(url, secret)))
+    hub.publish(completed(mine))
+    wait_job(hub, own.json()["id"], "succeeded")
+    window = {"from": str(time.time() - 60), "to": str(time.time() + 60), "dryRun": True}
+    forced = scoped.post("/api/admin/replay", json={**window, "tenantId": mine, "force": True})
+    assert set(forced.json()["byRule"]) == {own.json()["id"]}  # not the platform's rule
+    assert scoped.post("/api/admin/replay", json={**window, "tenantId": theirs}).status_code == 403
+    hub.http.delete(f"/api/admin/rules/{platform['id']}")
     scoped.close()
 
 

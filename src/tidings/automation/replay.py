@@ -57,11 +57,14 @@ async def replay(
     dry_run: bool = False,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    tenant_rules_only: bool = False,
 ) -> ReplayReport:
-    """Replay ``[since, until)``; ``progress(done, total)`` after each page."""
+    """Replay ``[since, until)``; ``progress(done, total)`` after each page.
+    ``tenant_rules_only``: leave global rules out (a tenant's own admin
+    replays its rules, not the platform's)."""
     if until <= since:
         raise InvalidInput("the range is empty: --to must be after --from", field="to")
-    rules = await _rules(tidings, tenant_id, rule_id)
+    rules = await _rules(tidings, tenant_id, rule_id, tenant_rules_only)
     store = tidings.store
     query = LogQuery(tenant_ids=[tenant_id] if tenant_id else None, since=since, until=until)
     report = ReplayReport(events=await store.count_events(query), dry_run=dry_run)
@@ -97,16 +100,19 @@ async def replay(
     return report
 
 
-async def _rules(tidings: Tidings, tenant_id: str | None, rule_id: str | None) -> RuleSet:
+async def _rules(
+    tidings: Tidings, tenant_id: str | None, rule_id: str | None, tenant_rules_only: bool
+) -> RuleSet:
     await tidings.rulebook.load()
+    scopes = (tenant_id,) if tenant_rules_only else (None, tenant_id)
     chosen = [
         r
         for r in tidings.rulebook.rules.values()
-        if r.enabled and (tenant_id is None or r.tenant_id in (None, tenant_id))
+        if r.enabled and (tenant_id is None or r.tenant_id in scopes)
     ]
     if rule_id is not None:
         rule = tidings.rulebook.rules.get(rule_id)
-        if rule is None:
+        if rule is None or (tenant_rules_only and rule.tenant_id != tenant_id):
             raise NotFound(f"no rule {rule_id!r}", field="rule")
         if not rule.enabled:
             raise InvalidInput(f"rule {rule_id!r} is disabled", field="rule")

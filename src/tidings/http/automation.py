@@ -400,6 +400,7 @@ async def replay_range(request: Request, body: ReplayIn) -> Response:
         rule_id=body.ruleId,
         dry_run=body.dryRun,
         force=body.force,
+        tenant_rules_only=principal.tenant_id is not None,
     )
     return json_response(report.to_json())
 

@@ -168,6 +168,10 @@ class SQLiteAppender:
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot
+            # Checkpoint every 64 MiB of WAL, not 4 MiB: a batch of appends
+            # dirties MiBs of index pages, and each checkpoint on the append
+            # path rewrites and syncs them (measured: ~8% more batch publishes).
+            conn.execute("PRAGMA wal_autocheckpoint=16384")
             self._conn = conn
         return self._conn
 
