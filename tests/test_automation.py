@@ -140,6 +140,8 @@ def test_exhausted_retries_go_dead_then_retry_and_discard(
     assert len(dead["attempts"]) == 3  # the schedule's three attempts
     listed = jobs(hub, status="dead", tenantId=tenant)
     assert [j["id"] for j in listed] == [dead["id"]]
+    assert [a["outcome"] for a in listed[0]["attempts"]] == ["failed"] * 3  # DESIGN §4
+    assert all({"time", "outcome", "detail"} <= set(a) for a in listed[0]["attempts"])
     state = hub.http.get(f"/api/admin/events/{published['id']}/processing").json()
     assert state == {
         "eventId": published["id"],

@@ -218,7 +218,7 @@ async def install_rule_pack(
 # -- jobs ----------------------------------------------------------------------
 
 
-def job_json(job: JobRecord, *, history: bool = True) -> dict[str, Any]:
+def job_json(job: JobRecord) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": job.id,
         "status": job.status,
@@ -233,12 +233,10 @@ def job_json(job: JobRecord, *, history: bool = True) -> dict[str, Any]:
         "discardReason": job.discard_reason,
         "createdAt": iso_utc(job.created_at),
         "updatedAt": iso_utc(job.updated_at),
-    }
-    if history:
-        body["attempts"] = [
+        "attempts": [
             {
                 "attempt": a.attempt,
-                "at": iso_utc(a.started_at),
+                "time": iso_utc(a.started_at),
                 "durationMs": a.duration_ms,
                 "outcome": a.outcome,
                 "status": a.status_code,
@@ -246,7 +244,8 @@ def job_json(job: JobRecord, *, history: bool = True) -> dict[str, Any]:
                 "worker": a.worker,
             }
             for a in job.history
-        ]
+        ],
+    }
     return body
 
 
@@ -291,8 +290,8 @@ async def list_jobs(request: Request) -> Response:
         before_id=int(before) if before else None,
         limit=int(limit),
     )
-    jobs = await tidings.store.jobs.list_jobs(query)
-    items = [job_json(j, history=False) for j in jobs]
+    jobs = await tidings.store.jobs.list_jobs(query, history=True)
+    items = [job_json(j) for j in jobs]
     cursor = str(jobs[-1].id) if len(jobs) == query.limit else None
     return json_response({"items": items, "next": cursor})
 

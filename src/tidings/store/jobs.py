@@ -217,10 +217,22 @@ class SQLJobs:
 
     # -- operators --------------------------------------------------------
 
-    async def list_jobs(self, query: JobFilter) -> list[JobRecord]:
+    async def list_jobs(self, query: JobFilter, *, history: bool = False) -> list[JobRecord]:
+        """Jobs newest first; with ``history``, each with its attempts."""
         stmt = select(jobs).where(*_job_conditions(query)).order_by(jobs.c.id.desc())
         async with self._store._read() as conn:
-            return [_job(r) for r in await conn.execute(stmt.limit(query.limit))]
+            found = [_job(r) for r in await conn.execute(stmt.limit(query.limit))]
+            if not history or not found:
+                return found
+            attempts: dict[int, list[AttemptRecord]] = {}
+            rows = await conn.execute(
+                select(job_attempts)
+                .where(job_attempts.c.job_id.in_([j.id for j in found]))
+                .order_by(job_attempts.c.id)
+            )
+            for row in rows:
+                attempts.setdefault(int(row.job_id), []).append(_attempt(row))
+        return [_with_history(j, attempts.get(j.id, [])) for j in found]
 
     async def count_jobs(self, query: JobFilter) -> dict[str, int]:
         stmt = (
@@ -241,9 +253,8 @@ class SQLJobs:
                 .where(job_attempts.c.job_id == job_id)
                 .order_by(job_attempts.c.id)
             )
-            attempts = tuple(_attempt(a) for a in history)
-        job = _job(row)
-        return JobRecord(**{**_fields(job), "history": attempts})
+            attempts = [_attempt(a) for a in history]
+        return _with_history(_job(row), attempts)
 
     async def retry_jobs(
         self, ids: Sequence[int], now: float, tenant_ids: Sequence[str] | None = None
@@ -386,8 +397,9 @@ def _attempt_row(result: JobResult) -> dict[str, Any]:
     }
 
 
-def _fields(job: JobRecord) -> dict[str, Any]:
-    return {name: getattr(job, name) for name in JobRecord.__slots__}
+def _with_history(job: JobRecord, attempts: Sequence[AttemptRecord]) -> JobRecord:
+    fields = {name: getattr(job, name) for name in JobRecord.__slots__}
+    return JobRecord(**{**fields, "history": tuple(attempts)})
 
 
 def _job(row: Any) -> JobRecord:
