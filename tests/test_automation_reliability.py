@@ -4,6 +4,9 @@ lease and the receiver, de-duplicating on ``webhook-id``, acts once."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +15,45 @@ import pytest
 from receivers import WebhookReceiver
 from support import Admin, ServerProcess, unique
 from test_automation import completed, rule, wait_job, webhook, whsec
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_workers_on_several_processes_share_jobs_without_doubles(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two servers and a separate `tidings worker` on one PostgreSQL: every
+    job runs exactly once (claims are exclusive: SKIP LOCKED)."""
+    receiver = WebhookReceiver()
+    env = {"TIDINGS_ALLOW_PRIVATE_WEBHOOKS": "1", "TIDINGS_JOB_POLL_S": "0.1"}
+    servers = [ServerProcess(pg_url, env=env).start(tmp_path / f"s{i}.log") for i in range(2)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tidings", "worker"],
+        env={**os.environ, **env, "TIDINGS_DATABASE_URL": pg_url},
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "worker.log", "ab"),  # noqa: SIM115 - closed with the process
+    )
+    try:
+        hubs = [Admin(s.url) for s in servers]
+        tenant, secret, name = hubs[0].tenant(), whsec(), unique("many")
+        url = receiver.endpoint(name, secret)
+        hubs[0].http.post("/api/admin/rules", json=rule(tenant, webhook(url, secret)))
+        time.sleep(1.5)  # the other process's rule refresh (control message or poll)
+        for i in range(60):
+            hubs[i % 2].publish(completed(tenant, user=f"u{i}")).raise_for_status()
+        deliveries = receiver.wait_for(name, 60, timeout=30)
+        time.sleep(1)
+        ids = [d.headers["webhook-id"] for d in receiver.to(name)]
+        assert len(ids) == len(set(ids)) == 60  # each job once, none twice
+        assert all(d.verified for d in deliveries)
+        for hub in hubs:
+            hub.close()
+    finally:
+        worker.terminate()
+        worker.wait(15)
+        for server in servers:
+            server.stop()
+        receiver.close()
 
 
 @pytest.mark.slow
