@@ -243,7 +243,12 @@ async def measure(quick: bool) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    return asyncio.run(measure(quick))
+    try:  # the loop `tidings serve` runs on
+        import uvloop
+
+        return uvloop.run(measure(quick))
+    except ImportError:
+        return asyncio.run(measure(quick))
 
 
 if __name__ == "__main__":

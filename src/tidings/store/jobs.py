@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Float, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -151,7 +151,7 @@ class SQLJobs:
                 ids += [i for (i,) in await conn.execute(due)]
             if not ids:
                 return []
-            await conn.execute(
+            taken = (
                 update(jobs)
                 .where(jobs.c.id.in_(ids))
                 .values(
@@ -161,8 +161,9 @@ class SQLJobs:
                     attempts=jobs.c.attempts + 1,
                     updated_at=now,
                 )
+                .returning(*jobs.c)
             )
-            claimed = [_job(r) for r in await conn.execute(select(jobs).where(jobs.c.id.in_(ids)))]
+            claimed = [_job(r) for r in await conn.execute(taken)]
             positions = list({j.event_position for j in claimed})
             bodies = dict(
                 (
@@ -191,29 +192,20 @@ class SQLJobs:
         """Record attempts and move their jobs on, in one transaction. A
         result whose claim is stale (reclaimed meanwhile) changes nothing.
         Returns how many applied."""
-        applied = 0
+        if not results:
+            return 0
         async with self._store._write() as conn:
-            for result in results:
-                changed = await conn.execute(
-                    update(jobs)
-                    .where(
-                        jobs.c.id == result.job_id,
-                        jobs.c.status == "running",
-                        jobs.c.worker == result.worker,
-                        jobs.c.attempts == result.attempt.attempt,
-                    )
-                    .values(
-                        status=result.status,
-                        run_at=result.run_at if result.run_at is not None else jobs.c.run_at,
-                        lease_until=None,
-                        last_error=result.error,
-                        updated_at=result.attempt.started_at + result.attempt.duration_ms / 1000.0,
-                    )
-                )
-                if changed.rowcount == 1:
-                    await conn.execute(insert(job_attempts).values(**_attempt_row(result)))
-                    applied += 1
-        return applied
+            current = select(jobs.c.id, jobs.c.worker, jobs.c.attempts).where(
+                jobs.c.id.in_([r.job_id for r in results]), jobs.c.status == "running"
+            )
+            if not self._store.is_sqlite:
+                current = current.with_for_update()  # SQLite: the write lock is held already
+            claims = {i: (w, a) for i, w, a in await conn.execute(current)}
+            valid = [r for r in results if claims.get(r.job_id) == (r.worker, r.attempt.attempt)]
+            if valid:
+                await conn.execute(_FINISH, [_finish_params(r) for r in valid])
+                await conn.execute(insert(job_attempts), [_attempt_row(r) for r in valid])
+        return len(valid)
 
     # -- operators --------------------------------------------------------
 
@@ -347,6 +339,30 @@ class SQLJobs:
                 await conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))
                 await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
         return len(ids)
+
+
+_FINISH = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job"))
+    .values(
+        status=bindparam("new_status"),
+        run_at=func.coalesce(bindparam("next_run", type_=Float), jobs.c.run_at),
+        lease_until=None,
+        last_error=bindparam("error"),
+        updated_at=bindparam("done_at"),
+    )
+)
+
+
+def _finish_params(result: JobResult) -> dict[str, Any]:
+    a = result.attempt
+    return {
+        "job": result.job_id,
+        "new_status": result.status,
+        "next_run": result.run_at,
+        "error": result.error,
+        "done_at": a.started_at + a.duration_ms / 1000.0,
+    }
 
 
 async def _requeue(conn: AsyncConnection, values: dict[str, Any], now: float) -> int:
