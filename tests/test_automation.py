@@ -490,3 +490,82 @@ def test_unauthenticated_and_non_admin_calls_are_refused(hub: Admin) -> None:
     user = httpx.get(f"{hub.url}/api/admin/rules", headers={"Authorization": f"Bearer {token}"})
     assert user.status_code == 403
     assert ADMIN_KEY  # the admin key itself works (every other test)
+
+
+def test_notifications_reach_everyone_in_a_permission_audience(
+    hub: Admin, automation_server: ServerProcess
+) -> None:
+    tenant = hub.tenant()
+    hub.role("lms_admin", ["lms.read"], tenant_id=tenant)
+    readers = [hub.user(tenant, name, "lms_admin") for name in ("ann", "ben")]
+    outsider = hub.user(tenant, "cal", "member")
+    action = {
+        "type": "send_notification",
+        "config": {"audience": "permission:lms.read", "title": "{{ data.userId }} finished"},
+    }
+    created = create(hub, rule(tenant, action))
+    hub.publish(completed(tenant, user="sara"))
+    job = wait_job(hub, created["id"], "succeeded")
+    assert job["attempts"][0]["detail"] == "2 notification(s) for permission:lms.read"
+
+    def inbox(token: str) -> list[str]:
+        response = httpx.get(
+            f"{automation_server.url}/api/notifications",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return [n["title"] for n in response.json()["items"]]
+
+    assert [inbox(t) for t in readers] == [["sara finished"], ["sara finished"]]
+    assert inbox(outsider) == []
+
+
+def test_a_rule_loop_is_cut_after_a_bounded_chain(hub: Admin) -> None:
+    tenant = hub.tenant()
+    echo = {
+        "type": "publish_event",
+        "config": {
+            "type": "certificate.issued",
+            "data": {
+                "certificateId": "{{ data.certificateId }}",
+                "courseId": "{{ data.courseId }}",
+                "userId": "{{ data.userId }}",
+                "issuedAt": "{{ data.issuedAt }}",
+            },
+        },
+    }
+    created = create(hub, rule(tenant, echo, trigger={"type": "certificate.issued"}))
+    hub.publish(
+        {
+            "type": "certificate.issued",
+            "tenantId": tenant,
+            "data": {
+                "certificateId": "x",
+                "courseId": "c",
+                "userId": "u",
+                "issuedAt": "2026-11-22T10:00:00Z",
+            },
+        }
+    )
+    dead = wait_job(hub, created["id"], "dead", timeout=30)
+    assert "chain deeper than 8" in dead["attempts"][-1]["detail"]
+    log = hub.http.get(
+        "/api/events/log", params={"tenantId": tenant, "types": "certificate.issued", "limit": 100}
+    ).json()["items"]
+    assert len(log) == 9  # the original and eight follow-ups, then the loop stops
+    assert sorted(e["metadata"].get("chainDepth", 0) for e in log) == list(range(9))
+
+
+def test_dead_letters_filter_by_type_and_time(hub: Admin, receiver: WebhookReceiver) -> None:
+    tenant, secret, name = hub.tenant(), whsec(), unique("filter")
+    url = receiver.endpoint(name, secret, 500)
+    created = create(hub, {**rule(tenant, webhook(url, secret)), "retry": {"schedule": [0]}})
+    before = time.time()
+    hub.publish(completed(tenant))
+    wait_job(hub, created["id"], "dead")
+    base = {"status": "dead", "tenantId": tenant}
+    assert len(jobs(hub, **base, type="course.completed")) == 1
+    assert jobs(hub, **base, type="certificate.issued") == []
+    assert len(jobs(hub, **base, since=str(before - 1))) == 1
+    assert jobs(hub, **base, until=str(before - 1)) == []
+    bad = hub.http.get("/api/admin/jobs", params={"status": "lost"})
+    assert bad.status_code == 422 and bad.json()["field"] == "status"
