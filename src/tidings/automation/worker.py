@@ -28,6 +28,7 @@ from tidings.automation.outcome import ActionOutcome
 from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
 from tidings.core.retry import RetryPolicy, parse_retry
+from tidings.errors import TidingsError
 from tidings.store.base import AttemptRecord, JobRecord, JobResult
 
 if TYPE_CHECKING:
@@ -93,7 +94,10 @@ class Worker:
             await asyncio.wait(self._running, timeout=grace_s)
         for task in self._running:
             task.cancel()
-        await self._flush()
+        try:
+            await self._flush()
+        except TidingsError as exc:  # their leases run out; other workers redo them
+            log.warning("job results not recorded at shutdown: %s", exc)
         flush.cancel()
         for task in (claim, flush):
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,15 +106,15 @@ class Worker:
         if self._http is not None:
             await self._http.aclose()
 
-    async def idle(self) -> bool:
-        return not self._running and not self._results
-
     # -- claiming -------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
         while True:
             try:
                 claimed = await self._claim_some()
+            except TidingsError as exc:  # the database is down: try again next round
+                log.warning("claiming jobs failed: %s", exc)
+                claimed = 0
             except Exception:
                 log.exception("claiming jobs failed")
                 claimed = 0
@@ -231,8 +235,8 @@ class Worker:
             self._have_results.clear()
             try:
                 await self._flush()
-            except Exception:  # the database is down: keep them, try again
-                log.exception("recording job results failed")
+            except Exception as exc:  # the database is down: keep them, try again
+                log.warning("recording job results failed: %s", exc)
                 await asyncio.sleep(self.poll_s)
                 self._have_results.set()
 

@@ -201,7 +201,10 @@ class SQLJobs:
             if not self._store.is_sqlite:
                 current = current.with_for_update()  # SQLite: the write lock is held already
             claims = {i: (w, a) for i, w, a in await conn.execute(current)}
-            valid = [r for r in results if claims.get(r.job_id) == (r.worker, r.attempt.attempt)]
+            valid = []
+            for r in results:  # one result per claim (a reaper may report one twice)
+                if claims.pop(r.job_id, None) == (r.worker, r.attempt.attempt):
+                    valid.append(r)
             if valid:
                 await conn.execute(_FINISH, [_finish_params(r) for r in valid])
                 await conn.execute(insert(job_attempts), [_attempt_row(r) for r in valid])
