@@ -350,6 +350,7 @@ def test_dry_run_renders_and_runs_nothing(hub: Admin, receiver: WebhookReceiver)
             "/trigger/conditions/op",
         ),
         ({"retry": {"schedule": [0, -5]}}, "/retry/schedule/1"),
+        ({"trigger": {"type": "course.complete"}}, "/trigger/type"),  # a typo would never fire
         (
             {
                 "action": {
@@ -569,3 +570,12 @@ def test_dead_letters_filter_by_type_and_time(hub: Admin, receiver: WebhookRecei
     assert jobs(hub, **base, until=str(before - 1)) == []
     bad = hub.http.get("/api/admin/jobs", params={"status": "lost"})
     assert bad.status_code == 422 and bad.json()["field"] == "status"
+
+
+def test_module_qualified_types_name_catalog_types(hub: Admin) -> None:
+    body = rule(
+        hub.tenant(),
+        {"type": "send_email", "config": {"to": "a@b.example", "subject": "s", "body": "b"}},
+    )
+    created = create(hub, {**body, "trigger": {"type": "lms.course.completed"}})
+    assert created["trigger"]["type"] == "course.completed"  # seed 001's module.event_code

@@ -68,6 +68,7 @@ def normalize_spec(
     except InvalidInput:
         raise InvalidInput(f"invalid type pattern {pattern!r}", field="/trigger/type") from None
     conditions = compile_conditions(trigger.get("conditions"), field="/trigger/conditions")
+    pattern = known_type(pattern, ctx)
     action = body.get("action")
     if not isinstance(action, Mapping):
         raise InvalidInput("action is required: {type, config}", field="/action")
@@ -85,6 +86,27 @@ def normalize_spec(
         "action": {"type": action_type, "config": dict(config)},
         "retry": retry.to_json(),
     }
+
+
+def known_type(pattern: str, ctx: CheckContext) -> str:
+    """An exact trigger type must be in the catalog (a typo would never
+    fire); ``<module>.<type>`` (seed 001's ``lms.course.completed``) names
+    the catalog's ``course.completed`` of module ``lms``. Patterns with
+    wildcards may match types added later."""
+    if "*" in pattern or "?" in pattern:
+        return pattern
+    catalog = ctx.tidings.catalogs.for_tenant(ctx.tenant_id)
+    if pattern in catalog:
+        return pattern
+    module, _, name = pattern.partition(".")
+    found = catalog.find(name) if name else None
+    if found is not None and found.module == module:
+        return name
+    raise InvalidInput(
+        f"unknown event type {pattern!r} (use a pattern such as 'qms.*' for types "
+        "not in the catalog yet)",
+        field="/trigger/type",
+    )
 
 
 def compile_rule(record: RuleRecord) -> Rule:
