@@ -25,7 +25,11 @@ def test_workers_on_several_processes_share_jobs_without_doubles(
     """Two servers and a separate `tidings worker` on one PostgreSQL: every
     job runs exactly once (claims are exclusive: SKIP LOCKED)."""
     receiver = WebhookReceiver()
-    env = {"TIDINGS_ALLOW_PRIVATE_WEBHOOKS": "1", "TIDINGS_JOB_POLL_S": "0.1"}
+    env = {
+        "TIDINGS_ALLOW_PRIVATE_WEBHOOKS": "1",
+        "TIDINGS_JOB_POLL_S": "0.1",
+        "TIDINGS_CACHE_TTL_S": "0.5",  # rule refresh, should a control message be missed
+    }
     servers = [ServerProcess(pg_url, env=env).start(tmp_path / f"s{i}.log") for i in range(2)]
     worker = subprocess.Popen(
         [sys.executable, "-m", "tidings", "worker"],
