@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ulid import ULID
 
-from tidings.core.ids import new_event_id, new_ulid
+from tidings.core.ids import new_event_id, new_event_ids, new_ulid
 
 
 @given(st.integers(min_value=0, max_value=2**48 - 1))
@@ -24,6 +24,16 @@ def test_event_ids_are_unique_and_time_ordered() -> None:
     now = int(time.time() * 1000)
     assert abs(ULID.from_str(ids[-1][4:]).milliseconds - now) < 5_000
     assert ids[0][4:14] <= ids[-1][4:14]  # the time part never goes back
+
+
+@given(st.integers(min_value=0, max_value=600))
+def test_batches_of_ids_are_unique_valid_ulids(count: int) -> None:
+    ids = [*new_event_ids(count), new_event_id(), *new_event_ids(count)]
+    assert len(set(ids)) == len(ids) == 2 * count + 1
+    now = int(time.time() * 1000)
+    for each in ids:
+        assert each.startswith("evt_")
+        assert abs(ULID.from_str(each[4:]).milliseconds - now) < 5_000
 
 
 def test_a_forked_child_never_repeats_its_parents_ids() -> None:

@@ -4,8 +4,10 @@ SQLite and a real PostgreSQL server."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -17,7 +19,7 @@ from tidings.core.envelope import Event
 from tidings.core.ids import new_event_id
 from tidings.store.base import ApiKeyRecord, LogQuery, NewEvent
 from tidings.store.migrate import upgrade
-from tidings.store.schema import metadata
+from tidings.store.schema import ONLY_ON, metadata
 from tidings.store.sql import SQLStore, normalize_url
 
 pytestmark = pytest.mark.asyncio
@@ -143,6 +145,119 @@ async def test_history_queries(store: SQLStore) -> None:
     assert await positions(before=2) == [1]
 
 
+async def test_entity_history_is_whole_whether_or_not_the_index_has_caught_up(
+    store: SQLStore,
+) -> None:
+    """SQLite indexes entities in bulk behind the log (PostgreSQL in the
+    append): a query must see the same events before and after."""
+
+    def about(tenant: str, entity: str, entity_type: str | None = "car") -> NewEvent:
+        n = new(tenant, entity=entity)
+        n.event.entity_type = entity_type
+        return n
+
+    await store.append_events(
+        [about("t1", "a"), about("t1", "b"), about("t2", "a"), about("t1", "a", None)]
+    )
+
+    async def history(**kw: object) -> tuple[list[int], int]:
+        query = LogQuery(**kw)  # type: ignore[arg-type]
+        found = [e.position for e in await store.query_events(query)]
+        return found, await store.count_events(query)
+
+    async def check(extra: list[int]) -> None:
+        assert await history(tenant_ids=["t1"], entity_id="a") == ([1, 4, *extra], 2 + len(extra))
+        assert await history(tenant_ids=["t1"], entity_type="car", entity_id="a") == (
+            [1, *extra],
+            1 + len(extra),
+        )
+        assert await history(tenant_ids=["t2"], entity_id="a") == ([3], 1)
+        assert await history(tenant_ids=None, entity_id="a") == ([1, 3, 4, *extra], 3 + len(extra))
+        assert await history(tenant_ids=["t1"], entity_type="car") == (
+            [1, 2, *extra],
+            2 + len(extra),
+        )
+        newest = await history(tenant_ids=["t1"], entity_id="a", newest_first=True, limit=2)
+        assert newest[0] == [*reversed(extra), 4, 1][:2]
+        assert await history(tenant_ids=["t1"], entity_id="nobody") == ([], 0)
+
+    await check([])  # all in the unindexed tail
+    await store.index_entities()
+    await check([])  # all in the index
+    await store.append_events([about("t1", "a"), about("t2", "b")])
+    await check([5])  # index and tail together
+
+
+async def test_sqlite_indexes_entities_by_itself_by_count_and_by_time(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tidings.store import entity_index
+
+    monkeypatch.setattr(entity_index, "EVERY_ROWS", 5)
+    monkeypatch.setattr(entity_index, "EVERY_S", 0.05)
+    url = f"sqlite:///{tmp_path / 'lazy.db'}"
+    await upgrade(url)
+    store = SQLStore(url)
+
+    async def indexed() -> list[int]:
+        async with store._reader.connect() as conn:
+            rows = await conn.exec_driver_sql("SELECT position FROM entity_index ORDER BY 1")
+            return [r[0] for r in rows]
+
+    try:
+        await store.append_events([new(entity=f"e{i}") for i in range(6)])
+        assert await indexed() == [1, 2, 3, 4, 5, 6]  # 6 >= 5 rows: right after the commit
+        await store.append_events([new(entity="e9")])
+        assert await indexed() == [1, 2, 3, 4, 5, 6]
+        for _ in range(100):  # and the straggler within EVERY_S
+            await asyncio.sleep(0.02)
+            if await indexed() == [1, 2, 3, 4, 5, 6, 7]:
+                break
+        assert await indexed() == [1, 2, 3, 4, 5, 6, 7]
+    finally:
+        await store.close()
+
+
+async def test_the_migration_indexes_the_entities_of_an_existing_sqlite_log(tmp_path: Any) -> None:
+    from alembic import command
+
+    from tidings.store.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0008")
+    row = "INSERT INTO events VALUES (?, ?, 't1', 'x.y.z', ?, ?, 0, NULL, '{}')"
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.executemany(
+            row, [(1, "e1", "car", "c1"), (2, "e2", None, None), (3, "e3", None, "c2")]
+        )
+    await upgrade(url)
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert conn.execute("SELECT * FROM entity_index").fetchall() == [
+            ("t1", "", "c2", 3),
+            ("t1", "car", "c1", 1),
+        ]
+        assert conn.execute("SELECT * FROM log_marks").fetchall() == [("entities", 3)]
+
+
+async def test_positions_are_never_reused_after_retention_empties_the_log(
+    store: SQLStore,
+) -> None:
+    old = time.time() - 1000
+    await store.append_events([new("t1", created=old), new("t1", created=old)])
+    await store.index_entities()
+    assert await store.prune_events("t1", time.time(), batch=10) == 2
+    assert await store.read_events(0, 10) == []
+    outcome = await store.append_events([new("t1", entity="c1")])
+    assert [r.position for r in outcome.results] == [3]
+    found = await store.query_events(LogQuery(tenant_ids=["t1"], entity_id="c1"))
+    assert [e.position for e in found] == [3]
+    if store.is_sqlite:  # pruned events left the entity index too
+        await store.index_entities()
+        async with store._reader.connect() as conn:
+            rows = (await conn.exec_driver_sql("SELECT position FROM entity_index")).all()
+        assert [r[0] for r in rows] == [3]
+
+
 async def test_concurrent_writers_commit_in_position_order(
     database_url: str, store: SQLStore
 ) -> None:
@@ -181,12 +296,23 @@ async def test_migrations_are_idempotent_and_match_the_models(database_url: str)
     await upgrade(database_url)
     await upgrade(database_url)  # a second run changes nothing
     engine = create_async_engine(normalize_url(database_url))
+    dialect = engine.dialect.name
+
+    def here(obj: Any, _name: Any, _type: Any, reflected: bool, _other: Any) -> bool:
+        """Objects of this backend only (schema.ONLY_ON)."""
+        return reflected or obj.info.get(ONLY_ON, dialect) == dialect
+
     async with engine.connect() as conn:
         diff = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+            lambda c: compare_metadata(
+                MigrationContext.configure(c, opts={"include_object": here}), metadata
+            )
         )
     await engine.dispose()
     assert diff == []
+    entity_tables = {"entity_index", "log_marks"}
+    only_sqlite = {t.name for t in metadata.tables.values() if t.info.get(ONLY_ON) == "sqlite"}
+    assert only_sqlite == entity_tables
 
 
 async def test_retention_prunes_in_batches_and_moves_the_horizon(store: SQLStore) -> None:

@@ -6,19 +6,26 @@ the tenant, find the type in the catalog, validate ``data`` against the
 named schema version, resolve audiences (explicit, or the catalog's
 defaults), refuse anything unscoped, assign id and timestamp. Nothing is
 stored unless every event of the request passes.
+
+Request bodies are decoded by msgspec straight into drafts when it can
+vouch for them (``decode_drafts``: about 3x cheaper than orjson plus
+Python checks per event); anything else takes the exact path, which names
+the offending field.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import orjson
+
 from tidings.auth import Principal
-from tidings.core.catalog import Catalog, schema_ref
-from tidings.core.envelope import Event, now_iso, parse_event
-from tidings.core.ids import new_event_id
-from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
+from tidings.core.catalog import Catalog
+from tidings.core.envelope import Event, EventDraft, decode_drafts, now_iso, parse_event
+from tidings.core.ids import new_event_id, new_event_ids
+from tidings.errors import Forbidden, InvalidInput, MalformedJSON, PayloadTooLarge
 from tidings.store.base import NewEvent
 
 
@@ -34,6 +41,61 @@ class Ingest:
         self.max_event_bytes = max_event_bytes
         self.validate_payloads = validate_payloads
 
+    def prepare_body(
+        self,
+        body: bytes,
+        principal: Principal,
+        *,
+        batch: bool,
+        max_batch: int = 0,
+        idempotency_key: str | None = None,
+    ) -> list[NewEvent]:
+        """Events from a request body: one envelope, or ``{"events": [...]}``
+        (or a bare list) for a batch of at most ``max_batch``. Tries the fast
+        decoder first; whatever it cannot vouch for goes the exact way, so
+        errors read the same either way."""
+        if not batch and len(body) > self.max_event_bytes:
+            raise PayloadTooLarge(
+                f"the event is {len(body)} bytes; the limit is {self.max_event_bytes}"
+            )
+        drafts = decode_drafts(body, batch=batch, default_tenant=principal.tenant_id)
+        if drafts is not None and (not batch or 0 < len(drafts) <= max_batch):
+            try:
+                return self._build_all(drafts, principal, idempotency_key, batch)
+            except orjson.JSONEncodeError:
+                pass  # an integer orjson reads as a float: read it orjson's way
+        raw = parse_json(body)
+        if not batch:
+            return [self.prepare(raw, principal, idempotency_key=idempotency_key)]
+        events = raw.get("events") if isinstance(raw, dict) else raw
+        if not isinstance(events, list) or not events:
+            raise InvalidInput(
+                'the body must be {"events": [ ... ]} with at least one event', field="/events"
+            )
+        if len(events) > max_batch:
+            raise PayloadTooLarge(
+                f"{len(events)} events in one batch; the limit is {max_batch}", field="/events"
+            )
+        return self.prepare_batch(events, principal)
+
+    def _build_all(
+        self,
+        drafts: list[EventDraft],
+        principal: Principal,
+        idempotency_key: str | None,
+        batch: bool,
+    ) -> list[NewEvent]:
+        ids = iter(new_event_ids(sum(d.id is None for d in drafts)))
+        built = []
+        for i, draft in enumerate(drafts):
+            try:
+                built.append(self._build(draft, principal, idempotency_key, ids))
+            except InvalidInput as exc:
+                if batch:
+                    exc.field = f"/events/{i}" + (exc.field or "")
+                raise
+        return built
+
     def prepare(
         self,
         raw: Any,
@@ -41,23 +103,23 @@ class Ingest:
         *,
         idempotency_key: str | None = None,
         pointer: str = "",
-        measured_size: int | None = None,
     ) -> NewEvent:
+        """One event from decoded JSON (the exact path)."""
         try:
-            return self._prepare(raw, principal, idempotency_key, measured_size)
+            draft = parse_event(raw, default_tenant=principal.tenant_id)
+            return self._build(draft, principal, idempotency_key, None)
         except InvalidInput as exc:
             if pointer:
                 exc.field = pointer + (exc.field or "")
             raise
 
-    def _prepare(
-        self, raw: Any, principal: Principal, idempotency_key: str | None, measured_size: int | None
+    def _build(
+        self,
+        draft: EventDraft,
+        principal: Principal,
+        idempotency_key: str | None,
+        ids: Iterator[str] | None,
     ) -> NewEvent:
-        if measured_size is not None and measured_size > self.max_event_bytes:
-            raise PayloadTooLarge(
-                f"the event is {measured_size} bytes; the limit is {self.max_event_bytes}"
-            )
-        draft = parse_event(raw, default_tenant=principal.tenant_id)
         if not principal.can_publish_to(draft.tenant_id):
             raise Forbidden(
                 f"this credential may not publish to tenant {draft.tenant_id!r}", field="/tenantId"
@@ -69,7 +131,7 @@ class Ingest:
             event_type.validate_data(draft.data, version)
         event_type.check_tenant(draft.data, version, draft.tenant_id)
         action = draft.action or event_type.action or "UPDATED"
-        if action not in catalog.allowed_actions(event_type):
+        if action not in event_type.allowed_actions:
             raise InvalidInput(f"unknown action {action!r}", field="/action")
         audiences = (
             draft.audiences if draft.audiences is not None else event_type.resolve_audiences(draft)
@@ -82,7 +144,7 @@ class Ingest:
             )
         event = Event(
             position=0,
-            id=draft.id or new_event_id(),
+            id=draft.id or (next(ids) if ids is not None else new_event_id()),
             tenant_id=draft.tenant_id,
             type=draft.type,
             entity_type=draft.entity_type or event_type.entity_type,
@@ -93,7 +155,7 @@ class Ingest:
             metadata=draft.metadata,
             data=draft.data,
             audiences=audiences,
-            schema=schema_ref(draft.type, version),
+            schema=event_type.ref(version),
         )
         body = event.body_json()  # serialized once: checked here, stored as is
         if len(body) > self.max_event_bytes:
@@ -110,3 +172,10 @@ class Ingest:
 
     def prepare_batch(self, raws: Sequence[Any], principal: Principal) -> list[NewEvent]:
         return [self.prepare(raw, principal, pointer=f"/events/{i}") for i, raw in enumerate(raws)]
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"the body is not valid JSON: {exc}", field="") from None

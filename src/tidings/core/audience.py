@@ -44,7 +44,7 @@ def parse_audience(text: object, *, field: str = "audiences") -> str:
 
 
 def parse_audiences(values: object, *, field: str = "/audiences") -> tuple[str, ...]:
-    if not isinstance(values, list):
+    if not isinstance(values, (list, tuple)):  # a tuple: decoded by msgspec
         raise InvalidInput("audiences must be a list of strings", field=field)
     seen: dict[str, None] = {}
     for i, value in enumerate(values):

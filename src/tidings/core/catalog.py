@@ -123,9 +123,13 @@ class EventType:
     sources: Mapping[int, str] = field(default_factory=dict)  # version -> ``fields`` text
     transition: bool | None = None  # None: decided by the name / action
 
-    @property
+    @cached_property
     def latest(self) -> int:
         return max(self.versions)
+
+    @cached_property
+    def allowed_actions(self) -> frozenset[str]:
+        return ACTIONS | ({self.action} if self.action else frozenset())
 
     def ref(self, version: int | None = None) -> str:
         return schema_ref(self.name, self.latest if version is None else version)
@@ -536,7 +540,7 @@ class Catalog:
         return event_type
 
     def allowed_actions(self, event_type: EventType) -> frozenset[str]:
-        return ACTIONS | ({event_type.action} if event_type.action else frozenset())
+        return event_type.allowed_actions
 
     def with_types(self, extra: Iterable[EventType]) -> Catalog:
         """This catalog plus ``extra`` (a tenant's own types); a name that is

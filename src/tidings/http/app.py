@@ -4,6 +4,7 @@ handlers (so they can write to uvicorn's transport directly)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -83,6 +84,11 @@ def build_api(tidings: Tidings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await tidings.start()
+        # What startup built (catalog, compiled validators, routes) lives as
+        # long as the process: out of the collector's generations, it is not
+        # rescanned by every full collection (measured: ~10% of a batch
+        # publish's time went to collections).
+        gc.freeze()
         try:
             yield
         finally:

@@ -16,8 +16,8 @@ from tidings.core.envelope import Event, parse_instant
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
 from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
-from tidings.http.publish import parse_json
 from tidings.hub.replay import tenant_scope
+from tidings.ingest import parse_json
 from tidings.service import Tidings
 from tidings.store.base import LogQuery
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from tidings.errors import InvalidInput, MalformedJSON, PayloadTooLarge, TidingsError
+from tidings.errors import InvalidInput, PayloadTooLarge, TidingsError
 from tidings.http.problems import send_problem
 from tidings.service import Tidings
 
@@ -137,41 +137,25 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
             return bytes(body)
 
 
-def parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"the body is not valid JSON: {exc}", field="") from None
-
-
 async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     principal = await tidings.auth.authenticate(header(scope, b"authorization"))
     body = await read_body(scope, receive, tidings.settings.max_event_bytes)
     key = header(scope, b"idempotency-key")
     if key is not None and not 0 < len(key) <= 256:
         raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
-    prepared = tidings.ingest.prepare(
-        parse_json(body), principal, idempotency_key=key, measured_size=len(body)
-    )
-    (result,) = await tidings.append([prepared])
+    prepared = tidings.ingest.prepare_body(body, principal, batch=False, idempotency_key=key)
+    (result,) = await tidings.append(prepared)
     extra = [(b"idempotent-replayed", b"true")] if result.duplicate else []
     return {"id": result.id, "position": result.position}, extra
 
 
 async def _publish_batch(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     principal = await tidings.auth.authenticate(header(scope, b"authorization"))
-    raw = parse_json(await read_body(scope, receive, tidings.settings.max_body_bytes))
-    events = raw.get("events") if isinstance(raw, dict) else raw
-    if not isinstance(events, list) or not events:
-        raise InvalidInput(
-            'the body must be {"events": [ ... ]} with at least one event', field="/events"
-        )
-    if len(events) > tidings.settings.max_batch:
-        raise PayloadTooLarge(
-            f"{len(events)} events in one batch; the limit is {tidings.settings.max_batch}",
-            field="/events",
-        )
-    results = await tidings.append(tidings.ingest.prepare_batch(events, principal))
+    body = await read_body(scope, receive, tidings.settings.max_body_bytes)
+    prepared = tidings.ingest.prepare_body(
+        body, principal, batch=True, max_batch=tidings.settings.max_batch
+    )
+    results = await tidings.append(prepared)
     return {"results": [{"id": r.id, "position": r.position} for r in results]}, []
 
 

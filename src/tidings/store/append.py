@@ -10,12 +10,15 @@ use it inside their append transaction.
 :class:`SQLiteAppender` runs a whole append transaction (``BEGIN
 IMMEDIATE``, duplicate check, head, ``executemany``, ``COMMIT``) as one call
 on a dedicated thread with its own connection: one thread hop per group
-commit instead of one per statement.
+commit instead of one per statement. Between appends, on the same thread,
+it keeps SQLite's entity index up to date in bulk (``entity_index.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,7 +29,10 @@ from typing import Any
 from tidings.core.envelope import Event
 from tidings.core.rules import RuleSet
 from tidings.errors import Unavailable
+from tidings.store import entity_index
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent
+
+log = logging.getLogger("tidings.store")
 
 Existing = dict[tuple[str, str, str], tuple[str, int]]
 BeforeAppend = Callable[[sqlite3.Connection], None]
@@ -54,6 +60,14 @@ JOB_COLUMNS = (
     "created_at",
     "updated_at",
 )
+# Positions are never reused, even when retention has pruned the newest
+# events: the head is the larger of the log's end and the pruned horizon.
+_HEAD = (
+    "SELECT {}(COALESCE((SELECT MAX(position) FROM events), 0), "
+    "COALESCE((SELECT MAX(pruned_through) FROM log_horizons), 0))"
+)
+SQLITE_HEAD = _HEAD.format("MAX")
+POSTGRES_HEAD = _HEAD.format("GREATEST")
 _IN_CHUNK = 200  # pairs per duplicate-check query (SQLite's variable limit)
 _INSERT = (
     f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
@@ -160,6 +174,10 @@ class SQLiteAppender:
         self.synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-append")
         self._conn: sqlite3.Connection | None = None
+        self._head = 0  # the last position this appender committed
+        self._indexed = -1  # the entity index's mark (-1: not read yet)
+        self._index_timer: asyncio.TimerHandle | None = None
+        self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -183,9 +201,22 @@ class SQLiteAppender:
         to abort the whole of it."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._append, new_events, before)
+            outcome = await loop.run_in_executor(self._executor, self._append, new_events, before)
         except sqlite3.Error as exc:
             raise Unavailable(f"database unavailable: {exc}") from exc
+        if self._index_timer is None and self._head > self._indexed:
+            self._index_timer = loop.call_later(entity_index.EVERY_S, self._index_soon)
+        return outcome
+
+    async def index_entities(self) -> None:
+        """Bring the entity index up to the log's head now."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._index_entities)
+
+    def _index_soon(self) -> None:
+        self._index_timer = None
+        if not self._closed:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                self._executor.submit(self._index_quietly)
 
     def _append(self, new_events: Sequence[NewEvent], before: BeforeAppend | None) -> AppendOutcome:
         conn = self._connection()
@@ -194,7 +225,7 @@ class SQLiteAppender:
             if before is not None:
                 before(conn)
             existing = self._existing(conn, named(new_events))
-            (head,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()
+            (head,) = conn.execute(SQLITE_HEAD).fetchone()
             plan = plan_append(new_events, existing, head, self.rules())
             if plan.rows:
                 conn.executemany(_INSERT, plan.rows)
@@ -205,7 +236,34 @@ class SQLiteAppender:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if plan.stored:
+            self._head = plan.stored[-1].position
+        if self._indexed < 0:
+            self._indexed = entity_index.indexed_upto(conn)
+        if self._head - self._indexed >= entity_index.EVERY_ROWS:
+            self._index_quietly()
         return plan.outcome()
+
+    def _index_entities(self) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (head,) = conn.execute(SQLITE_HEAD).fetchone()
+            self._indexed = entity_index.index_tail(conn, head)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _index_quietly(self) -> None:
+        """Index now; on failure log and leave it for the next try (the
+        appended events are committed either way, and queries read the
+        unindexed tail from the log)."""
+        try:
+            self._index_entities()
+        except sqlite3.Error as exc:
+            log.warning("entity index not updated (will retry): %s", exc)
 
     @staticmethod
     def _existing(conn: sqlite3.Connection, candidates: Sequence[NewEvent]) -> Existing:
@@ -225,6 +283,8 @@ class SQLiteAppender:
         return found
 
     def close(self) -> None:
+        self._closed = True
+
         def _close() -> None:
             if self._conn is not None:
                 self._conn.close()

@@ -1,7 +1,8 @@
 """The relational schema, shared by SQLite and PostgreSQL (SQLAlchemy Core).
 
 Alembic migrations in ``migrations/`` create exactly these tables; a test
-compares the migrated schema with this metadata.
+compares the migrated schema with this metadata. An object whose ``info``
+names a ``dialect`` exists on that backend only (see :data:`ONLY_ON`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+ONLY_ON = "dialect"  # info key: the one backend that has this table or index
 GLOBAL_SCOPE = "*"  # tenant_id of global rows in tables keyed by tenant
 
 tenants = Table(
@@ -103,7 +105,11 @@ events = Table(
     UniqueConstraint("tenant_id", "id", name="uq_events_tenant_id"),
     Index("ix_events_tenant_time", "tenant_id", "created_at"),
     Index("ix_events_type", "type", "position"),
-    Index("ix_events_entity", "tenant_id", "entity_type", "entity_id"),
+    # PostgreSQL indexes entities in the append; SQLite in bulk, lazily
+    # (``entity_index``, below).
+    Index(
+        "ix_events_entity", "tenant_id", "entity_type", "entity_id", info={ONLY_ON: "postgresql"}
+    ),
     Index(
         "ix_events_idempotency",
         "tenant_id",
@@ -112,6 +118,30 @@ events = Table(
         sqlite_where=Column("idempotency_key").isnot(None),
         postgresql_where=Column("idempotency_key").isnot(None),
     ),
+)
+
+# SQLite only: the entity index, filled from the log in bulk by the appender
+# (store/entity_index.py) instead of row by row in each append: an index
+# keyed by entity dirties one page per distinct entity per commit, which
+# was most of a batch append's cost. ``log_marks`` says how far it is built;
+# queries read the rows above that mark from the log itself.
+entity_index = Table(
+    "entity_index",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("entity_type", String(256), primary_key=True),  # '' for none
+    Column("entity_id", String(256), primary_key=True),  # '' for none
+    Column("position", Integer, primary_key=True),
+    sqlite_with_rowid=False,
+    info={ONLY_ON: "sqlite"},
+)
+
+log_marks = Table(
+    "log_marks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("upto", Integer, nullable=False),  # log positions <= upto are done
+    info={ONLY_ON: "sqlite"},
 )
 
 catalog_types = Table(

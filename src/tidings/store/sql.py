@@ -18,7 +18,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -30,6 +42,7 @@ from tidings.core.rules import RuleSet
 from tidings.errors import Conflict, Unavailable
 from tidings.store.append import (
     OUTBOX_COLUMNS,
+    POSTGRES_HEAD,
     ROW_COLUMNS,
     Existing,
     SQLiteAppender,
@@ -47,11 +60,13 @@ from tidings.store.base import (
     NotificationRecord,
     TenantRecord,
 )
+from tidings.store.entity_index import entity_filter
 from tidings.store.jobs import SQLJobs
 from tidings.store.schema import (
     GLOBAL_SCOPE,
     api_keys,
     catalog_types,
+    entity_index,
     entity_states,
     events,
     inbound_log,
@@ -442,9 +457,7 @@ class SQLStore:
         """PostgreSQL: the append inside an open write transaction."""
         await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})")
         existing = await self._existing(conn, named(new_events))
-        head = (
-            await conn.execute(select(func.coalesce(func.max(events.c.position), 0)))
-        ).scalar_one()
+        head = (await conn.exec_driver_sql(POSTGRES_HEAD)).scalar_one()
         plan = plan_append(new_events, existing, head, self.rules)
         if plan.rows:
             await conn.execute(
@@ -659,7 +672,7 @@ class SQLStore:
             return [_row_to_event(p, b) for p, b in rows]
 
     async def query_events(self, query: LogQuery) -> list[Event]:
-        conditions = _log_conditions(query)
+        conditions = _log_conditions(query, lazy_entities=self.is_sqlite)
         order = events.c.position.desc() if query.newest_first else events.c.position
         stmt = (
             select(events.c.position, events.c.body)
@@ -672,7 +685,11 @@ class SQLStore:
             return [_row_to_event(p, b) for p, b in rows]
 
     async def count_events(self, query: LogQuery) -> int:
-        stmt = select(func.count()).select_from(events).where(*_log_conditions(query))
+        stmt = (
+            select(func.count())
+            .select_from(events)
+            .where(*_log_conditions(query, lazy_entities=self.is_sqlite))
+        )
         async with self._read() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
@@ -702,7 +719,7 @@ class SQLStore:
                 outbox.c.event_position == events.c.position
             )
             doomed = (
-                select(events.c.position)
+                select(events.c.position, events.c.entity_type, events.c.entity_id)
                 .where(
                     events.c.tenant_id == tenant_id,
                     events.c.created_at < before,
@@ -712,10 +729,13 @@ class SQLStore:
                 .order_by(events.c.position)
                 .limit(batch)
             )
-            positions = [p for (p,) in await conn.execute(doomed)]
-            if not positions:
+            rows = (await conn.execute(doomed)).all()
+            if not rows:
                 return 0
+            positions = [row.position for row in rows]
             await conn.execute(delete(events).where(events.c.position.in_(positions)))
+            if self.is_sqlite:
+                await self._unindex_entities(conn, tenant_id, rows)
             current = (
                 await conn.execute(
                     select(log_horizons.c.pruned_through).where(
@@ -733,6 +753,30 @@ class SQLStore:
                     .values(**values)
                 )
         return len(positions)
+
+    @staticmethod
+    async def _unindex_entities(conn: AsyncConnection, tenant_id: str, rows: Sequence[Any]) -> None:
+        keyed = [
+            {"t": tenant_id, "et": r.entity_type or "", "eid": r.entity_id or "", "p": r.position}
+            for r in rows
+            if r.entity_type is not None or r.entity_id is not None
+        ]
+        if keyed:
+            await conn.execute(
+                delete(entity_index).where(
+                    entity_index.c.tenant_id == bindparam("t"),
+                    entity_index.c.entity_type == bindparam("et"),
+                    entity_index.c.entity_id == bindparam("eid"),
+                    entity_index.c.position == bindparam("p"),
+                ),
+                keyed,
+            )
+
+    async def index_entities(self) -> None:
+        """Bring derived indexes up to the log's head now (SQLite's entity
+        index; they catch up by themselves within a second)."""
+        if self._sqlite_appender is not None:
+            await self._sqlite_appender.index_entities()
 
     async def log_horizon(self, tenant_ids: Sequence[str] | None) -> int:
         """The highest pruned position among these tenants (all if None):
@@ -928,10 +972,17 @@ class SQLStore:
         return [dict(r._mapping) for r in rows]
 
 
-def _log_conditions(query: LogQuery) -> list[ColumnElement[bool]]:
+def _log_conditions(query: LogQuery, *, lazy_entities: bool) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    tenant_ids = None
     if query.tenant_ids is not None and ALL_TENANTS not in query.tenant_ids:
-        conditions.append(events.c.tenant_id.in_(list(query.tenant_ids)))
+        tenant_ids = list(query.tenant_ids)
+    if lazy_entities and (query.entity_type is not None or query.entity_id is not None):
+        # The positions it yields are the tenants' own: no tenant term out
+        # here, which SQLite would take for its index.
+        conditions.append(entity_filter(tenant_ids, query.entity_type, query.entity_id))
+    elif tenant_ids is not None:
+        conditions.append(events.c.tenant_id.in_(tenant_ids))
     if query.types or query.type_prefixes:
         type_conditions: list[ColumnElement[bool]] = (
             [events.c.type.in_(list(query.types))] if query.types else []
