@@ -132,7 +132,12 @@ class EventType:
         return ACTIONS | ({self.action} if self.action else frozenset())
 
     def ref(self, version: int | None = None) -> str:
-        return schema_ref(self.name, self.latest if version is None else version)
+        version = self.latest if version is None else version
+        return self._refs.get(version) or schema_ref(self.name, version)
+
+    @cached_property
+    def _refs(self) -> dict[int, str]:
+        return {v: schema_ref(self.name, v) for v in self.versions}
 
     @cached_property
     def _validators(self) -> dict[int, PayloadValidator]:
@@ -208,6 +213,8 @@ class EventType:
         whose value is missing, empty, not a string or number, or not usable
         as an id (``*``, ``/``, spaces...) yields nothing: never a wildcard,
         never an error for a payload its schema accepts."""
+        if self._static_audiences is not None:
+            return self._static_audiences
         resolved: dict[str, None] = {}
         for template in self._compiled_audiences:
             if isinstance(template, str):
@@ -217,6 +224,15 @@ class EventType:
             if value is not None:
                 resolved[parse_audience(value, field="/audiences")] = None
         return tuple(resolved)
+
+    @cached_property
+    def _static_audiences(self) -> tuple[str, ...] | None:
+        """The audiences when no template depends on the event: one tuple
+        for every event of this type."""
+        compiled = self._compiled_audiences
+        if all(isinstance(t, str) for t in compiled):
+            return tuple(dict.fromkeys(t for t in compiled if isinstance(t, str)))
+        return None
 
     @cached_property
     def _compiled_audiences(self) -> list[str | list[str | tuple[str, ...]]]:

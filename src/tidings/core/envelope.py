@@ -112,9 +112,22 @@ class Event:
 
     def body_json(self) -> str:
         """The stored body: the wire envelope without its position."""
-        wire = self.to_wire()
-        del wire["position"]
-        return orjson.dumps(wire).decode()
+        return orjson.dumps(
+            {
+                "id": self.id,
+                "type": self.type,
+                "tenantId": self.tenant_id,
+                "entityType": self.entity_type,
+                "entityId": self.entity_id,
+                "action": self.action,
+                "timestamp": self.timestamp,
+                "actor": self.actor,
+                "metadata": self.metadata,
+                "data": self.data,
+                "audiences": self.audiences,  # a tuple: orjson writes an array
+                "schema": self.schema,
+            }
+        ).decode()
 
 
 _now_cache: tuple[int, str] = (-1, "")

@@ -109,14 +109,15 @@ def plan_append(
     plan = AppendPlan([], [], [], [])
     for new in new_events:
         ev = new.event
-        hit = existing.get(("id", ev.tenant_id, ev.id))
+        hit = None if new.generated_id else existing.get(("id", ev.tenant_id, ev.id))
         if hit is None and new.idempotency_key is not None:
             hit = existing.get(("key", ev.tenant_id, new.idempotency_key))
         if hit is not None:
             plan.results.append(AppendResult(hit[0], hit[1], duplicate=True))
             continue
         head += 1
-        existing[("id", ev.tenant_id, ev.id)] = (ev.id, head)
+        if not new.generated_id:  # a fresh ULID cannot come again
+            existing[("id", ev.tenant_id, ev.id)] = (ev.id, head)
         if new.idempotency_key is not None:
             existing[("key", ev.tenant_id, new.idempotency_key)] = (ev.id, head)
         plan.results.append(AppendResult(ev.id, head))

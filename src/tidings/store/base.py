@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tidings.core.audience import UserRecord
 from tidings.core.envelope import Event
@@ -56,8 +56,7 @@ class NewEvent:
     body: str = ""  # the stored JSON body, if already serialized (else built on append)
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
+class AppendResult(NamedTuple):  # one per appended event: a tuple is cheapest
     id: str
     position: int
     duplicate: bool = False
