@@ -14,24 +14,11 @@ from hypothesis import strategies as st
 
 from tidings.auth import Principal
 from tidings.catalog import load_catalog
-from tidings.core.envelope import EventDraft, decode_drafts, parse_event
+from tidings.core.envelope import ENVELOPE_FIELDS, EventDraft, decode_drafts, parse_event
 from tidings.errors import InvalidInput
 from tidings.ingest import Ingest
 
-KNOWN = [
-    "id",
-    "type",
-    "tenantId",
-    "entityType",
-    "entityId",
-    "action",
-    "timestamp",
-    "actor",
-    "metadata",
-    "data",
-    "audiences",
-    "schema",
-]
+KNOWN = sorted(ENVELOPE_FIELDS)
 SAMPLES = [
     "qms.car.updated",
     "x",

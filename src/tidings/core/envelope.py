@@ -26,7 +26,7 @@ _TENANT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
 _ACTION_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _ACTOR_KEYS = ("userId", "name", "department", "actorType")
-_KNOWN_KEYS = frozenset(
+ENVELOPE_FIELDS = frozenset(
     {
         "id",
         "type",
@@ -91,6 +91,18 @@ class Event:
     schema: str
 
     def to_wire(self) -> dict[str, Any]:
+        wire = self._body()
+        wire["position"] = self.position
+        return wire
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_wire())
+
+    def body_json(self) -> str:
+        """The stored body: the wire envelope without its position."""
+        return orjson.dumps(self._body()).decode()
+
+    def _body(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "type": self.type,
@@ -104,30 +116,7 @@ class Event:
             "data": self.data,
             "audiences": list(self.audiences),
             "schema": self.schema,
-            "position": self.position,
         }
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_wire())
-
-    def body_json(self) -> str:
-        """The stored body: the wire envelope without its position."""
-        return orjson.dumps(
-            {
-                "id": self.id,
-                "type": self.type,
-                "tenantId": self.tenant_id,
-                "entityType": self.entity_type,
-                "entityId": self.entity_id,
-                "action": self.action,
-                "timestamp": self.timestamp,
-                "actor": self.actor,
-                "metadata": self.metadata,
-                "data": self.data,
-                "audiences": self.audiences,  # a tuple: orjson writes an array
-                "schema": self.schema,
-            }
-        ).decode()
 
 
 _now_cache: tuple[int, str] = (-1, "")
@@ -216,7 +205,7 @@ def parse_event(obj: object, *, default_tenant: str | None = None) -> EventDraft
     of a tenant-bound credential; ``tenantId`` may then be omitted."""
     if not isinstance(obj, dict):
         raise InvalidInput("the event must be a JSON object", field="")
-    unknown = obj.keys() - _KNOWN_KEYS
+    unknown = obj.keys() - ENVELOPE_FIELDS
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidInput(f"unknown envelope field {name!r}", field=f"/{name}")
