@@ -218,6 +218,29 @@ async def test_sqlite_indexes_entities_by_itself_by_count_and_by_time(
         await store.close()
 
 
+async def test_sqlite_indexes_a_tail_left_by_a_stopped_process_when_it_opens(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tidings.store import entity_index
+
+    monkeypatch.setattr(entity_index, "EVERY_S", 3600.0)
+    url = f"sqlite:///{tmp_path / 'tail.db'}"
+    await upgrade(url)
+    first = SQLStore(url)
+    await first.append_events([new(entity="e1"), new(entity="e2")])
+    await first.close()
+    with sqlite3.connect(tmp_path / "tail.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM entity_index").fetchone() == (0,)
+    second = SQLStore(url)
+    await second.open()
+    await second.close()
+    with sqlite3.connect(tmp_path / "tail.db") as conn:
+        assert conn.execute("SELECT position FROM entity_index ORDER BY 1").fetchall() == [
+            (1,),
+            (2,),
+        ]
+
+
 async def test_the_migration_indexes_the_entities_of_an_existing_sqlite_log(tmp_path: Any) -> None:
     from alembic import command
 

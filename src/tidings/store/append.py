@@ -209,9 +209,11 @@ class SQLiteAppender:
             self._index_timer = loop.call_later(entity_index.EVERY_S, self._index_soon)
         return outcome
 
-    async def index_entities(self) -> None:
-        """Bring the entity index up to the log's head now."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._index_entities)
+    async def index_entities(self, *, quietly: bool = False) -> None:
+        """Bring the entity index up to the log's head now (``quietly``:
+        log a failure instead of raising it)."""
+        work = self._index_quietly if quietly else self._index_entities
+        await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     def _index_soon(self) -> None:
         self._index_timer = None

@@ -193,6 +193,8 @@ class SQLStore:
 
     async def open(self) -> None:
         await self.ping()
+        if self._sqlite_appender is not None:  # a tail a stopped process left
+            await self._sqlite_appender.index_entities(quietly=True)
 
     async def close(self) -> None:
         if self._sqlite_appender is not None:
