@@ -22,6 +22,7 @@ _last_time = ""
 _lock = threading.Lock()
 _pool = b""
 _offset = 0
+_POOL_BYTES = 4096  # 256 ids per getrandom call
 
 
 def _encode_time(ms: int) -> str:
@@ -56,7 +57,7 @@ def _random_chars() -> str:
 
 def _refill() -> None:
     global _pool, _offset
-    _pool, _offset = os.urandom(4096), 0
+    _pool, _offset = os.urandom(_POOL_BYTES), 0
 
 
 def _forget_pool() -> None:
@@ -80,10 +81,12 @@ def new_event_ids(count: int) -> list[str]:
     prefix = "evt_" + _last_time
     needed = 16 * count
     with _lock:
+        if _offset + needed > len(_pool) and needed <= _POOL_BYTES:
+            _refill()
         if _offset + needed <= len(_pool):
             raw = _pool[_offset : _offset + needed]
             _offset += needed
-        else:
+        else:  # a batch larger than the pool: one call of its own
             raw = os.urandom(needed)
     chars = raw.translate(_BYTE_TO_CHAR).decode()
     return [prefix + chars[i : i + 16] for i in range(0, needed, 16)]
