@@ -555,9 +555,6 @@ class Catalog:
             raise InvalidInput(f"event type {name!r} is deactivated", field="/type")
         return event_type
 
-    def allowed_actions(self, event_type: EventType) -> frozenset[str]:
-        return event_type.allowed_actions
-
     def with_types(self, extra: Iterable[EventType]) -> Catalog:
         """This catalog plus ``extra`` (a tenant's own types); a name that is
         already here is refused (tenant types never shadow shipped ones)."""

@@ -179,25 +179,31 @@ def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 def _timestamp(obj: dict[str, Any]) -> str | None:
     value = _string(obj, "timestamp")
-    if value is None:
-        return None
+    if value is not None:
+        _check_timestamp(value)
+    return value
+
+
+def _check_timestamp(value: str) -> None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput("timestamp must be an ISO-8601 date-time", field="/timestamp") from None
     if parsed.tzinfo is None:
         raise InvalidInput("timestamp must carry a time zone (e.g. Z)", field="/timestamp")
-    return value
 
 
 def _actor(obj: dict[str, Any]) -> dict[str, Any] | None:
     actor = _object(obj, "actor")
-    if actor is None:
-        return None
+    if actor is not None:
+        _check_actor(actor)
+    return actor
+
+
+def _check_actor(actor: dict[str, Any]) -> None:
     for key, value in actor.items():
         if key in _ACTOR_KEYS and value is not None and not isinstance(value, str):
             raise InvalidInput(f"actor.{key} must be a string", field=f"/actor/{key}")
-    return actor
 
 
 def parse_event(obj: object, *, default_tenant: str | None = None) -> EventDraft:
@@ -276,9 +282,9 @@ def _finish(draft: EventDraft, default_tenant: str | None) -> bool:
         draft.tenant_id = default_tenant
     try:
         if draft.timestamp is not None:
-            _timestamp({"timestamp": draft.timestamp})
+            _check_timestamp(draft.timestamp)
         if draft.actor is not None:
-            _actor({"actor": draft.actor})
+            _check_actor(draft.actor)
         if draft.audiences is not None:
             draft.audiences = parse_audiences(draft.audiences)
     except InvalidInput:

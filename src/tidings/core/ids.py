@@ -34,24 +34,33 @@ def _encode_time(ms: int) -> str:
 
 
 def new_ulid(now_ms: int | None = None) -> str:
+    return _time_part(now_ms) + _random_chars()
+
+
+def _time_part(now_ms: int | None = None) -> str:
+    """The 10-character time part, encoded once per millisecond."""
     global _last_ms, _last_time
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     if ms != _last_ms:
         _last_ms, _last_time = ms, _encode_time(ms)
-    return _last_time + _random_chars()
+    return _last_time
 
 
-def _random_chars() -> str:
-    """16 random Crockford characters, from a pool refilled 256 ids at a
-    time (one ``getrandom`` call instead of one per id). The lock keeps two
-    threads from ever taking the same bytes; a forked child starts with an
-    empty pool, so it never repeats its parent's ids."""
-    global _pool, _offset
+def _random_chars(count: int = 1) -> str:
+    """``count`` x 16 random Crockford characters, from a pool refilled 256
+    ids at a time (one ``getrandom`` call instead of one per id). The lock
+    keeps two threads from ever taking the same bytes; a forked child starts
+    with an empty pool, so it never repeats its parent's ids."""
+    global _offset
+    needed = 16 * count
     with _lock:
-        if _offset + 16 > len(_pool):
+        if _offset + needed > len(_pool) and needed <= _POOL_BYTES:
             _refill()
-        chunk = _pool[_offset : _offset + 16]
-        _offset += 16
+        if _offset + needed <= len(_pool):
+            chunk = _pool[_offset : _offset + needed]
+            _offset += needed
+        else:  # a batch larger than the pool: one call of its own
+            chunk = os.urandom(needed)
     return chunk.translate(_BYTE_TO_CHAR).decode()
 
 
@@ -74,22 +83,9 @@ def new_event_id() -> str:
 
 def new_event_ids(count: int) -> list[str]:
     """``count`` event ids at once (a batch): one lock, one translate."""
-    global _last_ms, _last_time, _offset
-    ms = int(time.time() * 1000)
-    if ms != _last_ms:
-        _last_ms, _last_time = ms, _encode_time(ms)
-    prefix = "evt_" + _last_time
-    needed = 16 * count
-    with _lock:
-        if _offset + needed > len(_pool) and needed <= _POOL_BYTES:
-            _refill()
-        if _offset + needed <= len(_pool):
-            raw = _pool[_offset : _offset + needed]
-            _offset += needed
-        else:  # a batch larger than the pool: one call of its own
-            raw = os.urandom(needed)
-    chars = raw.translate(_BYTE_TO_CHAR).decode()
-    return [prefix + chars[i : i + 16] for i in range(0, needed, 16)]
+    prefix = "evt_" + _time_part()
+    chars = _random_chars(count)
+    return [prefix + chars[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
 _mono_last: tuple[int, int] = (-1, 0)

@@ -15,8 +15,11 @@ PostgreSQL indexes the events table directly.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, select, union_all
+from sqlalchemy import ColumnElement, Table, bindparam, delete, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -51,6 +54,26 @@ def index_tail(conn: sqlite3.Connection, head: int) -> int:
             (MARK, head),
         )
     return max(head, upto)
+
+
+async def unindex(conn: AsyncConnection, tenant_id: str, rows: Sequence[Any]) -> None:
+    """Drop the index rows of pruned events (``rows``: their position,
+    entity_type and entity_id), inside retention's transaction."""
+    keyed = [
+        {"t": tenant_id, "et": r.entity_type or "", "eid": r.entity_id or "", "p": r.position}
+        for r in rows
+        if r.entity_type is not None or r.entity_id is not None
+    ]
+    if keyed:
+        await conn.execute(
+            delete(entity_index).where(
+                entity_index.c.tenant_id == bindparam("t"),
+                entity_index.c.entity_type == bindparam("et"),
+                entity_index.c.entity_id == bindparam("eid"),
+                entity_index.c.position == bindparam("p"),
+            ),
+            keyed,
+        )
 
 
 def entity_filter(

@@ -21,7 +21,6 @@ import orjson
 from sqlalchemy import (
     Table,
     and_,
-    bindparam,
     delete,
     event,
     func,
@@ -60,13 +59,12 @@ from tidings.store.base import (
     NotificationRecord,
     TenantRecord,
 )
-from tidings.store.entity_index import entity_filter
+from tidings.store.entity_index import entity_filter, unindex
 from tidings.store.jobs import SQLJobs
 from tidings.store.schema import (
     GLOBAL_SCOPE,
     api_keys,
     catalog_types,
-    entity_index,
     entity_states,
     events,
     inbound_log,
@@ -737,7 +735,7 @@ class SQLStore:
             positions = [row.position for row in rows]
             await conn.execute(delete(events).where(events.c.position.in_(positions)))
             if self.is_sqlite:
-                await self._unindex_entities(conn, tenant_id, rows)
+                await unindex(conn, tenant_id, rows)
             current = (
                 await conn.execute(
                     select(log_horizons.c.pruned_through).where(
@@ -755,24 +753,6 @@ class SQLStore:
                     .values(**values)
                 )
         return len(positions)
-
-    @staticmethod
-    async def _unindex_entities(conn: AsyncConnection, tenant_id: str, rows: Sequence[Any]) -> None:
-        keyed = [
-            {"t": tenant_id, "et": r.entity_type or "", "eid": r.entity_id or "", "p": r.position}
-            for r in rows
-            if r.entity_type is not None or r.entity_id is not None
-        ]
-        if keyed:
-            await conn.execute(
-                delete(entity_index).where(
-                    entity_index.c.tenant_id == bindparam("t"),
-                    entity_index.c.entity_type == bindparam("et"),
-                    entity_index.c.entity_id == bindparam("eid"),
-                    entity_index.c.position == bindparam("p"),
-                ),
-                keyed,
-            )
 
     async def index_entities(self) -> None:
         """Bring derived indexes up to the log's head now (SQLite's entity
