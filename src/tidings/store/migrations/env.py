@@ -9,7 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tidings.store.schema import metadata
+from tidings.store.schema import SQLITE_PAGE_SIZE, metadata
 
 MIGRATION_LOCK_KEY = 0x7469_6D67  # "timg"
 
@@ -19,6 +19,10 @@ def _run(connection: Connection) -> None:
         # Several processes may migrate at once: one runs, the others wait
         # and then find nothing to do.
         connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        connection.commit()
+    elif connection.dialect.name == "sqlite":
+        # Only a database without tables takes it (a no-op afterwards).
+        connection.exec_driver_sql(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
         connection.commit()
     try:
         context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
