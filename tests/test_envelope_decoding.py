@@ -180,16 +180,31 @@ def test_ordinary_envelopes_take_the_fast_path() -> None:
 
 def test_integers_orjson_reads_as_floats_are_read_its_way() -> None:
     """msgspec keeps 2**70 an int; orjson (the exact path) a float. The
-    stored event must not depend on which path a body took."""
+    stored event must not depend on which path a body took, and every
+    stored integer fits 64 bits (orjson cannot write bigger ones)."""
     catalog = load_catalog()
     ingest = Ingest(lambda _tenant: catalog, max_event_bytes=65536)
     operator = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
-    envelope = {
-        "type": "qms.car.updated",
-        "tenantId": "t1",
-        "entityId": "car-1",
-        "metadata": {"n": 2**70},
-    }
+    for big in (2**70, -(2**63) - 1, 2**64):
+        envelope = {
+            "type": "qms.car.updated",
+            "tenantId": "t1",
+            "entityId": "car-1",
+            "metadata": {"n": big},
+        }
+        body = json.dumps(envelope).encode()
+        assert decode_drafts(body, batch=False, default_tenant=None) is None
+        (new,) = ingest.prepare_body(body, operator, batch=False)
+        assert new.event.metadata == {"n": float(big)}
+        assert orjson.loads(new.body or "")["metadata"] == {"n": float(big)}
+
+
+def test_integers_that_fit_64_bits_and_long_digit_strings_are_kept_as_given() -> None:
+    catalog = load_catalog()
+    ingest = Ingest(lambda _tenant: catalog, max_event_bytes=65536)
+    operator = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
+    metadata = {"low": -(2**63), "high": 2**64 - 1, "digits": "1" * 40, "f": 1e16}
+    envelope = {"type": "qms.car.updated", "tenantId": "t1", "metadata": metadata}
     (new,) = ingest.prepare_body(json.dumps(envelope).encode(), operator, batch=False)
-    assert new.event.metadata == {"n": float(2**70)}
-    assert orjson.loads(new.body or "")["metadata"] == {"n": float(2**70)}
+    assert new.event.metadata == metadata
+    assert orjson.loads(new.body or "")["metadata"] == metadata

@@ -60,10 +60,7 @@ class Ingest:
             )
         drafts = decode_drafts(body, batch=batch, default_tenant=principal.tenant_id)
         if drafts is not None and (not batch or 0 < len(drafts) <= max_batch):
-            try:
-                return self._build_all(drafts, principal, idempotency_key, batch)
-            except orjson.JSONEncodeError:
-                pass  # an integer orjson reads as a float: read it orjson's way
+            return self._build_all(drafts, principal, idempotency_key, batch)
         raw = parse_json(body)
         if not batch:
             return [self.prepare(raw, principal, idempotency_key=idempotency_key)]

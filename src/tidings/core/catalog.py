@@ -213,8 +213,12 @@ class EventType:
         whose value is missing, empty, not a string or number, or not usable
         as an id (``*``, ``/``, spaces...) yields nothing: never a wildcard,
         never an error for a payload its schema accepts."""
-        if self._static_audiences is not None:
-            return self._static_audiences
+        static, dynamic = self._audience_templates
+        for parts in dynamic:
+            if _fill(parts, draft) is not None:
+                break
+        else:  # the common case: no template yields anything
+            return static
         resolved: dict[str, None] = {}
         for template in self._compiled_audiences:
             if isinstance(template, str):
@@ -226,13 +230,14 @@ class EventType:
         return tuple(resolved)
 
     @cached_property
-    def _static_audiences(self) -> tuple[str, ...] | None:
-        """The audiences when no template depends on the event: one tuple
-        for every event of this type."""
+    def _audience_templates(
+        self,
+    ) -> tuple[tuple[str, ...], tuple[list[str | tuple[str, ...]], ...]]:
+        """The static templates in order (all the audiences of an event
+        whose templates yield nothing), and the ones to fill."""
         compiled = self._compiled_audiences
-        if all(isinstance(t, str) for t in compiled):
-            return tuple(dict.fromkeys(t for t in compiled if isinstance(t, str)))
-        return None
+        static = tuple(dict.fromkeys(t for t in compiled if isinstance(t, str)))
+        return static, tuple(t for t in compiled if not isinstance(t, str))
 
     @cached_property
     def _compiled_audiences(self) -> list[str | list[str | tuple[str, ...]]]:
@@ -324,6 +329,8 @@ def _fill(parts: list[str | tuple[str, ...]], draft: EventDraft) -> str | None:
             out.append(part)
             continue
         value = _lookup(draft, part)
+        if value is None:
+            return None
         text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         if not _TEMPLATE_VALUE_RE.fullmatch(text):
             return None

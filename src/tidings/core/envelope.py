@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-import orjson
 from msgspec import Meta
 
 from tidings.core.audience import parse_audiences
@@ -69,17 +67,16 @@ class EventDraft(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     schema: _Text | None = None
 
 
-@dataclass(slots=True)
-class Event:
-    """An event as stored in the log; ``position`` is its place in commit
-    order (0 until appended). Treat as immutable once stored: not frozen
-    only because frozen dataclasses are several times slower to build, and
-    one is built per published event."""
+class Event(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
+    """An event as stored in the log. Treat as immutable once stored (the
+    appender sets ``position`` once, before anyone sees it). A msgspec
+    struct: several times cheaper to build and to encode than a dataclass
+    plus a dict for orjson, and one is built per published event. Never
+    part of a reference cycle, so the collector need not track it."""
 
-    position: int
     id: str
-    tenant_id: str
     type: str
+    tenant_id: str
     entity_type: str | None
     entity_id: str | None
     action: str
@@ -89,6 +86,9 @@ class Event:
     data: dict[str, Any]
     audiences: tuple[str, ...]
     schema: str
+    # Its place in commit order: 0 until appended, and then the last key
+    # on the wire (the stored body, encoded at 0, leaves it out).
+    position: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         wire = self._body()
@@ -96,11 +96,13 @@ class Event:
         return wire
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_wire())
+        """The wire form, encoded (its position set)."""
+        return _encode(self)
 
     def body_json(self) -> str:
         """The stored body: the wire envelope without its position."""
-        return orjson.dumps(self._body()).decode()
+        unplaced = msgspec.structs.replace(self, position=0) if self.position else self
+        return _encode(unplaced).decode()
 
     def _body(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,8 @@ class Event:
             "schema": self.schema,
         }
 
+
+_encode = msgspec.json.Encoder().encode
 
 _now_cache: tuple[int, str] = (-1, "")
 
@@ -247,6 +251,12 @@ class _Batch(msgspec.Struct):
 
 _decode_one = msgspec.json.Decoder(EventDraft).decode
 _decode_batch = msgspec.json.Decoder(_Batch | list[EventDraft]).decode
+# msgspec reads integers over 64 bits exactly, orjson (the exact path) as
+# floats, and orjson cannot write them back: so that stored events never
+# depend on the path, bodies with a run of 19 digits or more (such an
+# integer, or a long digit string) take the exact path.
+_DIGIT_MARKS = bytes(57 if 48 <= i <= 57 else 32 for i in range(256))  # digits -> "9"
+_LONG_DIGITS = b"9" * 19
 _good_names: dict[tuple[str, str], bool] = {}  # (kind, value) -> passes; types and tenants repeat
 
 
@@ -258,6 +268,8 @@ def decode_drafts(
     body (any rule broken, or JSON it reads differently from orjson): the
     caller then takes :func:`parse_event`, which names the problem exactly.
     It never accepts what parse_event refuses (property-tested)."""
+    if _LONG_DIGITS in body.translate(_DIGIT_MARKS):
+        return None  # perhaps an integer over 64 bits: read as orjson reads it
     try:
         decoded = _decode_batch(body) if batch else [_decode_one(body)]
     except (msgspec.DecodeError, msgspec.ValidationError):

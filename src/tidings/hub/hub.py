@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
@@ -147,9 +147,9 @@ class Hub:
         variant once (keyed by the viewer's permission set, whose hash
         Python caches)."""
         sensitive = self._sensitive(event.type)
-        wire = event.to_wire()
         if not sensitive:
-            return Frame(event.position, orjson.dumps(wire))
+            return Frame(event.position, event.to_json())
+        wire = event.to_wire()
         by_permissions: dict[frozenset[str], Frame] = {}
         by_variant: dict[Variant, Frame] = {}
 
@@ -207,8 +207,13 @@ class Hub:
         """Several events committed together: one write per stream."""
         pending: dict[BaseStream, list[Frame]] = {}
         delivered = 0
+        # Events of a batch mostly share their tenant and audiences.
+        matched: dict[tuple[str, tuple[str, ...]], Collection[BaseStream]] = {}
         for event in batch:
-            streams = self.index.matching(event.tenant_id, event.audiences)
+            scope = (event.tenant_id, event.audiences)
+            streams = matched.get(scope)
+            if streams is None:
+                streams = matched[scope] = self.index.matching(*scope)
             if not streams:
                 continue
             source = self.frames_for(event)
