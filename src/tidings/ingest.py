@@ -17,16 +17,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from tidings.auth import Principal
-from tidings.core.catalog import Catalog
+from tidings.core.catalog import Catalog, EventType
 from tidings.core.envelope import Event, EventDraft, decode_drafts, now_iso, parse_event
 from tidings.core.ids import new_event_id, new_event_ids
 from tidings.errors import Forbidden, InvalidInput, MalformedJSON, PayloadTooLarge
 from tidings.store.base import NewEvent
+
+
+class Kind(NamedTuple):
+    """What an event's tenant, type and schema decide."""
+
+    event_type: EventType
+    version: int
+    schema: str  # the schema reference stored with the event
+
+
+class Received(NamedTuple):
+    """When the hub received a request: the default timestamp of its
+    events, and the time their rows record."""
+
+    timestamp: str
+    at: float
 
 
 class Ingest:
@@ -83,10 +99,16 @@ class Ingest:
         batch: bool,
     ) -> list[NewEvent]:
         ids = iter(new_event_ids(sum(d.id is None for d in drafts)))
+        received = Received(now_iso(), time.time())  # one instant for the whole batch
+        kinds: dict[tuple[str, str, str | None], Kind] = {}  # events of a batch share a few
         built = []
         for i, draft in enumerate(drafts):
             try:
-                built.append(self._build(draft, principal, idempotency_key, ids))
+                key = (draft.tenant_id, draft.type, draft.schema)
+                kind = kinds.get(key)
+                if kind is None:
+                    kind = kinds[key] = self._kind(draft, principal)
+                built.append(self._build(draft, kind, idempotency_key, ids, received))
             except InvalidInput as exc:
                 if batch:
                     exc.field = f"/events/{i}" + (exc.field or "")
@@ -104,26 +126,32 @@ class Ingest:
         """One event from decoded JSON (the exact path)."""
         try:
             draft = parse_event(raw, default_tenant=principal.tenant_id)
-            return self._build(draft, principal, idempotency_key, None)
+            return self._build(draft, self._kind(draft, principal), idempotency_key, None)
         except InvalidInput as exc:
             if pointer:
                 exc.field = pointer + (exc.field or "")
             raise
 
-    def _build(
-        self,
-        draft: EventDraft,
-        principal: Principal,
-        idempotency_key: str | None,
-        ids: Iterator[str] | None,
-    ) -> NewEvent:
+    def _kind(self, draft: EventDraft, principal: Principal) -> Kind:
+        """What the draft's tenant, type and schema decide (the same for
+        every event that shares them)."""
         if not principal.can_publish_to(draft.tenant_id):
             raise Forbidden(
                 f"this credential may not publish to tenant {draft.tenant_id!r}", field="/tenantId"
             )
-        catalog = self._catalog(draft.tenant_id)
-        event_type = catalog.for_publish(draft.type)
+        event_type = self._catalog(draft.tenant_id).for_publish(draft.type)
         version = event_type.version_of(draft.schema)
+        return Kind(event_type, version, event_type.ref(version))
+
+    def _build(
+        self,
+        draft: EventDraft,
+        kind: Kind,
+        idempotency_key: str | None,
+        ids: Iterator[str] | None,
+        received: Received | None = None,
+    ) -> NewEvent:
+        event_type, version, schema = kind
         if self.validate_payloads:
             event_type.validate_data(draft.data, version)
         event_type.check_tenant(draft.data, version, draft.tenant_id)
@@ -139,33 +167,28 @@ class Ingest:
                 "unscoped events are never delivered",
                 field="/audiences",
             )
+        if received is None:
+            received = Received(now_iso(), time.time())
         event = Event(
-            position=0,
             id=draft.id or (next(ids) if ids is not None else new_event_id()),
             tenant_id=draft.tenant_id,
             type=draft.type,
             entity_type=draft.entity_type or event_type.entity_type,
             entity_id=draft.entity_id,
             action=action,
-            timestamp=draft.timestamp or now_iso(),
+            timestamp=draft.timestamp or received.timestamp,
             actor=draft.actor,
             metadata=draft.metadata,
             data=draft.data,
             audiences=audiences,
-            schema=event_type.ref(version),
+            schema=schema,
         )
         body = event.body_json()  # serialized once: checked here, stored as is
         if len(body) > self.max_event_bytes:
             raise PayloadTooLarge(
                 f"the event is {len(body)} bytes; the limit is {self.max_event_bytes}"
             )
-        return NewEvent(
-            event=event,
-            idempotency_key=idempotency_key,
-            created_at=time.time(),
-            generated_id=draft.id is None,
-            body=body,
-        )
+        return NewEvent(event, idempotency_key, received.at, draft.id is None, body)
 
     def prepare_batch(self, raws: Sequence[Any], principal: Principal) -> list[NewEvent]:
         return [self.prepare(raw, principal, pointer=f"/events/{i}") for i, raw in enumerate(raws)]

@@ -49,9 +49,10 @@ _Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,128}\Z")]
 _Action = Annotated[str, Meta(pattern=r"^[A-Z][A-Z0-9_]{0,63}\Z")]
 
 
-class EventDraft(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+class EventDraft(msgspec.Struct, rename="camel", forbid_unknown_fields=True, gc=False):
     """A parsed, not yet stored event. ``id`` is None when the producer
-    gave none (the store assigns ``evt_<ULID>``)."""
+    gave none (the store assigns ``evt_<ULID>``). Untracked by the
+    collector: it holds plain JSON values, never a cycle."""
 
     type: str
     tenant_id: Annotated[str, Meta(min_length=1)] = ""  # "" only until parsed

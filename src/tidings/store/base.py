@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+import msgspec
+
 from tidings.core.audience import UserRecord
 from tidings.core.envelope import Event
 
@@ -45,9 +47,9 @@ class ApiKeyRecord:
     revoked_at: float | None = None
 
 
-@dataclass(slots=True)
-class NewEvent:
-    """An event ready to append: everything resolved but its position."""
+class NewEvent(msgspec.Struct, gc=False):
+    """An event ready to append: everything resolved but its position (a
+    struct: one is built per published event)."""
 
     event: Event  # position is ignored
     idempotency_key: str | None = None
