@@ -26,7 +26,12 @@ from sqlalchemy.sql.operators import custom_op
 from tidings.store.schema import entity_index, events, log_marks
 
 MARK = "entities"
-EVERY_ROWS = 20_000  # bulk size at full speed: ~50 ms of writer time
+# A bulk costs about one page write per distinct entity, however many rows
+# it copies: 50,000 rows at a time made batch publishing ~10% faster than
+# 20,000 (measured). The price is on reads: an entity's history scans the
+# unindexed tail, ~0.2 µs per row (~12 ms at 50,000), only while
+# publishing runs at full speed.
+EVERY_ROWS = 50_000
 EVERY_S = 1.0  # and at most this long behind when publishing slows down
 
 _INDEX = (
