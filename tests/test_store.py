@@ -64,6 +64,18 @@ async def test_appends_get_consecutive_positions_in_order(store: SQLStore) -> No
     assert stored == outcome.stored[0]
 
 
+async def test_a_large_append_stores_every_row_whole_and_in_order(store: SQLStore) -> None:
+    """250 events: SQLite inserts 100 rows per statement and the rest one by one."""
+    batch = [new(entity=f"c{i}", key=f"k{i}" if i % 7 == 0 else None) for i in range(250)]
+    outcome = await store.append_events(batch)
+    assert [r.position for r in outcome.results] == list(range(1, 251))
+    stored = await store.read_events(0, 1000)
+    assert stored == [n.event for n in batch]
+    assert [e.entity_id for e in stored] == [f"c{i}" for i in range(250)]
+    again = await store.append_events([new(key="k14"), new(id=batch[249].event.id)])
+    assert [(r.position, r.duplicate) for r in again.results] == [(15, True), (250, True)]
+
+
 async def test_producer_ids_and_idempotency_keys_are_stored_once(store: SQLStore) -> None:
     first = await store.append_events([new(id="evt_mine"), new(key="k1")])
     again = await store.append_events(
