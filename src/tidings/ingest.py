@@ -44,6 +44,10 @@ class Received(NamedTuple):
     timestamp: str
     at: float
 
+    @classmethod
+    def now(cls) -> Received:
+        return cls(now_iso(), time.time())
+
 
 class Ingest:
     def __init__(
@@ -99,7 +103,7 @@ class Ingest:
         batch: bool,
     ) -> list[NewEvent]:
         ids = iter(new_event_ids(sum(d.id is None for d in drafts)))
-        received = Received(now_iso(), time.time())  # one instant for the whole batch
+        received = Received.now()  # one instant for the whole batch
         kinds: dict[tuple[str, str, str | None], Kind] = {}  # events of a batch share a few
         built = []
         for i, draft in enumerate(drafts):
@@ -168,7 +172,7 @@ class Ingest:
                 field="/audiences",
             )
         if received is None:
-            received = Received(now_iso(), time.time())
+            received = Received.now()
         event = Event(
             id=draft.id or (next(ids) if ids is not None else new_event_id()),
             tenant_id=draft.tenant_id,

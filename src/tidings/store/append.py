@@ -70,16 +70,13 @@ _HEAD = (
 SQLITE_HEAD = _HEAD.format("MAX")
 POSTGRES_HEAD = _HEAD.format("GREATEST")
 _IN_CHUNK = 200  # pairs per duplicate-check query (SQLite's variable limit)
-_INSERT = (
-    f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-)
+_ROW = f"({', '.join('?' * len(ROW_COLUMNS))})"
+_INSERT = f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES {_ROW}"
 # Rows per multi-row INSERT: one statement run (cursors opened once, one
 # step) per 100 rows instead of one per row cut the writer's CPU per event
 # by ~2 µs (measured standalone: 5.6 -> 3.4 µs of user time per row).
 _ROWS_PER_INSERT = 100
-_INSERT_CHUNK = f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES " + ", ".join(
-    [f"({', '.join('?' * len(ROW_COLUMNS))})"] * _ROWS_PER_INSERT
-)
+_INSERT_CHUNK = _INSERT + f", {_ROW}" * (_ROWS_PER_INSERT - 1)
 _WAL_CHECKPOINT_BYTES = 64 << 20
 _INSERT_OUTBOX = (
     f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "
