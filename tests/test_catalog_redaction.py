@@ -17,6 +17,7 @@ from tidings.catalog.tenants import TenantCatalogs
 from tidings.core.audience import UserRecord, Viewer
 from tidings.core.envelope import Event
 from tidings.hub.hub import Hub
+from tidings.hub.stream import Frame
 
 NOW = "2025-11-06T09:00:00Z"
 CONTACT = {
@@ -166,3 +167,28 @@ def test_one_encoding_per_redaction_variant() -> None:
     assert frames[0] is frames[2] and frames[1] is frames[3] and frames[0] is not frames[1]
     _assert_redacted(orjson.loads(frames[0].json))
     _assert_full(orjson.loads(frames[1].json))
+
+
+def test_an_event_without_its_sensitive_fields_is_encoded_once() -> None:
+    shipped = load_catalog()
+    catalogs = TenantCatalogs(shipped, store=None, refresh_s=0)  # type: ignore[arg-type]
+    hub = Hub(sensitive=catalogs.sensitive_any)
+    data = {k: v for k, v in CONTACT.items() if k not in PII} | {"tenantId": "t"}
+    event = Event(
+        position=7,
+        id="evt_1",
+        tenant_id="t",
+        type="CONTACT_CREATED",
+        entity_type="contact",
+        entity_id="ct1",
+        action="CREATED",
+        timestamp=NOW,
+        actor=None,
+        metadata={},
+        data=data,
+        audiences=("permission:crm.read",),
+        schema="payload.ContactCreated.v1",
+    )
+    frame = hub.frames_for(event)
+    assert isinstance(frame, Frame)  # shared by every viewer
+    assert orjson.loads(frame.json) == event.to_wire()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from tidings.core.audience import UserRecord, Viewer
 from tidings.core.envelope import parse_event
 from tidings.core.patterns import TypeFilter
-from tidings.core.redaction import FULL, redact, variant_for
+from tidings.core.redaction import FULL, carried, redact, variant_for
 from tidings.errors import InvalidInput
 
 
@@ -57,6 +58,35 @@ def test_type_filters_are_globs() -> None:
     assert TypeFilter.parse(None).matches("anything")
     with pytest.raises(InvalidInput):
         TypeFilter.parse("qms.*;DROP")
+
+
+_KEYS = st.sampled_from(["a", "b", "c"])
+_TREES = st.recursive(
+    st.one_of(st.none(), st.integers(0, 3), st.text(max_size=2)),
+    lambda inner: st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from(["data", "metadata"]), _TREES, max_size=2),
+    st.dictionaries(
+        st.lists(_KEYS, min_size=1, max_size=3).map(lambda p: ".".join(["data", *p])),
+        st.sampled_from(["p1", "p2"]),
+        max_size=3,
+    ),
+    st.frozensets(st.sampled_from(["p1", "p2"])),
+)
+def test_sensitive_paths_an_event_does_not_carry_change_no_redaction(
+    wire: dict[str, Any], sensitive: dict[str, str], held: frozenset[str]
+) -> None:
+    """The hub shares one frame among all viewers when an event carries
+    none of its type's sensitive fields: that must be exactly redaction."""
+    kept = carried(wire, sensitive)
+    assert set(kept) <= set(sensitive)
+    assert redact(wire, kept, held) == redact(wire, sensitive, held)
+    if not kept:
+        assert redact(wire, sensitive, held) == wire
 
 
 def test_redaction_removes_only_fields_the_viewer_may_not_see() -> None:

@@ -28,6 +28,20 @@ def variant_for(viewer: Viewer, sensitive: Mapping[str, str]) -> Variant:
     return FULL if held == needed else held
 
 
+def carried(wire: Mapping[str, Any], sensitive: Mapping[str, str]) -> dict[str, str]:
+    """The sensitive paths this envelope actually carries: redacting the
+    others changes nothing, so an event carrying none needs one encoding
+    for every viewer."""
+    return {path: perm for path, perm in sensitive.items() if _holds(wire, path.split("."))}
+
+
+def _holds(node: Any, parts: list[str]) -> bool:
+    *parents, leaf = parts
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    return isinstance(node, dict) and leaf in node
+
+
 def redact(wire: dict[str, Any], sensitive: Mapping[str, str], variant: Variant) -> dict[str, Any]:
     """A copy of the wire envelope without the fields the variant may not see.
 

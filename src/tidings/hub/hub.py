@@ -23,7 +23,7 @@ import orjson
 
 from tidings.core.audience import Viewer
 from tidings.core.envelope import Event
-from tidings.core.redaction import Variant, redact, variant_for
+from tidings.core.redaction import Variant, carried, redact, variant_for
 from tidings.hub.index import SubscriptionIndex
 from tidings.hub.stream import (
     SHUTDOWN,
@@ -142,14 +142,16 @@ class Hub:
     # -- dispatch ---------------------------------------------------------
 
     def frames_for(self, event: Event) -> FrameSource:
-        """The event's frames: one shared :class:`Frame` when the type has
-        no sensitive fields, else an encoder building each redaction
-        variant once (keyed by the viewer's permission set, whose hash
-        Python caches)."""
+        """The event's frames: one shared :class:`Frame` when the event
+        carries none of its type's sensitive fields, else an encoder
+        building each redaction variant once (keyed by the viewer's
+        permission set, whose hash Python caches)."""
         sensitive = self._sensitive(event.type)
-        if not sensitive:
+        wire = event.to_wire() if sensitive else {}
+        if sensitive:
+            sensitive = carried(wire, sensitive)
+        if not sensitive:  # nothing any viewer must not see: one encoding for all
             return Frame(event.position, event.to_json())
-        wire = event.to_wire()
         by_permissions: dict[frozenset[str], Frame] = {}
         by_variant: dict[Variant, Frame] = {}
 
