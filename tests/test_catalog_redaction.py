@@ -142,21 +142,7 @@ def test_one_encoding_per_redaction_variant() -> None:
     shipped = load_catalog()
     catalogs = TenantCatalogs(shipped, store=None, refresh_s=0)  # type: ignore[arg-type]
     hub = Hub(sensitive=catalogs.sensitive_any)
-    event = Event(
-        position=7,
-        id="evt_1",
-        tenant_id="t",
-        type="CONTACT_CREATED",
-        entity_type="contact",
-        entity_id="ct1",
-        action="CREATED",
-        timestamp=NOW,
-        actor=None,
-        metadata={},
-        data={**CONTACT, "tenantId": "t"},
-        audiences=("permission:crm.read",),
-        schema="payload.ContactCreated.v1",
-    )
+    event = _contact_created({**CONTACT, "tenantId": "t"})
     roles = {"plain": ["crm.read"], "pii": ["crm.read", "crm.pii.read"]}
     viewers = [
         Viewer.for_user(UserRecord("t", f"u{i}", role), roles)
@@ -174,7 +160,14 @@ def test_an_event_without_its_sensitive_fields_is_encoded_once() -> None:
     catalogs = TenantCatalogs(shipped, store=None, refresh_s=0)  # type: ignore[arg-type]
     hub = Hub(sensitive=catalogs.sensitive_any)
     data = {k: v for k, v in CONTACT.items() if k not in PII} | {"tenantId": "t"}
-    event = Event(
+    event = _contact_created(data)
+    frame = hub.frames_for(event)
+    assert isinstance(frame, Frame)  # shared by every viewer
+    assert orjson.loads(frame.json) == event.to_wire()
+
+
+def _contact_created(data: dict[str, Any]) -> Event:
+    return Event(
         position=7,
         id="evt_1",
         tenant_id="t",
@@ -189,6 +182,3 @@ def test_an_event_without_its_sensitive_fields_is_encoded_once() -> None:
         audiences=("permission:crm.read",),
         schema="payload.ContactCreated.v1",
     )
-    frame = hub.frames_for(event)
-    assert isinstance(frame, Frame)  # shared by every viewer
-    assert orjson.loads(frame.json) == event.to_wire()

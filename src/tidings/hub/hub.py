@@ -148,8 +148,7 @@ class Hub:
         permission set, whose hash Python caches)."""
         sensitive = self._sensitive(event.type)
         wire = event.to_wire() if sensitive else {}
-        if sensitive:
-            sensitive = carried(wire, sensitive)
+        sensitive = carried(wire, sensitive)
         if not sensitive:  # nothing any viewer must not see: one encoding for all
             return Frame(event.position, event.to_json())
         by_permissions: dict[frozenset[str], Frame] = {}

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -70,18 +70,22 @@ _HEAD = (
 SQLITE_HEAD = _HEAD.format("MAX")
 POSTGRES_HEAD = _HEAD.format("GREATEST")
 _IN_CHUNK = 200  # pairs per duplicate-check query (SQLite's variable limit)
-_ROW = f"({', '.join('?' * len(ROW_COLUMNS))})"
-_INSERT = f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) VALUES {_ROW}"
+
+
+def insert_sql(table: str, columns: Sequence[str], rows: int = 1) -> str:
+    """An INSERT of ``rows`` rows of ``columns``, all parameters."""
+    row = f"({', '.join('?' * len(columns))})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}"
+
+
+_INSERT = insert_sql("events", ROW_COLUMNS)
 # Rows per multi-row INSERT: one statement run (cursors opened once, one
 # step) per 100 rows instead of one per row cut the writer's CPU per event
 # by ~2 µs (measured standalone: 5.6 -> 3.4 µs of user time per row).
 _ROWS_PER_INSERT = 100
-_INSERT_CHUNK = _INSERT + f", {_ROW}" * (_ROWS_PER_INSERT - 1)
+_INSERT_CHUNK = insert_sql("events", ROW_COLUMNS, _ROWS_PER_INSERT)
 _WAL_CHECKPOINT_BYTES = 64 << 20
-_INSERT_OUTBOX = (
-    f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))})"
-)
+_INSERT_OUTBOX = insert_sql("outbox", OUTBOX_COLUMNS)
 
 
 def named(new_events: Sequence[NewEvent]) -> list[NewEvent]:
@@ -240,9 +244,7 @@ class SQLiteAppender:
                 self._executor.submit(self._index_quietly)
 
     def _append(self, new_events: Sequence[NewEvent], before: BeforeAppend | None) -> AppendOutcome:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             if before is not None:
                 before(conn)
             existing = self._existing(conn, named(new_events))
@@ -252,11 +254,6 @@ class SQLiteAppender:
                 insert_rows(conn, plan.rows)
             if plan.outbox_rows:
                 conn.executemany(_INSERT_OUTBOX, plan.outbox_rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         if plan.stored:
             self._head = plan.stored[-1].position
         if self._indexed < 0:
@@ -266,11 +263,18 @@ class SQLiteAppender:
         return plan.outcome()
 
     def _index_entities(self) -> None:
+        with self._transaction() as conn:
+            (head,) = conn.execute(SQLITE_HEAD).fetchone()
+            self._indexed = entity_index.index_tail(conn, head)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the appender's connection: committed when
+        the block ends, rolled back if it raises."""
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            (head,) = conn.execute(SQLITE_HEAD).fetchone()
-            self._indexed = entity_index.index_tail(conn, head)
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

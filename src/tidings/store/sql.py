@@ -18,18 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import (
-    Table,
-    and_,
-    delete,
-    event,
-    func,
-    insert,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Table, and_, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -45,6 +34,7 @@ from tidings.store.append import (
     ROW_COLUMNS,
     Existing,
     SQLiteAppender,
+    insert_sql,
     named,
     plan_append,
     record_existing,
@@ -589,11 +579,7 @@ class SQLStore:
             def before(conn: Any) -> None:
                 if sqlite_cas(conn, now) != 1:
                     raise moved
-                columns = ", ".join(row)
-                marks = ", ".join("?" * len(row))
-                conn.execute(
-                    f"INSERT INTO lifecycle_log ({columns}) VALUES ({marks})", tuple(row.values())
-                )
+                conn.execute(insert_sql("lifecycle_log", list(row)), tuple(row.values()))
 
             return await self._sqlite_appender.append(new_events, before=before)
         async with self._write() as conn:
