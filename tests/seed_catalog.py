@@ -2,11 +2,12 @@
 seed documents, independently of the catalog code, so tests can check the
 shipped packs against the seeds.
 
-The seeds live beside the repository: ``Path(repo).parent / "shared" /
-"seeds"``. Seed 002 is a flattened web page: entries run together on a line
-as ``EVENT_TYPE— Name: Description. (fields)EVENT_TYPE— ...`` under category
-headings such as ``Tickets (packages/tickets)`` and sub-headings ending in a
-colon.
+The seeds are vendored under ``tests/data/seeds`` (copies of the
+requirement documents, so a fresh clone tests itself). Seed 002 is a
+flattened web page: entries run together on a line as
+``EVENT_TYPE— Name: Description. (fields)EVENT_TYPE— ...`` under category
+headings such as ``Tickets (packages/tickets)`` and sub-headings ending in
+a colon.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO.parent / "shared" / "seeds"
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 _ENTRY_START = re.compile(r"(?=\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*\s*—\s)")
 _ENTRY = re.compile(r"([A-Z][A-Z0-9_]*)\s*—\s*([^:]+):\s*(.*)", re.S)
