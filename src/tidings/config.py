@@ -49,7 +49,8 @@ class Settings:
     stream_aliases: tuple[str, ...] = ("/qms/events",)
     heartbeat_s: float = 15.0
     retry_ms: int = 2000
-    max_buffer_bytes: int = 1 << 20
+    max_buffer_bytes: int = 1 << 20  # unsent bytes per stream (SSE and WebSocket), then reset
+    stream_linger_s: float = 120.0  # a closed stream's client may take no byte this long
     max_replay: int = 10_000
     max_connections_per_user: int = 100
     max_connections_per_tenant: int = 50_000
