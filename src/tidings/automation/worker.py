@@ -27,6 +27,7 @@ from tidings.automation.actions import ActionContext, one_line
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
+from tidings.automation.webhook import webhook_client
 from tidings.core.retry import RetryPolicy, parse_retry
 from tidings.errors import TidingsError
 from tidings.store.base import AttemptRecord, JobRecord, JobResult
@@ -79,7 +80,8 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
-        self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        allow_private = self.tidings.settings.allow_private_webhooks
+        self._http = webhook_client(allow_private=allow_private)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._claim_loop()), loop.create_task(self._flush_loop())]
 
