@@ -6,19 +6,21 @@ Delivery guarantees (DESIGN §3, centrifuge ``DisconnectSlow``):
   replays history (``live`` is False) the hub skips it and the replay reads
   the log up to the hub's position before going live, so nothing falls in
   between.
-* Writes are bounded in bytes, on every transport: when a client's unsent
-  bytes exceed ``max_buffer`` (SSE: the transport's write buffer; WebSocket
-  and queued SSE: the stream's queue, ahead of the server's bounded write
-  buffer) the stream is closed with an explicit ``reset`` message naming
-  the last position sent (WebSocket: then close code 4008). The client
-  resumes from its own ``Last-Event-ID``: nothing is silently lost, and the
-  slow client never delays the others.
+* Writes are bounded in bytes, on every transport, by the one setting
+  ``max_buffer_bytes``: when a client's unsent bytes exceed it (SSE: the
+  transport's write buffer; WebSocket and queued SSE: the stream's queue,
+  ahead of the server's own bounded write buffer, see :class:`QueueStream`)
+  the stream is closed with an explicit ``reset`` message naming the last
+  position sent (WebSocket: then close code 4008, reason
+  ``slow_consumer``). The client resumes from its own ``Last-Event-ID``:
+  nothing is silently lost, and the slow client never delays the others.
 * The reset is the last thing written, and a closing connection is never
-  cut while its client is still taking bytes: a silent client gets
-  ``linger_s`` of *no progress at all* before the connection is aborted
-  (SSE), so one that stops reading for a while and then resumes still reads
-  the reset. What a closing connection pins meanwhile is bounded by
-  ``max_buffer`` plus the reset frame.
+  cut while its client still takes bytes: SSE aborts only after
+  ``linger_s`` of *no progress at all*, the WebSocket writer gives up
+  ``linger_s`` after the close (the server's keep-alive pings end a dead
+  one sooner). A client that stops reading for a while and then resumes
+  still reads every byte up to the reset. What a closing connection pins
+  meanwhile is bounded by what it held plus the reset frame.
 * Every close says why: ``reconnect`` (shutdown, token expired; clients come
   back), ``closed`` (user deleted, tenant suspended; clients stay away and
   reconnects answer 204), ``reset`` (slow consumer, too far behind).
