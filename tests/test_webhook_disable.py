@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from receivers import WebhookReceiver
 from support import Admin, ServerProcess, bearer, running_server, unique
@@ -196,6 +198,26 @@ def test_a_run_of_failures_ends_at_a_success() -> None:
         "failures": 2,
         "since": 1.0,
     }
+
+
+deliveries = st.lists(
+    st.builds(Delivery, st.just("r"), st.booleans(), st.floats(0, 1e6)), max_size=30
+).map(lambda ds: sorted(ds, key=lambda d: d.at))
+
+
+@given(deliveries, st.integers(0, 30))
+def test_the_run_does_not_depend_on_how_attempts_were_batched(
+    seq: list[Delivery], cut: int
+) -> None:
+    """Folding in one batch or two gives the same run: the failures after
+    the last success, counted from the first of them."""
+    whole = next_health(None, seq)
+    assert next_health(next_health(None, seq[:cut]), seq[cut:]) == whole
+    tail: list[Delivery] = []
+    for delivery in seq:
+        tail = [] if delivery.ok else [*tail, delivery]
+    expected = {"failures": len(tail), "since": tail[0].at} if tail else None
+    assert whole == expected
 
 
 async def put_rule(store: SQLStore, rule_id: str) -> None:

@@ -257,9 +257,9 @@ class QueueStream(BaseStream):
     The queue is bounded in bytes: a dispatch that finds the client has not
     taken the previous ones, and leaves more than ``max_buffer`` bytes
     queued, resets the stream (so a fast client takes a large batch, and a
-    silent one holds at most ``max_buffer`` plus one dispatch). The reset
-    names the last position handed to the writer: every event up to it
-    reaches the client before the reset does.
+    silent one holds at most ``max_buffer`` plus one dispatch). The reset's
+    ``lastEventId`` is a resume point: every event of this stream up to it
+    reaches the client before the reset does, none after it.
     """
 
     def __init__(
@@ -278,13 +278,9 @@ class QueueStream(BaseStream):
         self.linger_s = linger_s
         self._queue: deque[Frame] = deque()
         self.queued_bytes = 0  # bytes in _queue: what the writer has not taken
-        self.taken_position: int | None = None  # the last event the writer took
         self.ended = asyncio.Event()  # set when the server closed the stream
         self._wake = asyncio.Event()
         self.retry_ms: int | None = None
-
-    def _encode(self, frame: Frame) -> bytes:
-        return frame.json if self.as_json else frame.sse
 
     def _put(self, frame: Frame) -> None:
         self._queue.append(frame)
@@ -292,8 +288,11 @@ class QueueStream(BaseStream):
         self._wake.set()
 
     def deliver(self, frame: Frame) -> None:
+        # The hot path for WebSocket streams: _put inlined.
         backlog = self.queued_bytes
-        self._put(frame)
+        self._queue.append(frame)
+        self.queued_bytes = backlog + len(frame.json if self.as_json else frame.sse)
+        self._wake.set()
         self.last_position = frame.position or self.last_position
         if backlog and self.queued_bytes > self.max_buffer:
             self.close(SLOW_CONSUMER)
@@ -325,11 +324,19 @@ class QueueStream(BaseStream):
         if reason.kind == "reset":
             last = self.last_position
         if reason is SLOW_CONSUMER:
+            last = self._resume_point()
             self._queue.clear()  # the client resumes from the log
             self.queued_bytes = 0
-            last = self.taken_position
         self._put(reason.frame(last))
         self.ended.set()
+
+    def _resume_point(self) -> int:
+        """Just before the first event the writer has not taken: every event
+        of this stream up to here reaches the client before the reset."""
+        for frame in self._queue:
+            if frame.position is not None:
+                return frame.position - 1
+        return self.last_position
 
     def close_quietly(self) -> None:
         """The client left: stop without writing anything more."""
@@ -339,13 +346,12 @@ class QueueStream(BaseStream):
 
     async def pump(self, send: Callable[[bytes], Awaitable[None]]) -> None:
         """Send queued frames until the stream is closed and drained."""
+        queue, as_json = self._queue, self.as_json
         while True:
-            while self._queue:
-                frame = self._queue.popleft()
-                data = self._encode(frame)
+            while queue:
+                frame = queue.popleft()
+                data = frame.json if as_json else frame.sse
                 self.queued_bytes -= len(data)
-                if frame.position is not None:
-                    self.taken_position = frame.position
                 await send(data)
             if self.closed:
                 return
