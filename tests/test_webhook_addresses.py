@@ -5,6 +5,7 @@ connections, the HTTP client and the receivers are real."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import ssl
@@ -17,11 +18,13 @@ from typing import Any
 import httpcore
 import pytest
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receivers import WebhookReceiver
 from support import Admin, ServerProcess, running_server, unique
 from test_automation import completed, create, rule, wait_job, webhook, whsec
-from tidings.automation.urls import is_public, literal_address
+from tidings.automation.urls import UrlRefused, checked_addresses, is_public, literal_address
 from tidings.automation.webhook import (
     CheckedNetworkBackend,
     RefusedConnect,
@@ -86,6 +89,26 @@ async def test_a_name_resolving_to_an_internal_address_is_refused_unconnected(
         await backend.connect_tcp("hooks.example.com", 443)
     assert refused.value.problem.permanent and "resolves to" in str(refused.value)
     assert inner.connected == [] and resolver.calls == ["hooks.example.com"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.ip_addresses(), min_size=1, max_size=6))
+def test_every_answer_is_checked_and_only_answers_are_returned(addresses: list[Any]) -> None:
+    """Refused when any answer is internal; otherwise exactly the answers,
+    in order (what the backend then connects to)."""
+    resolver = Answers([str(a) for a in addresses])
+    run = checked_addresses("any.example.com", 443, allow_private=False, resolver=resolver)
+    try:
+        found = asyncio.run(run)
+    except UrlRefused as refused:
+        assert refused.problem.permanent
+        assert not all(is_public(a) for a in addresses)
+    else:
+        assert all(is_public(a) for a in addresses) and found == addresses
+    allowed = asyncio.run(
+        checked_addresses("any.example.com", 443, allow_private=True, resolver=resolver)
+    )
+    assert allowed == addresses
 
 
 async def test_a_second_answer_cannot_move_a_checked_connection() -> None:
