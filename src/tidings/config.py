@@ -33,6 +33,8 @@ class Settings:
     # automation
     smtp_url: str | None = None  # smtp://user:pass@host:port?starttls=true&from=noreply@x
     allow_private_webhooks: bool = False  # webhooks to loopback/private addresses
+    webhook_disable_after_failures: int = 20  # consecutive failed deliveries (0: never disable)
+    webhook_disable_after_s: float = 5 * 86400.0  # ... spanning at least this long (Svix: 5 days)
     run_jobs: bool = True  # this process runs a job worker
     job_concurrency: int = 16
     job_lease_s: float = 120.0  # a claimed job is reclaimed after this (worker died)
@@ -49,7 +51,8 @@ class Settings:
     stream_aliases: tuple[str, ...] = ("/qms/events",)
     heartbeat_s: float = 15.0
     retry_ms: int = 2000
-    max_buffer_bytes: int = 1 << 20
+    max_buffer_bytes: int = 1 << 20  # unsent bytes per stream (SSE and WebSocket), then reset
+    stream_linger_s: float = 120.0  # a closed stream's client may take no byte this long
     max_replay: int = 10_000
     max_connections_per_user: int = 100
     max_connections_per_tenant: int = 50_000

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
 from tidings.errors import NotFound
@@ -87,6 +88,19 @@ class Notifications:
             data["sourceEventId"] = source_event_id
         await self._push(tenant_id, "notification.created", record.id, data)
         return record
+
+    async def members(self, tenant_id: str, audience: str) -> list[str]:
+        """The tenant's users in ``audience``, decided by the audience module
+        like every other path."""
+        if audience.startswith("user:"):
+            user = await self.store.get_user(tenant_id, audience[5:])
+            return [user.user_id] if user is not None else []
+        defaults = await self.store.role_defaults(tenant_id)
+        return [
+            user.user_id
+            for user in await self.store.list_users(tenant_id)
+            if can_see(Viewer.for_user(user, defaults), tenant_id, (audience,))
+        ]
 
     async def mark_read(self, tenant_id: str, user_id: str, ids: Sequence[str] | None) -> int:
         """Mark ``ids`` (None: all) read; returns the new unread count."""

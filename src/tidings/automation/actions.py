@@ -53,7 +53,7 @@ class ActionContext:
     rule: Rule
     job: JobRecord
     event: dict[str, Any]  # the envelope, with its position
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # webhook_client: connections checked against the SSRF policy
     variables: dict[str, Any] = field(default_factory=dict)  # what templates see
 
     @property

@@ -26,7 +26,7 @@ from tidings.automation.email import send_email, validate_addresses
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.urls import check_webhook_url
 from tidings.automation.webhook import check_secret, deliver_webhook
-from tidings.core.audience import Viewer, can_see, parse_audience
+from tidings.core.audience import parse_audience
 from tidings.errors import InvalidInput, TidingsError
 
 MAX_CHAIN_DEPTH = 8  # publish_event chains deeper than this are cut (a rule loop)
@@ -186,7 +186,7 @@ async def _send_notification(ctx: ActionContext, config: dict[str, Any]) -> Acti
         audience = parse_audience(config["audience"], field="/action/config/audience")
     except InvalidInput as exc:
         raise PermanentActionError(f"audience rendered to {config['audience']!r}: {exc}") from None
-    users = await recipients(ctx, audience)
+    users = await tidings.notifications.members(tenant_id, audience)
     for user_id in users:
         await tidings.notifications.create(
             tenant_id,
@@ -198,21 +198,6 @@ async def _send_notification(ctx: ActionContext, config: dict[str, Any]) -> Acti
             source_event_id=str(ctx.event["id"]),
         )
     return ActionOutcome(True, f"{len(users)} notification(s) for {audience}")
-
-
-async def recipients(ctx: ActionContext, audience: str) -> list[str]:
-    """The tenant's users in ``audience``, decided by the audience module
-    like every other path."""
-    store, tenant_id = ctx.tidings.store, ctx.tenant_id
-    if audience.startswith("user:"):
-        user = await store.get_user(tenant_id, audience[5:])
-        return [user.user_id] if user is not None else []
-    defaults = await store.role_defaults(tenant_id)
-    return [
-        user.user_id
-        for user in await store.list_users(tenant_id)
-        if can_see(Viewer.for_user(user, defaults), tenant_id, (audience,))
-    ]
 
 
 # -- publish_event -------------------------------------------------------------

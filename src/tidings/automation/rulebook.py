@@ -6,6 +6,14 @@ against (the outbox). Changes made here apply at once in this process and
 reach the others through a control message; a cheap version check every
 few seconds catches changes made elsewhere (``tidings rules`` on the same
 database, a lost notification).
+
+Disabling is one path (:meth:`RuleBook.disable`) for every cause, an
+endpoint gone (HTTP 410) or failing past the limits: the rule is disabled
+once (of racing processes one wins), with its reason; a tenant's rule then
+publishes ``rule.disabled`` (audience ``permission:tidings.admin``) and
+notifies the tenant's admins, the users holding that permission. A global
+rule is the operator's: it is logged, not announced to tenants. Saving the
+rule enabled again starts a new count of failures.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ from tidings.automation.rules import Rule, compile_rule, normalize_spec
 from tidings.automation.templates import event_context
 from tidings.automation.webhook import new_secret
 from tidings.core.conditions import compile_conditions
+from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
 from tidings.core.patterns import compile_pattern
 from tidings.core.rules import RuleSet
-from tidings.errors import InvalidInput, NotFound
+from tidings.errors import InvalidInput, NotFound, TidingsError
 from tidings.periodic import Periodic
 from tidings.store.base import RuleRecord
+from tidings.store.jobs import HEALTH_KEY, FailingRule
 
 if TYPE_CHECKING:
     from tidings.service import Tidings
@@ -34,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tidings.automation")
 RULE_KEYS = {"name", "tenantId", "priority", "enabled", "trigger", "action", "retry", "author"}
 SECRET_GRACE_S = 24 * 3600  # a rotated-out webhook secret still signs for a day
+ADMIN_PERMISSION = "tidings.admin"  # a tenant's admins: told when a rule is disabled
 
 
 class RuleBook:
@@ -104,6 +115,8 @@ class RuleBook:
         action["config"] = config
         body["action"] = action
         spec = normalize_spec(body, self.tidings.actions, CheckContext(self.tidings, tenant_id))
+        if existing is not None and _same_endpoint(existing, spec, bool(body.get("enabled", True))):
+            spec[HEALTH_KEY] = existing.spec[HEALTH_KEY]  # an edit keeps counting
         now = time.time()
         record = RuleRecord(
             id=rule_id or "rul_" + new_monotonic_ulid(),
@@ -124,14 +137,61 @@ class RuleBook:
             replace(record, deleted_at=time.time(), updated_at=time.time())
         )
 
-    async def disable(self, rule_id: str, reason: str) -> None:
-        """Stop a rule (e.g. its endpoint answered 410 Gone); an operator
-        re-enables it with a PUT."""
-        record = await self.store.jobs.get_rule(rule_id)
-        if record is not None and record.enabled:
-            log.warning("rule %s disabled: %s", rule_id, reason)
-            changed = replace(record, enabled=False, disabled_reason=reason, updated_at=time.time())
-            await self._store_and_announce(changed)
+    async def disable(
+        self, rule_id: str, reason: str, *, failing: FailingRule | None = None
+    ) -> RuleRecord | None:
+        """Stop a rule whose endpoint is gone (HTTP 410) or keeps failing
+        (``failing``); an operator re-enables it with a PUT. Returns the
+        disabled rule, or None when it was not enabled (or another process
+        disabled it first: that one announces it)."""
+        record = await self.store.jobs.disable_rule(rule_id, reason, time.time())
+        if record is None:
+            return None
+        log.warning("rule %s disabled: %s", rule_id, reason)
+        await self.tidings.control("rules_changed")
+        if record.tenant_id is not None:
+            try:
+                await self._announce_disabled(record, reason, failing)
+            except TidingsError as exc:  # e.g. the tenant is suspended: the rule stays off
+                log.warning("rule %s: rule.disabled not announced: %s", rule_id, exc)
+        return record
+
+    async def _announce_disabled(
+        self, record: RuleRecord, reason: str, failing: FailingRule | None
+    ) -> None:
+        assert record.tenant_id is not None
+        data: dict[str, Any] = {
+            "tenantId": record.tenant_id,
+            "ruleId": record.id,
+            "ruleName": record.name,
+            "reason": reason,
+            "cause": "failing" if failing is not None else "gone",
+            "disabledAt": iso_utc(record.updated_at),
+        }
+        if failing is not None:
+            data["consecutiveFailures"] = failing.failures
+            data["failingSince"] = iso_utc(failing.since)
+            data["lastError"] = failing.last_detail[:500]
+        event = {
+            "type": "rule.disabled",
+            "tenantId": record.tenant_id,
+            "entityType": "rule",
+            "entityId": record.id,
+            "data": data,
+        }
+        key = f"rule.disabled:{record.id}:{record.updated_at!r}"
+        published = await self.tidings.publish(event, idempotency_key=key)
+        notifications = self.tidings.notifications
+        admins = await notifications.members(record.tenant_id, f"permission:{ADMIN_PERMISSION}")
+        for user_id in admins:
+            await notifications.create(
+                record.tenant_id,
+                user_id,
+                type="rule.disabled",
+                title=f"Rule {record.name!r} was disabled",
+                body=reason,
+                source_event_id=published.id,
+            )
 
     async def rotate_secret(self, record: RuleRecord, secret: str | None) -> tuple[RuleRecord, str]:
         """A new webhook secret; the old one keeps signing (alongside) for
@@ -205,10 +265,22 @@ class RuleBook:
 
 
 def _body_of(record: RuleRecord) -> dict[str, Any]:
+    spec = {k: v for k, v in record.spec.items() if k != HEALTH_KEY}
     return {
         "name": record.name,
         "tenantId": record.tenant_id,
         "priority": record.priority,
         "enabled": record.enabled,
-        **record.spec,
+        **spec,
     }
+
+
+def _same_endpoint(existing: RuleRecord, spec: Mapping[str, Any], enabled: bool) -> bool:
+    """An edit of a rule that stays enabled, with the same action: its run
+    of failures goes on. Re-enabling or a new endpoint starts afresh."""
+    return (
+        HEALTH_KEY in existing.spec
+        and existing.enabled
+        and enabled
+        and existing.spec.get("action") == spec["action"]
+    )

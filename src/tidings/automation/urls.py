@@ -2,11 +2,15 @@
 
 Two checks. ``check_webhook_url`` runs when a rule is saved and refuses what
 is visibly internal (``localhost``, ``10.0.0.5``, ``[::1]``, ``127.1``).
-``check_resolved`` runs before each delivery and refuses a public-looking
-name that resolves to an internal address.
+``checked_addresses`` runs for every connection a delivery opens: it
+resolves the host *once* and refuses a public-looking name when any of its
+addresses is internal; the caller then connects to exactly those addresses
+(``webhook.CheckedNetworkBackend``), so there is no window between the check
+and the connect for a DNS answer to change (DNS rebinding).
 
 Both stand down when the operator sets ``allow_private_webhooks`` (a hub
-inside a private network calling its neighbours).
+inside a private network calling its neighbours); the connection still goes
+to the address resolved once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -27,6 +32,9 @@ PRIVATE_MESSAGE = (
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+# host, port -> the addresses to connect to (a seam: tests give their own).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 def check_webhook_url(url: str, *, allow_private: bool, field: str = "/action/config/url") -> None:
@@ -56,6 +64,57 @@ class UrlProblem:
     permanent: bool  # False: DNS failed, which a later attempt may not
 
 
+class UrlRefused(Exception):
+    """A delivery must not connect: :attr:`problem` says why."""
+
+    def __init__(self, problem: UrlProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The system resolver's addresses for ``host``, in its order, once each."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def checked_addresses(
+    host: str,
+    port: int,
+    *,
+    allow_private: bool,
+    resolver: Resolver = system_resolver,
+    timeout: float = 10.0,
+) -> list[IPAddress]:
+    """Resolve ``host`` once and return the addresses a connection may use;
+    raises :class:`UrlRefused` when any is internal (unless allowed) or the
+    name does not resolve. A literal address is not looked up."""
+    literal = literal_address(host)
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            async with asyncio.timeout(timeout):
+                answers = await resolver(host, port)
+        except TimeoutError:
+            raise UrlRefused(
+                UrlProblem(f"cannot resolve host {host}: timeout after {timeout}s", False)
+            ) from None
+        except OSError as exc:
+            raise UrlRefused(
+                UrlProblem(f"cannot resolve host {host}: {exc.strerror or exc}", False)
+            ) from None
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
+    if not addresses:
+        raise UrlRefused(UrlProblem(f"cannot resolve host {host}: no addresses", False))
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                message = f"{PRIVATE_MESSAGE} ({host} resolves to {address})"
+                raise UrlRefused(UrlProblem(message, True))
+    return addresses
+
+
 async def resolve_problem(
     url: str, *, allow_private: bool, timeout: float = 10.0
 ) -> UrlProblem | None:
@@ -68,23 +127,11 @@ async def resolve_problem(
     except InvalidInput as exc:
         return UrlProblem(exc.detail, True)
     parts = urlsplit(url)
-    host = _host(parts)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        async with asyncio.timeout(timeout):
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-    except TimeoutError:
-        return UrlProblem(f"cannot resolve host {host}: timeout after {timeout}s", False)
-    except OSError as exc:
-        return UrlProblem(f"cannot resolve host {host}: {exc.strerror or exc}", False)
-    if not infos:
-        return UrlProblem(f"cannot resolve host {host}: no addresses", False)
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not is_public(address):
-            return UrlProblem(f"{PRIVATE_MESSAGE} ({host} resolves to {address})", True)
+        await checked_addresses(_host(parts), port, allow_private=False, timeout=timeout)
+    except UrlRefused as exc:
+        return exc.problem
     return None
 
 
@@ -152,10 +199,14 @@ def _host(parts: SplitResult) -> str:
 __all__ = [
     "MAX_URL_LENGTH",
     "PRIVATE_MESSAGE",
+    "Resolver",
     "UrlProblem",
+    "UrlRefused",
     "check_resolved",
     "check_webhook_url",
+    "checked_addresses",
     "is_public",
     "literal_address",
     "resolve_problem",
+    "system_resolver",
 ]

@@ -10,6 +10,15 @@ either verifies the call.
 :class:`ActionOutcome`. Redirects are not followed (a redirect could lead
 past the URL checks), 410 Gone disables the rule, and 429/503 pass on the
 receiver's ``Retry-After``.
+
+The address checked is the address connected to: deliveries go through
+:func:`webhook_client`, whose network backend resolves each new
+connection's host once, checks every address against the SSRF policy
+(``automation/urls.py``) and connects to one of exactly those addresses.
+The URL keeps its host name, so the ``Host`` header, TLS SNI and
+certificate verification are for that name, and pooled connections are
+keyed by it (a connection is only ever reused for the name it was checked
+and verified for).
 """
 
 from __future__ import annotations
@@ -20,17 +29,26 @@ import binascii
 import math
 import re
 import secrets as secrets_module
+import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
 import httpx
 import orjson
 from standardwebhooks.webhooks import Webhook
 
 from tidings.automation.outcome import ActionOutcome
-from tidings.automation.urls import check_webhook_url, resolve_problem
+from tidings.automation.urls import (
+    Resolver,
+    UrlProblem,
+    UrlRefused,
+    check_webhook_url,
+    checked_addresses,
+    system_resolver,
+)
 from tidings.core.envelope import iso_utc
 from tidings.core.retry import parse_retry_after
 from tidings.errors import InvalidInput
@@ -79,6 +97,106 @@ def check_secret(secret: str, field: str) -> None:
         )
 
 
+class RefusedConnect(httpcore.ConnectError):
+    """The policy refused every address of a host: nothing was sent."""
+
+    def __init__(self, problem: UrlProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+class CheckedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Opens TCP connections only to addresses the SSRF policy allows, and
+    only to the addresses it checked: one resolution per connection."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        resolver: Resolver = system_resolver,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self.allow_private = allow_private
+        self.resolver = resolver
+        self.inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await checked_addresses(
+                host,
+                port,
+                allow_private=self.allow_private,
+                resolver=self.resolver,
+                timeout=timeout or 10.0,
+            )
+        except UrlRefused as exc:
+            raise RefusedConnect(exc.problem) from None
+        failure: Exception | None = None
+        for address in addresses:  # in the resolver's order, like a plain connect
+            try:
+                return await self.inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("webhooks go over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class CheckedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a :class:`CheckedNetworkBackend`."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        resolver: Resolver = system_resolver,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    ) -> None:
+        super().__init__(trust_env=False, limits=limits)
+        # httpx 0.28 cannot be handed a network backend (encode/httpx#3749):
+        # the pool is rebuilt with ours, as httpx builds it (no proxy).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=CheckedNetworkBackend(allow_private=allow_private, resolver=resolver),
+        )
+
+
+def webhook_client(
+    *,
+    allow_private: bool,
+    resolver: Resolver = system_resolver,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.AsyncClient:
+    """The client deliveries must use: checked connections, no redirects,
+    no proxy or other settings from the environment. ``verify``: the TLS
+    trust (default: the system's), checked against the URL's host name."""
+    return httpx.AsyncClient(
+        transport=CheckedTransport(allow_private=allow_private, resolver=resolver, verify=verify),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 async def deliver_webhook(
     client: httpx.AsyncClient,
     *,
@@ -94,18 +212,17 @@ async def deliver_webhook(
 ) -> ActionOutcome:
     """POST one signed message; the outcome says whether a retry can help.
 
-    ``now`` (epoch seconds) is the signing time, for tests; it defaults to
-    the clock. ``timeout`` bounds the whole exchange, not each read.
+    ``client`` is a :func:`webhook_client` (its connections are checked
+    against the SSRF policy); ``url`` is checked here for what is visibly
+    internal. ``now`` (epoch seconds) is the signing time, for tests; it
+    defaults to the clock. ``timeout`` bounds the whole exchange, not each
+    read.
     """
     now = time.time() if now is None else now
     try:
         check_webhook_url(url, allow_private=allow_private)
     except InvalidInput as exc:
         return ActionOutcome.failed(exc.detail, permanent=True)
-    if not allow_private:
-        problem = await resolve_problem(url, allow_private=False, timeout=timeout)
-        if problem is not None:
-            return ActionOutcome.failed(problem.message, permanent=problem.permanent)
     try:
         body = orjson.dumps({"type": event_type, "timestamp": iso_utc(now), "data": dict(data)})
     except TypeError as exc:
@@ -137,8 +254,23 @@ async def deliver_webhook(
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return ActionOutcome.failed(_one_line(str(exc)) or "invalid URL", permanent=True)
     except (httpx.HTTPError, OSError) as exc:
+        refused = _refusal(exc)
+        if refused is not None:
+            return ActionOutcome.failed(refused.message, permanent=refused.permanent)
         return ActionOutcome.failed(_network_detail(exc))
     return _outcome(status, response_headers, text, now)
+
+
+def _refusal(exc: BaseException) -> UrlProblem | None:
+    """The policy's verdict, if that is what stopped the connection."""
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None:
+            return None
+        if isinstance(cause, RefusedConnect):
+            return cause.problem
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 async def _post(
@@ -216,8 +348,12 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 __all__ = [
     "USER_AGENT",
+    "CheckedNetworkBackend",
+    "CheckedTransport",
+    "RefusedConnect",
     "check_secret",
     "deliver_webhook",
     "new_secret",
     "sign",
+    "webhook_client",
 ]

@@ -8,6 +8,14 @@ worker *reaps* it (recording an ``abandoned`` attempt) and it is retried
 on its rule's schedule. Jobs therefore run at least once; actions make
 that exactly-once where the other side can tell (``webhook-id``,
 ``Message-ID``, idempotency keys of follow-up events).
+
+Every attempt that ran a webhook rule's action is also a *delivery*,
+written with the results: a success ends the rule's run of failures, a
+failure extends it, and a run of at least ``webhook_disable_after_failures``
+attempts spanning at least ``webhook_disable_after_s`` disables the rule,
+through the same path as an endpoint that answered 410 Gone
+(:meth:`RuleBook.disable`). Attempts that never reached the action (rule
+disabled or deleted, event pruned, template error, lost lease) do not count.
 """
 
 from __future__ import annotations
@@ -27,15 +35,19 @@ from tidings.automation.actions import ActionContext, one_line
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
+from tidings.automation.webhook import webhook_client
+from tidings.core.envelope import iso_utc
 from tidings.core.retry import RetryPolicy, parse_retry
 from tidings.errors import TidingsError
 from tidings.store.base import AttemptRecord, JobRecord, JobResult
+from tidings.store.jobs import Delivery
 
 if TYPE_CHECKING:
     from tidings.service import Tidings
 
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0
+TRACKED_ACTIONS = frozenset({"trigger_webhook"})  # endpoints disabled when they keep failing
 
 
 def settle(
@@ -69,6 +81,7 @@ class Worker:
         self.stats: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._results: list[JobResult] = []
+        self._deliveries: list[Delivery] = []
         self._have_results = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -79,7 +92,8 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
-        self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        allow_private = self.tidings.settings.allow_private_webhooks
+        self._http = webhook_client(allow_private=allow_private)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._claim_loop()), loop.create_task(self._flush_loop())]
 
@@ -159,17 +173,24 @@ class Worker:
     async def _execute(self, job: JobRecord, body: str | None) -> None:
         started = time.time()
         rule = await self.tidings.rulebook.get(job.rule_id)
+        ran = [False]  # set once the action was started
         try:
-            outcome = await self._attempt(job, rule, body)
+            outcome = await self._attempt(job, rule, body, ran)
         except Exception as exc:  # a bug in an action: fail the attempt, keep working
             log.exception("job %s failed unexpectedly", job.id)
             outcome = ActionOutcome.failed(f"{type(exc).__name__}: {one_line(exc)}")
         policy = rule.retry if rule is not None else parse_retry(None)
         self._record(job, outcome, policy, started, time.time())
-        if outcome.disable_rule and rule is not None:
+        if rule is None:
+            return
+        if outcome.disable_rule:
             await self.tidings.rulebook.disable(rule.id, f"endpoint gone: {outcome.detail}")
+        elif ran[0] and rule.action_type in TRACKED_ACTIONS:
+            self._deliveries.append(Delivery(rule.id, outcome.ok, started, outcome.detail))
 
-    async def _attempt(self, job: JobRecord, rule: Rule | None, body: str | None) -> ActionOutcome:
+    async def _attempt(
+        self, job: JobRecord, rule: Rule | None, body: str | None, ran: list[bool]
+    ) -> ActionOutcome:
         if rule is None:
             return ActionOutcome.failed("the rule was deleted", permanent=True)
         if not rule.enabled:
@@ -192,6 +213,7 @@ class Worker:
             return ActionOutcome.failed(f"template: {one_line(exc)}", permanent=True)
         assert self._http is not None
         ctx = ActionContext(self.tidings, rule, job, event, self._http, variables)
+        ran[0] = True
         try:
             return await asyncio.wait_for(
                 actions.run(rule.action_type, ctx, config), self.lease_s * 0.8
@@ -251,3 +273,27 @@ class Worker:
             raise
         if any(r.status == "failed" for r in batch):
             self._wake.set()  # an immediate retry may be due
+        await self._track_deliveries()
+
+    async def _track_deliveries(self) -> None:
+        """Fold the finished deliveries into their rules' runs of failures;
+        disable the rules whose run passed both limits."""
+        if not self._deliveries:
+            return
+        settings = self.tidings.settings
+        deliveries, self._deliveries = self._deliveries, []
+        try:
+            failing = await self.tidings.store.jobs.record_deliveries(
+                deliveries,
+                failures=settings.webhook_disable_after_failures,
+                window_s=settings.webhook_disable_after_s,
+            )
+        except BaseException:
+            self._deliveries = deliveries + self._deliveries
+            raise
+        for rule in failing:
+            reason = (
+                f"{rule.failures} consecutive failed deliveries since {iso_utc(rule.since)}; "
+                f"last: {rule.last_detail}"
+            )
+            await self.tidings.rulebook.disable(rule.rule_id, reason, failing=rule)

@@ -185,6 +185,7 @@ async def sse_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) 
         chunked=chunked,
         user_key=request.user_key,
         max_buffer=tidings.settings.max_buffer_bytes,
+        linger_s=tidings.settings.stream_linger_s,
     )
     stream.write_raw(first)
     try:
@@ -198,7 +199,7 @@ async def sse_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) 
 async def _queued_sse(
     tidings: Tidings, request: StreamRequest, first: bytes, receive: Any, send: Any
 ) -> None:
-    stream = QueueStream(request.viewer, request.types, as_json=False, user_key=request.user_key)
+    stream = _queue_stream(tidings, request, as_json=False)
     await send({"type": "http.response.body", "body": first, "more_body": True})
 
     async def write(data: bytes) -> None:
@@ -208,6 +209,18 @@ async def _queued_sse(
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def _queue_stream(tidings: Tidings, request: StreamRequest, *, as_json: bool) -> QueueStream:
+    """A queued stream bounded by the same byte budget as transport SSE."""
+    return QueueStream(
+        request.viewer,
+        request.types,
+        as_json=as_json,
+        user_key=request.user_key,
+        max_buffer=tidings.settings.max_buffer_bytes,
+        linger_s=tidings.settings.stream_linger_s,
+    )
+
+
 async def _run_queued(
     tidings: Tidings,
     stream: QueueStream,
@@ -215,23 +228,34 @@ async def _run_queued(
     write: Any,
     receive: Any,
     gone: str,
-) -> None:
-    pump = asyncio.get_running_loop().create_task(stream.pump(write))
+) -> bool:
+    """Pump ``stream`` until the client leaves or the server closed it and
+    its last message (the close reason) was sent. Returns whether that last
+    message went out; a client that takes nothing for ``linger_s`` after the
+    server closed the stream is given up on (False)."""
+    loop = asyncio.get_running_loop()
+    pump = loop.create_task(stream.pump(write))
 
     async def watch() -> None:
         while (await receive())["type"] != gone:
             pass
         stream.close_quietly()
 
-    watcher = asyncio.get_running_loop().create_task(watch())
+    watcher = loop.create_task(watch())
+    ended = loop.create_task(stream.ended.wait())
     try:
         await _start_stream(tidings, stream, request)
-        await asyncio.wait({pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({pump, watcher, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if not (pump.done() or watcher.done()):  # closed by us: the close reason is queued
+            await asyncio.wait(
+                {pump, watcher}, timeout=stream.linger_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        return pump.done() and not pump.cancelled() and pump.exception() is None
     finally:
         tidings.hub.detach(stream)
-        for task in (pump, watcher):
+        for task in (pump, watcher, ended):
             task.cancel()
-        await asyncio.gather(pump, watcher, return_exceptions=True)
+        await asyncio.gather(pump, watcher, ended, return_exceptions=True)
 
 
 async def ws_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) -> None:
@@ -245,7 +269,7 @@ async def ws_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) -
         await send({"type": "websocket.close", "code": code, "reason": error.detail[:120]})
         return
     await send({"type": "websocket.accept"})
-    stream = QueueStream(request.viewer, request.types, as_json=True, user_key=request.user_key)
+    stream = _queue_stream(tidings, request, as_json=True)
     connected = control_frame(
         "connected",
         {
@@ -259,8 +283,8 @@ async def ws_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) -
     async def write(data: bytes) -> None:
         await send({"type": "websocket.send", "text": data.decode()})
 
-    await _run_queued(tidings, stream, request, write, receive, "websocket.disconnect")
-    if stream.close_reason is not None:
+    flushed = await _run_queued(tidings, stream, request, write, receive, "websocket.disconnect")
+    if flushed and stream.close_reason is not None:
         await _ws_close(send, stream.close_reason.ws_code, stream.close_reason.reason)
 
 

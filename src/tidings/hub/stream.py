@@ -6,10 +6,21 @@ Delivery guarantees (DESIGN §3, centrifuge ``DisconnectSlow``):
   replays history (``live`` is False) the hub skips it and the replay reads
   the log up to the hub's position before going live, so nothing falls in
   between.
-* Writes are bounded: when a client's unsent bytes exceed ``max_buffer``
+* Writes are bounded in bytes, on every transport, by the one setting
+  ``max_buffer_bytes``: when a client's unsent bytes exceed it (SSE: the
+  transport's write buffer; WebSocket and queued SSE: the stream's queue,
+  ahead of the server's own bounded write buffer, see :class:`QueueStream`)
   the stream is closed with an explicit ``reset`` message naming the last
-  position sent. The client resumes from its own ``Last-Event-ID``: nothing
-  is silently lost, and the slow client never delays the others.
+  position sent (WebSocket: then close code 4008, reason
+  ``slow_consumer``). The client resumes from its own ``Last-Event-ID``:
+  nothing is silently lost, and the slow client never delays the others.
+* The reset is the last thing written, and a closing connection is never
+  cut while its client still takes bytes: SSE aborts only after
+  ``linger_s`` of *no progress at all*, the WebSocket writer gives up
+  ``linger_s`` after the close (the server's keep-alive pings end a dead
+  one sooner). A client that stops reading for a while and then resumes
+  still reads every byte up to the reset. What a closing connection pins
+  meanwhile is bounded by what it held plus the reset frame.
 * Every close says why: ``reconnect`` (shutdown, token expired; clients come
   back), ``closed`` (user deleted, tenant suspended; clients stay away and
   reconnects answer 204), ``reset`` (slow consumer, too far behind).
@@ -31,8 +42,8 @@ from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_comment, encode_event, encode_message
 
-DEFAULT_MAX_BUFFER = 1 << 20  # bytes of unsent data per SSE connection
-DEFAULT_MAX_QUEUE = 2_000  # frames queued per WebSocket connection
+DEFAULT_MAX_BUFFER = 1 << 20  # bytes of unsent data per connection (SSE and WebSocket)
+DEFAULT_LINGER_S = 120.0  # a closed stream's client may read nothing this long
 HEARTBEAT = encode_comment("heartbeat")
 
 
@@ -43,14 +54,19 @@ class Frame:
 
     __slots__ = ("chunk", "json", "position", "sse")
 
-    def __init__(self, position: int | None, json_bytes: bytes) -> None:
+    def __init__(self, position: int | None, json_bytes: bytes, sse: bytes | None = None) -> None:
         self.position = position
         self.json = json_bytes
-        if position is None:
+        if sse is not None:  # a comment (heartbeat): SSE only
+            self.sse = sse
+        elif position is None:
             self.sse = encode_message(json_bytes)
         else:
             self.sse = encode_event(position, json_bytes)
         self.chunk = b"%x\r\n%s\r\n" % (len(self.sse), self.sse)
+
+
+HEARTBEAT_FRAME = Frame(None, b"", HEARTBEAT)
 
 
 def control_frame(
@@ -152,11 +168,13 @@ class TransportSSE(BaseStream):
         chunked: bool,
         user_key: tuple[str, str] | None,
         max_buffer: int = DEFAULT_MAX_BUFFER,
+        linger_s: float = DEFAULT_LINGER_S,
     ) -> None:
         super().__init__(viewer, types, user_key=user_key)
         self.transport = transport
         self.chunked = chunked
         self.max_buffer = max_buffer
+        self.linger_s = linger_s
 
     def _write(self, sse: bytes) -> None:
         if self.chunked:
@@ -207,16 +225,42 @@ class TransportSSE(BaseStream):
             self.transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
         else:
             self.transport.write(tail)
-        self.transport.close()
-        if self.transport.get_write_buffer_size():
-            # A client that reads nothing must not pin the buffer forever; it
-            # resumes from its own Last-Event-ID, so aborting loses nothing.
-            asyncio.get_running_loop().call_later(10.0, self.transport.abort)
+        self.transport.close()  # graceful: the transport flushes, then sends FIN
+        pending = self.transport.get_write_buffer_size()
+        if pending:
+            self._watch_flush(pending, 0.0)
+
+    def _watch_flush(self, pending: int, idle_s: float) -> None:
+        """Abort a closing connection only once its client has taken no byte
+        for ``linger_s``: a client that stopped reading and comes back within
+        that still reads every byte up to the reset, and a dead one does not
+        pin its buffer forever (it resumes from its own Last-Event-ID)."""
+        step = min(1.0, self.linger_s)
+
+        def check() -> None:
+            left = self.transport.get_write_buffer_size()
+            if not left:  # flushed (or the connection is gone)
+                return
+            idle = 0.0 if left < pending else idle_s + step
+            if idle >= self.linger_s:
+                self.transport.abort()
+                return
+            self._watch_flush(left, idle)
+
+        asyncio.get_running_loop().call_later(step, check)
 
 
 class QueueStream(BaseStream):
     """A stream drained by a writer task through an async ``send`` callable:
-    WebSocket text frames, or SSE on servers without transport access."""
+    WebSocket text frames, or SSE on servers without transport access.
+
+    The queue is bounded in bytes: a dispatch that finds the client has not
+    taken the previous ones, and leaves more than ``max_buffer`` bytes
+    queued, resets the stream (so a fast client takes a large batch, and a
+    silent one holds at most ``max_buffer`` plus one dispatch). The reset's
+    ``lastEventId`` is a resume point: every event of this stream up to it
+    reaches the client before the reset does, none after it.
+    """
 
     def __init__(
         self,
@@ -225,57 +269,74 @@ class QueueStream(BaseStream):
         *,
         as_json: bool,
         user_key: tuple[str, str] | None,
-        max_queue: int = DEFAULT_MAX_QUEUE,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+        linger_s: float = DEFAULT_LINGER_S,
     ) -> None:
         super().__init__(viewer, types, user_key=user_key)
         self.as_json = as_json
-        self.max_queue = max_queue
-        self._queue: deque[bytes] = deque()
+        self.max_buffer = max_buffer
+        self.linger_s = linger_s
+        self._queue: deque[Frame] = deque()
+        self.queued_bytes = 0  # bytes in _queue: what the writer has not taken
+        self.ended = asyncio.Event()  # set when the server closed the stream
         self._wake = asyncio.Event()
         self.retry_ms: int | None = None
 
-    def _put(self, data: bytes) -> None:
-        self._queue.append(data)
+    def _put(self, frame: Frame) -> None:
+        self._queue.append(frame)
+        self.queued_bytes += len(frame.json if self.as_json else frame.sse)
         self._wake.set()
 
-    def _encode(self, frame: Frame) -> bytes:
-        return frame.json if self.as_json else frame.sse
-
     def deliver(self, frame: Frame) -> None:
-        self._put(self._encode(frame))
+        # The hot path for WebSocket streams: _put inlined.
+        backlog = self.queued_bytes
+        self._queue.append(frame)
+        self.queued_bytes = backlog + len(frame.json if self.as_json else frame.sse)
+        self._wake.set()
         self.last_position = frame.position or self.last_position
-        if len(self._queue) > self.max_queue:
+        if backlog and self.queued_bytes > self.max_buffer:
             self.close(SLOW_CONSUMER)
 
     def deliver_many(self, frames: list[Frame], *, replay: bool = False) -> None:
-        if replay:
-            self._queue.extend(self._encode(f) for f in frames)
-            self._wake.set()
-            self.last_position = frames[-1].position or self.last_position
-            return
+        backlog = self.queued_bytes
         for frame in frames:
-            self.deliver(frame)
+            self._put(frame)
+        self.last_position = frames[-1].position or self.last_position
+        if not replay and backlog and self.queued_bytes > self.max_buffer:
+            self.close(SLOW_CONSUMER)
 
     def write_control(self, frame: Frame) -> None:
-        self._put(self._encode(frame))
+        self._put(frame)
 
     def heartbeat(self) -> None:
         if not self.as_json:  # WebSocket keep-alive is the server's ping frames
-            self._put(HEARTBEAT)
+            self._put(HEARTBEAT_FRAME)
 
     async def drain(self) -> None:
-        while len(self._queue) > self.max_queue // 4 and not self.closed:
+        while self.queued_bytes > self.max_buffer // 4 and not self.closed:
             await asyncio.sleep(0.01)
 
     def close(self, reason: CloseReason, retry_ms: int | None = None) -> None:
-        last = self.last_position if reason.kind == "reset" else None
         if not self._closed(reason):
             return
         self.retry_ms = retry_ms
+        last = None
+        if reason.kind == "reset":
+            last = self.last_position
         if reason is SLOW_CONSUMER:
+            last = self._resume_point()
             self._queue.clear()  # the client resumes from the log
-        self._queue.append(self._encode(reason.frame(last)))
-        self._wake.set()
+            self.queued_bytes = 0
+        self._put(reason.frame(last))
+        self.ended.set()
+
+    def _resume_point(self) -> int:
+        """Just before the first event the writer has not taken: every event
+        of this stream up to here reaches the client before the reset."""
+        for frame in self._queue:
+            if frame.position is not None:
+                return frame.position - 1
+        return self.last_position
 
     def close_quietly(self) -> None:
         """The client left: stop without writing anything more."""
@@ -285,9 +346,13 @@ class QueueStream(BaseStream):
 
     async def pump(self, send: Callable[[bytes], Awaitable[None]]) -> None:
         """Send queued frames until the stream is closed and drained."""
+        queue, as_json = self._queue, self.as_json
         while True:
-            while self._queue:
-                await send(self._queue.popleft())
+            while queue:
+                frame = queue.popleft()
+                data = frame.json if as_json else frame.sse
+                self.queued_bytes -= len(data)
+                await send(data)
             if self.closed:
                 return
             self._wake.clear()

@@ -9,11 +9,21 @@ on SQLite), record each attempt, and either finish them or schedule the
 next attempt. Every update of a claimed job checks the claim it came from
 (worker and attempt number), so a worker that lost its lease can never
 overwrite the job's newer state.
+
+Endpoint health: a webhook rule's current run of failed deliveries is kept
+in its stored spec (``spec["health"]``: ``{"failures", "since"}``), changed
+only under the rule row's lock (``FOR UPDATE`` on PostgreSQL, the write
+lock on SQLite) and without touching ``updated_at`` (so it never looks like
+an edit). A success ends the run; re-enabling or editing the endpoint
+starts a new one (the rule book saves a spec without it). A rule is
+disabled once, by a conditional update: of two processes racing to
+disable it, one wins and announces it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -32,6 +42,43 @@ if TYPE_CHECKING:
 
 CLAIMABLE = ("pending", "failed")  # failed: an attempt failed, the next is scheduled
 RETRYABLE = ("failed", "dead", "succeeded", "discarded")
+HEALTH_KEY = "health"  # in a rule's spec: its endpoint's current run of failures
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One attempt that reached (or tried to reach) a rule's endpoint."""
+
+    rule_id: str
+    ok: bool
+    at: float  # when the attempt started
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FailingRule:
+    """A rule whose run of failed deliveries passed both limits."""
+
+    rule_id: str
+    failures: int
+    since: float
+    last_detail: str
+
+
+def next_health(
+    health: Mapping[str, Any] | None, deliveries: Sequence[Delivery]
+) -> dict[str, Any] | None:
+    """A rule's run of failures after ``deliveries`` (in attempt order):
+    a success ends it (None), a failure extends it."""
+    current = dict(health) if health else None
+    for delivery in deliveries:
+        if delivery.ok:
+            current = None
+        elif current is None:
+            current = {"failures": 1, "since": delivery.at}
+        else:
+            current = {"failures": int(current["failures"]) + 1, "since": current["since"]}
+    return current
 
 
 class SQLJobs:
@@ -70,6 +117,73 @@ class SQLJobs:
             stmt = stmt.where(rules.c.deleted_at.is_(None))
         async with self._store._read() as conn:
             return [_rule(row) for row in await conn.execute(stmt)]
+
+    async def record_deliveries(
+        self, deliveries: Sequence[Delivery], *, failures: int, window_s: float
+    ) -> list[FailingRule]:
+        """Fold these attempts into their rules' runs of failures; returns
+        the enabled rules whose run now holds at least ``failures`` attempts
+        spanning at least ``window_s`` (``failures`` 0: never). Reads only,
+        unless some run changes."""
+        by_rule: dict[str, list[Delivery]] = {}
+        for delivery in sorted(deliveries, key=lambda d: d.at):
+            by_rule.setdefault(delivery.rule_id, []).append(delivery)
+        if not by_rule:
+            return []
+        stmt = select(rules.c.id, rules.c.spec).where(rules.c.id.in_(list(by_rule)))
+        async with self._store._read() as conn:
+            stored = {i: orjson.loads(spec) for i, spec in await conn.execute(stmt)}
+        if all(
+            next_health(spec.get(HEALTH_KEY), by_rule[i]) == spec.get(HEALTH_KEY)
+            for i, spec in stored.items()
+        ):
+            return []  # the common case: successes of healthy rules
+        if not self._store.is_sqlite:
+            stmt = stmt.with_for_update()
+        found: list[FailingRule] = []
+        async with self._store._write() as conn:
+            current = {i: orjson.loads(spec) for i, spec in await conn.execute(stmt)}
+            changed = []
+            for rule_id, spec in current.items():
+                health = next_health(spec.get(HEALTH_KEY), by_rule[rule_id])
+                if health == spec.get(HEALTH_KEY):
+                    continue
+                spec.pop(HEALTH_KEY, None)
+                if health is not None:
+                    spec[HEALTH_KEY] = health
+                changed.append({"rule": rule_id, "new_spec": orjson.dumps(spec).decode()})
+                last = by_rule[rule_id][-1]
+                if (
+                    health is not None
+                    and failures > 0
+                    and health["failures"] >= failures
+                    and last.at - float(health["since"]) >= window_s
+                ):
+                    found.append(
+                        FailingRule(rule_id, health["failures"], health["since"], last.detail)
+                    )
+            if changed:
+                await conn.execute(
+                    update(rules)
+                    .where(rules.c.id == bindparam("rule"))
+                    .values(spec=bindparam("new_spec")),
+                    changed,
+                )
+        return found
+
+    async def disable_rule(self, rule_id: str, reason: str, now: float) -> RuleRecord | None:
+        """Disable an enabled rule; the disabled record, or None when it was
+        not enabled (already disabled, deleted, or another process won)."""
+        stmt = (
+            update(rules)
+            .where(rules.c.id == rule_id, rules.c.enabled.is_(True), rules.c.deleted_at.is_(None))
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
+        )
+        async with self._store._write() as conn:
+            if (await conn.execute(stmt)).rowcount != 1:
+                return None
+            row = (await conn.execute(select(rules).where(rules.c.id == rule_id))).one()
+        return _rule(row)
 
     async def rules_version(self) -> tuple[int, float]:
         """Changes whenever any rule is created, changed or deleted."""
