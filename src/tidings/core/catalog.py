@@ -382,6 +382,10 @@ def _version_schema(
     return schema, None
 
 
+def _is_index(part: str) -> bool:
+    return part.isascii() and part.isdigit()  # int() also takes "²"
+
+
 def _reference_problem(schema: Mapping[str, Any]) -> str | None:
     """Schemas are self-contained: a ``$ref`` points inside the schema (and
     resolves there); nothing is ever fetched."""
@@ -392,7 +396,12 @@ def _reference_problem(schema: Mapping[str, Any]) -> str | None:
             part = raw.replace("~1", "/").replace("~0", "~")
             if isinstance(node, dict) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            elif (
+                isinstance(node, list)
+                and part.isascii()
+                and part.isdigit()
+                and int(part) < len(node)
+            ):
                 node = node[int(part)]
             else:
                 return False
