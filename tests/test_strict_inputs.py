@@ -243,3 +243,24 @@ def test_publish_accepts_json_with_parameters(
     assert one.status_code == 202, one.text
     batch = orjson.dumps({"events": [_event(tenant)]})
     assert admin.http.post("/api/events/batch", content=batch, headers=headers).status_code == 202
+
+
+HOSTILE_INSTANTS = ["nan", "inf", "-inf", "1e999", "\uff11\uff12", "1_000", "2025e999", "²"]
+
+
+@pytest.mark.parametrize("value", HOSTILE_INSTANTS)
+def test_time_parameters(server: ServerProcess, admin: Admin, value: str) -> None:
+    for path in ("/api/events/log", "/api/admin/jobs"):
+        for name in ("since", "until"):
+            _assert_problem(admin.http.get(path, params={name: value}), 422, name)
+    replay = admin.http.post(
+        "/api/admin/replay", json={"from": value, "to": "2025-01-01T00:00:00Z", "dryRun": True}
+    )
+    _assert_problem(replay, 422, "/from")
+
+
+@pytest.mark.parametrize("value", ["1700000000", "1700000000.25", "2025-01-01T00:00:00Z"])
+def test_time_parameters_still_read_epochs_and_dates(
+    server: ServerProcess, admin: Admin, value: str
+) -> None:
+    assert admin.http.get("/api/events/log", params={"since": value}).status_code == 200

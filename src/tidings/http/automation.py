@@ -15,11 +15,11 @@ from tidings.auth import Principal
 from tidings.automation.packs import install_pack, read_pack, shipped_packs
 from tidings.automation.replay import replay
 from tidings.automation.rules import rule_json
-from tidings.core.envelope import iso_utc, parse_instant
+from tidings.core.envelope import iso_utc
 from tidings.errors import Forbidden, InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, parse_time
-from tidings.http.params import INT64_MAX, ascii_int
+from tidings.http.params import INT64_MAX, ascii_int, instant
 from tidings.service import Tidings
 from tidings.store.base import JobFilter, JobRecord, RuleRecord
 
@@ -394,8 +394,8 @@ async def replay_range(request: Request, body: ReplayIn) -> Response:
         )
     report = await replay(
         tidings,
-        since=parse_instant(body.from_, "/from"),
-        until=parse_instant(body.to, "/to"),
+        since=instant(body.from_, "/from"),
+        until=instant(body.to, "/to"),
         tenant_id=body.tenantId,
         rule_id=body.ruleId,
         dry_run=body.dryRun,

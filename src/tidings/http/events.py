@@ -12,11 +12,11 @@ from starlette.responses import Response
 
 from tidings.auth import Principal, hash_secret, new_ticket
 from tidings.core.audience import Viewer, can_see
-from tidings.core.envelope import Event, parse_instant
+from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
 from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
-from tidings.http.params import ascii_int, declared_length
+from tidings.http.params import ascii_int, declared_length, instant
 from tidings.hub.replay import tenant_scope
 from tidings.ingest import parse_json
 from tidings.service import Tidings
@@ -83,7 +83,7 @@ def viewer_of(principal: Principal, tenant_id: str | None) -> Viewer:
 
 
 def parse_time(value: str | None, name: str) -> float | None:
-    return None if value is None else parse_instant(value, name)
+    return None if value is None else instant(value, name)
 
 
 @router.get("/api/events/log", summary="Event history (filters, cursor paging)")

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any, overload
 
+from tidings.core.envelope import parse_instant
 from tidings.errors import InvalidInput, MalformedJSON, PayloadTooLarge, TidingsError
 from tidings.http.problems import send_problem
 
@@ -30,6 +32,7 @@ INT64_MIN = -(2**63)
 # CloudEvents' structured and batch modes will join these (a later issue).
 PUBLISH_MEDIA_TYPES = frozenset({"application/json"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_EPOCH_RE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")
 Scope = dict[str, Any]
 
 
@@ -54,6 +57,20 @@ def ascii_int(value: str | None, field: str, low: int = 0, high: int = INT64_MAX
     ):
         raise InvalidInput(f"{field} must be a whole number from {low} to {high}", field=field)
     return int(value)
+
+
+def instant(value: str, field: str) -> float:
+    """Epoch seconds (ASCII digits, up to nine decimals) or an ISO-8601
+    date-time, as finite epoch seconds: ``nan``, ``inf``, ``1e999`` and
+    non-ASCII digits are refused."""
+    if _EPOCH_RE.fullmatch(value):
+        return float(value)
+    if not (value.isascii() and value[:4].isdigit() and len(value) <= 40):
+        raise InvalidInput(f"{field} must be an ISO-8601 date-time or epoch seconds", field=field)
+    seconds = parse_instant(value, field)
+    if not math.isfinite(seconds):
+        raise InvalidInput(f"{field} must be an ISO-8601 date-time or epoch seconds", field=field)
+    return seconds
 
 
 def media_type(value: str | None) -> str:
