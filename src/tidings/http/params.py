@@ -7,6 +7,8 @@ Invariants (every HTTP route, raw or FastAPI):
   only, within its range (at most a signed 64-bit integer): ``²``, fullwidth digits,
   ``+5``, ``1_000`` and ``7450430343536053321728`` are refused with a 4xx
   problem naming the parameter, never parsed by ``int()`` into a 500.
+- A time parameter (``since``, ``until``, replay ``from``/``to``) is ASCII
+  epoch seconds or an ISO-8601 date-time, and finite (no ``nan``/``inf``).
 - A JSON body of the API (FastAPI routes) is at most
   ``Settings.max_api_body_bytes`` (413 before it is parsed, whether it
   declares a Content-Length or is chunked), and holds no integer outside
