@@ -5,6 +5,8 @@ bodies that are not ``application/json``."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +14,8 @@ import httpx
 import orjson
 import pytest
 import websockets
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from support import Admin, ServerProcess, bearer
 from tidings.errors import InvalidInput, MalformedJSON
@@ -264,3 +268,54 @@ def test_time_parameters_still_read_epochs_and_dates(
     server: ServerProcess, admin: Admin, value: str
 ) -> None:
     assert admin.http.get("/api/events/log", params={"since": value}).status_code == 200
+
+
+@given(st.integers(0, 2**63 - 1))
+def test_ascii_int_reads_every_64_bit_number_it_writes(number: int) -> None:
+    assert ascii_int(str(number), "n") == number
+
+
+@given(st.text(max_size=25))
+def test_ascii_int_accepts_only_ascii_digits(text: str) -> None:
+    plain = text.isascii() and text.isdigit() and len(text) <= 19
+    try:
+        assert ascii_int(text, "n") == int(text) and plain
+    except InvalidInput as refused:
+        assert refused.field == "n" and not (plain and int(text) <= 2**63 - 1)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _storable(value: Any) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value <= 2**63 - 1
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return all(_storable(v) for v in value.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_check_json_refuses_exactly_what_cannot_be_stored(value: Any) -> None:
+    body = json.dumps(value).encode()  # NaN, Infinity and big integers as Python writes them
+    if _storable(value):
+        check_json(body)
+    else:
+        with pytest.raises(InvalidInput) as refused:
+            check_json(body)
+        assert refused.value.status == 422 and refused.value.field is not None
