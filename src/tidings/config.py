@@ -45,6 +45,7 @@ class Settings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_batch: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
+    max_api_body_bytes: int = 1 << 20  # every FastAPI route's body (admin, rules...): 413
     validate_payloads: bool = True
     catalog_dirs: tuple[str, ...] = ()  # extra catalog pack directories or files
     # streams

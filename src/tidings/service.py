@@ -67,7 +67,7 @@ class Tidings:
         )
         self.catalogs = TenantCatalogs(self.catalog, self.store, refresh_s=settings.cache_ttl_s)
         self.hub = Hub(
-            sensitive=self._sensitive,
+            sensitive=self.catalogs.sensitive,
             heartbeat_s=settings.heartbeat_s,
             retry_ms=settings.retry_ms,
         )
@@ -119,9 +119,6 @@ class Tidings:
             )
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
-
-    def _sensitive(self, event_type: str) -> Any:
-        return self.catalogs.sensitive_any(event_type)
 
     def sensitive_for(self, tenant_id: str, event_type: str) -> Any:
         """The sensitive fields of ``event_type`` as tenant ``tenant_id`` defines it."""

@@ -145,13 +145,13 @@ class ActionRegistry:
     def render(
         self, action_type: str, config: Mapping[str, Any], variables: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """The configuration with every template rendered (secrets untouched)."""
+        """The configuration with every template rendered (secrets untouched),
+        under one template budget for the whole configuration."""
         action = self._actions.get(action_type)
         secret = action.secret_keys if action is not None else ()
-        rendered: dict[str, Any] = {}
-        for key, value in config.items():
-            rendered[key] = value if key in secret else templates.render_value(value, variables)
-        return rendered
+        plain = {k: v for k, v in config.items() if k not in secret}
+        rendered: dict[str, Any] = templates.render_value(plain, variables)
+        return {k: (v if k in secret else rendered[k]) for k, v in config.items()}
 
     def shown(self, action_type: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """The configuration as the API shows it: secrets masked."""

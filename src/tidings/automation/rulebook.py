@@ -236,7 +236,7 @@ class RuleBook:
         if tenant is not None and event.get("tenantId") != tenant:
             reasons.append(f"the rule is scoped to tenant {tenant!r}")
         trigger = spec["trigger"]
-        if not isinstance(event.get("type"), str) or not compile_pattern(trigger["type"]).match(
+        if not isinstance(event.get("type"), str) or not compile_pattern(trigger["type"]).matches(
             event["type"]
         ):
             reasons.append(f"type {event.get('type')!r} does not match {trigger['type']!r}")

@@ -6,6 +6,12 @@ at start-up, rebuilt for a tenant at once after a local write, and
 re-read every ``refresh_s`` seconds so writes made by other processes
 arrive within that bound. Only tenants whose stored types changed are
 rebuilt; validators compiled for unchanged types are kept.
+
+Isolation: a tenant's types live in that tenant's catalog only. Two tenants
+may define a type of the same name with different sensitive fields; every
+lookup (publishing, redaction live, on replay and in history) names the
+event's tenant, so no tenant's definition changes what another tenant's
+subscribers see. There is no cross-tenant merge by type name.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tidings.store.base import CatalogTypeRecord, Store
 
 log = logging.getLogger("tidings.catalog")
 DEFAULT_REFRESH_S = 5.0
+_NONE: Mapping[str, str] = {}
 
 
 def tenant_event_type(record: CatalogTypeRecord) -> EventType:
@@ -50,7 +57,6 @@ class TenantCatalogs:
         self.refresh_s = refresh_s
         self._catalogs: dict[str, Catalog] = {}
         self._types: dict[str, dict[str, tuple[bytes, EventType]]] = {}
-        self._sensitive_any: dict[str, dict[str, str]] = {}
         self._poller = Periodic(refresh_s, self.refresh, log, "tenant catalog")
 
     # -- lookups (synchronous, for the publish and delivery paths) ---------
@@ -64,17 +70,11 @@ class TenantCatalogs:
         return sorted((t for _, t in self._types.get(tenant_id, {}).values()), key=lambda t: t.name)
 
     def sensitive(self, tenant_id: str, event_type: str) -> Mapping[str, str]:
-        found = self.for_tenant(tenant_id).find(event_type)
-        return found.sensitive if found is not None else {}
-
-    def sensitive_any(self, event_type: str) -> Mapping[str, str]:
-        """For lookups that know only the type (the hub's encoder): the
-        shipped type's fields, or the union of the fields tenants marked on
-        a type of that name (redacting too much is safe; too little is not)."""
-        found = self.shipped.find(event_type)
-        if found is not None:
-            return found.sensitive
-        return self._sensitive_any.get(event_type, {})
+        """The sensitive fields of ``event_type`` as ``tenant_id`` sees it:
+        the shipped type's, else that tenant's own definition. Never another
+        tenant's (two dictionary lookups: the hub calls this per event)."""
+        found = self._catalogs.get(tenant_id, self.shipped).find(event_type)
+        return found.sensitive if found is not None else _NONE
 
     # -- loading ----------------------------------------------------------
 
@@ -89,7 +89,6 @@ class TenantCatalogs:
         )
         for tenant in tenants:
             self._apply(tenant, by_tenant.get(tenant, []))
-        self._rebuild_sensitive()
 
     def _apply(self, tenant_id: str, records: Iterable[CatalogTypeRecord]) -> None:
         old = self._types.get(tenant_id, {})
@@ -119,14 +118,6 @@ class TenantCatalogs:
         else:
             self._types.pop(tenant_id, None)
             self._catalogs.pop(tenant_id, None)
-
-    def _rebuild_sensitive(self) -> None:
-        merged: dict[str, dict[str, str]] = {}
-        for types in self._types.values():
-            for _, event_type in types.values():
-                if event_type.sensitive:
-                    merged.setdefault(event_type.name, {}).update(event_type.sensitive)
-        self._sensitive_any = merged
 
     async def start(self) -> None:
         try:

@@ -43,7 +43,7 @@ from tidings.core.audience import parse_audience
 from tidings.core.compat import compare
 from tidings.core.envelope import ACTIONS, EventDraft
 from tidings.core.fields import FieldsError, fields_schema
-from tidings.core.validation import PayloadValidator
+from tidings.core.validation import PayloadValidator, pattern_problem
 from tidings.errors import InvalidInput, NotFound, TidingsError
 
 _TEMPLATE_RE = re.compile(r"\{([A-Za-z0-9_.]+)\}")
@@ -376,10 +376,18 @@ def _version_schema(
         raise CatalogError(
             f"version {number}: a payload schema must describe an object", location=(*at, "schema")
         )
+    slow = pattern_problem(schema)
+    if slow is not None:
+        where, message = slow
+        raise CatalogError(f"version {number}: {message}", location=(*at, "schema", *where))
     problem = _reference_problem(schema)
     if problem is not None:
         raise CatalogError(f"version {number}: {problem}", location=(*at, "schema"))
     return schema, None
+
+
+def _is_index(part: str) -> bool:
+    return part.isascii() and part.isdigit()  # int() also takes "²"
 
 
 def _reference_problem(schema: Mapping[str, Any]) -> str | None:
@@ -392,7 +400,12 @@ def _reference_problem(schema: Mapping[str, Any]) -> str | None:
             part = raw.replace("~1", "/").replace("~0", "~")
             if isinstance(node, dict) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            elif (
+                isinstance(node, list)
+                and part.isascii()
+                and part.isdigit()
+                and int(part) < len(node)
+            ):
                 node = node[int(part)]
             else:
                 return False

@@ -39,7 +39,7 @@ class RuleTrigger:
     def matches_type(self, event_type: str) -> bool:
         if not self.is_wild:
             return event_type == self.type_pattern
-        return compile_pattern(self.type_pattern).match(event_type) is not None
+        return compile_pattern(self.type_pattern).matches(event_type)
 
 
 def envelope_view(event: Event) -> dict[str, Any]:

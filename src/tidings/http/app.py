@@ -27,6 +27,7 @@ from tidings.http import (
     problems,
     publish,
 )
+from tidings.http.params import StrictBodies
 from tidings.http.publish import publish_endpoint
 from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.service import Tidings
@@ -105,6 +106,7 @@ def build_api(tidings: Tidings) -> FastAPI:
     api.state.tidings = tidings
     api.state.metrics = ops.metrics_registry(tidings)
     problems.install(api)
+    api.add_middleware(StrictBodies, limit=tidings.settings.max_api_body_bytes)
     for router in (
         events.router,
         admin.router,

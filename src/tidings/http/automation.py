@@ -5,7 +5,7 @@ only its tenant's rules and jobs (global rules need a global key)."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,10 +15,11 @@ from tidings.auth import Principal
 from tidings.automation.packs import install_pack, read_pack, shipped_packs
 from tidings.automation.replay import replay
 from tidings.automation.rules import rule_json
-from tidings.core.envelope import iso_utc, parse_instant
+from tidings.core.envelope import iso_utc
 from tidings.errors import Forbidden, InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, parse_time
+from tidings.http.params import INT64_MAX, ascii_int, instant
 from tidings.service import Tidings
 from tidings.store.base import JobFilter, JobRecord, RuleRecord
 
@@ -52,7 +53,7 @@ class SecretIn(Strict):
 
 
 class JobsIn(Strict):
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(min_length=1, max_length=1000)
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -273,12 +274,8 @@ def _statuses(value: str | None) -> tuple[str, ...]:
 async def list_jobs(request: Request) -> Response:
     tidings, principal = await admin(request, None)
     params = request.query_params
-    limit = params.get("limit", "100")
-    before = params.get("before")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InvalidInput("limit must be a whole number from 1 to 1000", field="limit")
-    if before is not None and not before.isdigit():
-        raise InvalidInput("before must be a job id", field="before")
+    limit = ascii_int(params.get("limit", "100"), "limit", 1, 1000)
+    before = ascii_int(params.get("before") or None, "before", 1)
     query = JobFilter(
         tenant_ids=_scope(principal, params.get("tenantId")),
         statuses=_statuses(params.get("status")),
@@ -287,8 +284,8 @@ async def list_jobs(request: Request) -> Response:
         event_type=params.get("type"),
         since=parse_time(params.get("since"), "since"),
         until=parse_time(params.get("until"), "until"),
-        before_id=int(before) if before else None,
-        limit=int(limit),
+        before_id=before,
+        limit=limit,
     )
     jobs = await tidings.store.jobs.list_jobs(query, history=True)
     items = [job_json(j) for j in jobs]
@@ -296,7 +293,11 @@ async def list_jobs(request: Request) -> Response:
     return json_response({"items": items, "next": cursor})
 
 
-async def _job_for(request: Request, job_id: int) -> tuple[Tidings, Principal, JobRecord]:
+JOB_ID = Path(description="a job id: a whole number from 1 to 2^63-1")
+
+
+async def _job_for(request: Request, raw_id: str) -> tuple[Tidings, Principal, JobRecord]:
+    job_id = ascii_int(raw_id, "job_id", 1)
     tidings, principal = await admin(request, None)
     job = await tidings.store.jobs.get_job(job_id)
     if job is None or principal.tenant_id not in (None, job.tenant_id):
@@ -305,7 +306,7 @@ async def _job_for(request: Request, job_id: int) -> tuple[Tidings, Principal, J
 
 
 @router.get("/jobs/{job_id}", summary="One job with every attempt")
-async def get_job(request: Request, job_id: int = Path(ge=1)) -> Response:
+async def get_job(request: Request, job_id: str = JOB_ID) -> Response:
     _, _, job = await _job_for(request, job_id)
     return json_response(job_json(job))
 
@@ -318,12 +319,12 @@ async def _retry(tidings: Tidings, principal: Principal, ids: list[int]) -> int:
 
 
 @router.post("/jobs/{job_id}/retry", summary="Run a failed, dead or finished job again now")
-async def retry_job(request: Request, job_id: int = Path(ge=1)) -> Response:
+async def retry_job(request: Request, job_id: str = JOB_ID) -> Response:
     tidings, principal, job = await _job_for(request, job_id)
     if job.status in ("pending", "running"):
-        raise InvalidInput(f"job {job_id} is {job.status}: nothing to retry", field="status")
-    await _retry(tidings, principal, [job_id])
-    return json_response(job_json(await _reload(tidings, job_id)))
+        raise InvalidInput(f"job {job.id} is {job.status}: nothing to retry", field="status")
+    await _retry(tidings, principal, [job.id])
+    return json_response(job_json(await _reload(tidings, job.id)))
 
 
 @router.post("/jobs/retry", summary="Retry many jobs")
@@ -333,14 +334,14 @@ async def retry_jobs(request: Request, body: JobsIn) -> Response:
 
 
 @router.post("/jobs/{job_id}/discard", summary="Give up on a job, with a reason")
-async def discard_job(request: Request, body: DiscardIn, job_id: int = Path(ge=1)) -> Response:
+async def discard_job(request: Request, body: DiscardIn, job_id: str = JOB_ID) -> Response:
     tidings, principal, job = await _job_for(request, job_id)
     if job.status not in ("pending", "failed", "dead"):
-        raise InvalidInput(f"job {job_id} is {job.status}: it cannot be discarded", field="status")
+        raise InvalidInput(f"job {job.id} is {job.status}: it cannot be discarded", field="status")
     await tidings.store.jobs.discard_jobs(
-        [job_id], body.reason, _now(), tenant_ids=_scope(principal, None)
+        [job.id], body.reason, _now(), tenant_ids=_scope(principal, None)
     )
-    return json_response(job_json(await _reload(tidings, job_id)))
+    return json_response(job_json(await _reload(tidings, job.id)))
 
 
 @router.post("/jobs/discard", summary="Discard many jobs, with a reason")
@@ -393,8 +394,8 @@ async def replay_range(request: Request, body: ReplayIn) -> Response:
         )
     report = await replay(
         tidings,
-        since=parse_instant(body.from_, "/from"),
-        until=parse_instant(body.to, "/to"),
+        since=instant(body.from_, "/from"),
+        until=instant(body.to, "/to"),
         tenant_id=body.tenantId,
         rule_id=body.ruleId,
         dry_run=body.dryRun,

@@ -12,10 +12,11 @@ from starlette.responses import Response
 
 from tidings.auth import Principal, hash_secret, new_ticket
 from tidings.core.audience import Viewer, can_see
-from tidings.core.envelope import Event, parse_instant
+from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
 from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
+from tidings.http.params import ascii_int, declared_length, instant
 from tidings.hub.replay import tenant_scope
 from tidings.ingest import parse_json
 from tidings.service import Tidings
@@ -46,14 +47,12 @@ async def read_json(request: Request, limit: int) -> tuple[Any, int]:
 
 async def read_raw(request: Request, limit: int) -> bytes:
     """The request body, refused past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    declared_length(request.headers.get("content-length"), limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes", field="")
     return bytes(body)
 
 
@@ -84,15 +83,7 @@ def viewer_of(principal: Principal, tenant_id: str | None) -> Viewer:
 
 
 def parse_time(value: str | None, name: str) -> float | None:
-    return None if value is None else parse_instant(value, name)
-
-
-def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    if value is None:
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", field=name)
-    return int(value)
+    return None if value is None else instant(value, name)
 
 
 @router.get("/api/events/log", summary="Event history (filters, cursor paging)")
@@ -102,8 +93,8 @@ async def history(request: Request) -> Response:
     params = request.query_params
     viewer = viewer_of(principal, params.get("tenantId"))
     types = TypeFilter.parse(params.get("types"))
-    limit = _int(params.get("limit"), "limit", 100, 1, 500)
-    cursor = _int(params.get("cursor"), "cursor", 0, 0, 2**62) if params.get("cursor") else None
+    limit = ascii_int(params.get("limit", "100"), "limit", 1, 500)
+    cursor = ascii_int(params.get("cursor") or None, "cursor")
     newest_first = params.get("order", "desc") != "asc"
     if params.get("order") not in (None, "asc", "desc"):
         raise InvalidInput("order must be asc or desc", field="order")

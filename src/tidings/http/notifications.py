@@ -12,6 +12,7 @@ from tidings.auth import Principal
 from tidings.errors import Forbidden
 from tidings.http.admin import ID, USER_ID
 from tidings.http.events import json_response, node, principal_of
+from tidings.http.params import ascii_int
 from tidings.notifications import notification_json
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -66,16 +67,17 @@ async def create(request: Request, body: NotificationIn) -> Response:
 async def list_(
     request: Request,
     unread: bool = False,
-    limit: int = Query(default=50, ge=1, le=200),
+    limit: str = Query(default="50", description="1 to 200"),
     cursor: str | None = Query(default=None, max_length=40),
 ) -> Response:
+    page_size = ascii_int(limit, "limit", 1, 200)
     tidings = node(request)
     tenant_id, user_id = _user(await principal_of(request))
     records = await tidings.store.list_notifications(
-        tenant_id, user_id, unread_only=unread, before=cursor, limit=limit + 1
+        tenant_id, user_id, unread_only=unread, before=cursor, limit=page_size + 1
     )
-    page = records[:limit]
-    next_cursor = page[-1].id if len(records) > limit else None
+    page = records[:page_size]
+    next_cursor = page[-1].id if len(records) > page_size else None
     items: list[dict[str, Any]] = [notification_json(r) for r in page]
     return json_response({"items": items, "nextCursor": next_cursor})
 

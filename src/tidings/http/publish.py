@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from tidings.errors import InvalidInput, PayloadTooLarge, TidingsError
+from tidings.errors import InvalidInput, TidingsError
+from tidings.http.params import check_publish_media_type, header, read_body
 from tidings.http.problems import send_problem
 from tidings.service import Tidings
 
@@ -52,6 +53,7 @@ _PROBLEMS = {
         (401, "missing or bad credential"),
         (403, "credential may not publish to this tenant"),
         (413, "event or body over the size limit"),
+        (415, "Content-Type is not application/json"),
         (422, "invalid envelope, unknown type, schema violation, bad audience"),
         (503, "database unavailable; retry after Retry-After"),
     ]
@@ -114,31 +116,9 @@ OPENAPI_PATHS: dict[str, Any] = {
 }
 
 
-def header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
-    declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidInput("the client went away before sending the body")
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
-        if not message.get("more_body", False):
-            return bytes(body)
-
-
 async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     principal = await tidings.auth.authenticate(header(scope, b"authorization"))
+    check_publish_media_type(header(scope, b"content-type"))
     body = await read_body(scope, receive, tidings.settings.max_event_bytes)
     key = header(scope, b"idempotency-key")
     if key is not None and not 0 < len(key) <= 256:
@@ -151,6 +131,7 @@ async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[An
 
 async def _publish_batch(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     principal = await tidings.auth.authenticate(header(scope, b"authorization"))
+    check_publish_media_type(header(scope, b"content-type"))
     body = await read_body(scope, receive, tidings.settings.max_body_bytes)
     prepared = tidings.ingest.prepare_body(
         body, principal, batch=True, max_batch=tidings.settings.max_batch

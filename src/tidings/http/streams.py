@@ -21,7 +21,8 @@ from tidings.auth import Principal, hash_secret
 from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
-from tidings.errors import InvalidInput, RateLimited, StreamGone, TidingsError, Unauthorized
+from tidings.errors import RateLimited, StreamGone, TidingsError, Unauthorized
+from tidings.http.params import ascii_int, header
 from tidings.http.problems import send_problem
 from tidings.hub.replay import catch_up
 from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
@@ -38,13 +39,6 @@ SSE_HEADERS = [
 def _query(scope: Scope) -> dict[str, str]:
     raw = scope.get("query_string", b"").decode("latin-1")
     return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 class StreamRequest:
@@ -74,14 +68,11 @@ async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
     else:
         raise Unauthorized("streams need a user token, a stream ticket or an admin credential")
     types = TypeFilter.parse(query.get("types"))
-    raw_last = _header(scope, b"last-event-id") or query.get("lastEventId") or None
-    last_id: int | None = None
-    if raw_last is not None:
-        if not raw_last.isdigit():
-            raise InvalidInput(
-                "Last-Event-ID must be a log position (a whole number)", field="Last-Event-ID"
-            )
-        last_id = int(raw_last)
+    from_header = header(scope, b"last-event-id") or None
+    last_id = ascii_int(
+        from_header or query.get("lastEventId") or None,
+        "Last-Event-ID" if from_header else "lastEventId",
+    )
     _check_limits(tidings, principal, viewer)
     return StreamRequest(principal, viewer, types, last_id)
 
@@ -94,7 +85,7 @@ async def _principal(tidings: Tidings, scope: Scope, query: dict[str, str]) -> P
             raise Unauthorized("unknown, expired or already used stream ticket")
         tenant_id, user_id, session_expires_at = claimed
         return await tidings.auth.user_principal(tenant_id, user_id, session_expires_at)
-    return await tidings.auth.authenticate(_header(scope, b"authorization"))
+    return await tidings.auth.authenticate(header(scope, b"authorization"))
 
 
 def _check_limits(tidings: Tidings, principal: Principal, viewer: Viewer) -> None:

@@ -10,6 +10,9 @@ Ordering: the feed calls ``dispatch`` with contiguous positions only, so
 ``position`` is always "every event up to here has been offered to every
 live stream". Replaying streams read the log up to ``position`` and then go
 live without awaiting in between (see :func:`tidings.hub.replay.catch_up`).
+
+Redaction is decided per (tenant, type): the sensitive fields come from
+the event's own tenant's definition of its type, never another tenant's.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from tidings.hub.stream import (
 DEFAULT_HEARTBEAT_S = 15.0
 DEFAULT_RETRY_MS = 2_000
 
-SensitiveLookup = Callable[[str], Mapping[str, str]]
+# (tenant, type) -> the type's sensitive fields as that tenant defines it.
+SensitiveLookup = Callable[[str, str], Mapping[str, str]]
 FrameSource = Frame | Callable[[Viewer], Frame]
 
 
-def _no_sensitive(_type: str) -> Mapping[str, str]:
+def _no_sensitive(_tenant: str, _type: str) -> Mapping[str, str]:
     return {}
 
 
@@ -146,7 +150,7 @@ class Hub:
         carries none of its type's sensitive fields, else an encoder
         building each redaction variant once (keyed by the viewer's
         permission set, whose hash Python caches)."""
-        sensitive = self._sensitive(event.type)
+        sensitive = self._sensitive(event.tenant_id, event.type)
         wire = event.to_wire() if sensitive else {}
         sensitive = carried(wire, sensitive)
         if not sensitive:  # nothing any viewer must not see: one encoding for all
