@@ -44,6 +44,7 @@ class Settings:
     max_batch: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
     validate_payloads: bool = True
+    publish_rate: float = 0.0  # events/s per API key, burst the same; 0: off (per process)
     catalog_dirs: tuple[str, ...] = ()  # extra catalog pack directories or files
     # streams
     stream_aliases: tuple[str, ...] = ("/qms/events",)
