@@ -87,7 +87,9 @@ OPERATIONS: dict[str, frozenset[Kind]] = {
     "notifications.create": SERVICES,
     "entities.transition": SERVICES | USERS,
     "entities.timeline": READERS,
+    "events.read": READERS,  # streams and history; admins name a tenant in scope
     "notifications.read": USERS,
+    "events.ticket": USERS,  # single-use stream tickets for browsers
 }
 
 _NEEDS = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from tidings.auth import Principal
 from tidings.errors import RateLimited
@@ -27,27 +28,24 @@ MAX_BUCKETS = 100_000  # then start over (full buckets): bounded memory
 
 
 class PublishLimiter:
-    def __init__(self, default_rate: float) -> None:
+    def __init__(self, default_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.default_rate = default_rate if default_rate > 0 else 0.0
+        self.clock = clock
         self._buckets: dict[str, list[float]] = {}  # key id -> [tokens, monotonic time]
-
-    def rate_of(self, principal: Principal) -> float:
-        if principal.key_id is None:
-            return 0.0  # the bootstrap admin key and in-process publishes
-        rate = principal.publish_rate
-        return self.default_rate if rate is None else rate
 
     def take(self, principal: Principal, count: int) -> None:
         """Admit ``count`` events of ``principal`` or raise :class:`RateLimited`."""
-        rate = self.rate_of(principal)
-        if rate <= 0:
-            return
-        now = time.monotonic()
-        bucket = self._buckets.get(principal.key_id)  # type: ignore[arg-type]
+        rate, key_id = principal.publish_rate, principal.key_id
+        if rate is None:
+            rate = self.default_rate
+        if rate <= 0 or key_id is None:
+            return  # not limited; the bootstrap admin key and in-process publishes never are
+        now = self.clock()
+        bucket = self._buckets.get(key_id)
         if bucket is None:
             if len(self._buckets) >= MAX_BUCKETS:
                 self._buckets.clear()
-            bucket = self._buckets[principal.key_id] = [rate, now]  # type: ignore[index]
+            bucket = self._buckets[key_id] = [rate, now]
         tokens = min(rate, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = now
         need = min(float(count), rate)

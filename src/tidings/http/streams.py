@@ -22,6 +22,7 @@ from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
 from tidings.errors import InvalidInput, RateLimited, StreamGone, TidingsError, Unauthorized
+from tidings.http.events import viewer_of
 from tidings.http.problems import send_problem
 from tidings.hub.replay import catch_up
 from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
@@ -67,12 +68,7 @@ class StreamRequest:
 async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
     query = _query(scope)
     principal = await _principal(tidings, scope, query)
-    if principal.viewer is not None:
-        viewer = principal.viewer
-    elif principal.is_admin:
-        viewer = Viewer.operator(principal.tenant_id or query.get("tenantId") or None)
-    else:
-        raise Unauthorized("streams need a user token, a stream ticket or an admin credential")
+    viewer = viewer_of(principal, query.get("tenantId") or None)
     types = TypeFilter.parse(query.get("types"))
     raw_last = _header(scope, b"last-event-id") or query.get("lastEventId") or None
     last_id: int | None = None
