@@ -568,3 +568,26 @@ def test_the_table_covers_every_operation_of_the_api(server: ServerProcess) -> N
     declared = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
     covered = {(o.method, o.template) for o in OPS}
     assert declared - PUBLIC == covered
+
+
+def test_listings_show_only_the_callers_scope(
+    server: ServerProcess, admin: Admin, other_tenant: str
+) -> None:
+    """Where a cell above is 200 for a credential of another tenant, what it
+    gets holds nothing of T."""
+    world = World(admin, other_tenant)
+    world.rule(NOTIFY)
+    world.published()
+    for kind in ("other_admin", "other_user"):
+        with httpx.Client(base_url=server.url, headers=credential(kind, world)) as client:
+            history = client.get("/api/events/log").json()["items"]
+            assert (history and {e["tenantId"] for e in history} == {other_tenant}) or not history
+            assert all(e["tenantId"] != world.tenant for e in history)
+            if kind == "other_admin":
+                tenants = client.get("/api/admin/tenants").json()["items"]
+                assert [t["id"] for t in tenants] == [other_tenant]
+                for path in ("/api/admin/rules", "/api/admin/jobs", "/api/admin/api-keys"):
+                    items = client.get(path).json()["items"]
+                    assert all(i["tenantId"] == other_tenant for i in items), path
+                retried = client.post("/api/admin/jobs/retry", json={"ids": [world.job()]})
+                assert retried.json() == {"retried": 0}
