@@ -20,8 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from support import ADMIN_KEY, Admin, ServerProcess, bearer, unique
+from tidings.access import may
+from tidings.auth import Principal
 
 KINDS = (
     "bootstrap",
@@ -591,3 +595,25 @@ def test_listings_show_only_the_callers_scope(
                     assert all(i["tenantId"] == other_tenant for i in items), path
                 retried = client.post("/api/admin/jobs/retry", json={"ids": [world.job()]})
                 assert retried.json() == {"retried": 0}
+
+
+@given(
+    kind=st.sampled_from(["admin", "key", "user"]),
+    scopes=st.sets(st.sampled_from(["publish", "admin"])),
+    bound=st.sampled_from([None, "a", "b"]),
+    target=st.sampled_from(["a", "b"]),
+)
+def test_the_publish_check_of_the_hot_path_agrees_with_the_table(
+    kind: str, scopes: set[str], bound: str | None, target: str
+) -> None:
+    """Ingest asks ``Principal.can_publish_to`` per event (no table lookup
+    on the hot path); it must say what the table says."""
+    if kind == "admin":
+        principal = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
+    elif kind == "user":
+        principal = Principal(kind="user", tenant_id=bound or "a")
+    else:
+        principal = Principal(kind="key", tenant_id=bound, scopes=frozenset(scopes), key_id="k")
+    if kind == "key" and not scopes:
+        return  # keys have at least one scope
+    assert principal.can_publish_to(target) == may(principal, "events.publish", target)
