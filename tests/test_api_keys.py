@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import ADMIN_KEY, Admin, ServerProcess, bearer, unique
+from support import ADMIN_KEY, Admin, ServerProcess, bearer, sse, unique
 
 
 def create(admin: Admin, **body: Any) -> dict[str, Any]:
@@ -192,3 +192,17 @@ def test_revocation_reaches_every_process_at_once(pg_url: str, tmp_path: Path) -
     finally:
         for srv in servers:
             srv.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_stream_opened_with_an_expiring_key_ends_at_its_expiry(
+    server: ServerProcess, admin: Admin
+) -> None:
+    tenant = admin.tenant()
+    made = create(admin, scopes=["admin"], tenantId=tenant, expiresInS=2)
+    async with sse(server.url, made["key"]) as stream:
+        _id, message = await stream.next(timeout=6)
+        while message.get("type") not in ("reconnect", "closed"):
+            _id, message = await stream.next(timeout=6)
+    assert message == {**message, "type": "reconnect", "reason": "token_expired"}
+    assert publish(server, made["key"], tenant).status_code == 401
