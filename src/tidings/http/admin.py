@@ -339,16 +339,18 @@ async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
 
 @router.get("/api-keys", summary="List API keys (never their secrets)")
 async def list_api_keys(request: Request) -> Response:
-    """Every key in the caller's scope, newest first; ``?tenantId=`` narrows
-    (``revoked=false`` hides revoked keys)."""
+    """Every key in the caller's scope, newest first; ``?tenantId=`` narrows,
+    ``?revoked=false`` (or ``true``) keeps the live (or revoked) keys only."""
     tidings, principal = await admin(request, "api_keys.list", scoped=False)
     wanted = request.query_params.get("tenantId") or None
     if wanted is not None:
         authorize(principal, "api_keys.list", wanted, field="tenantId")
-    scope = principal.tenant_id or wanted
-    records = await tidings.store.list_api_keys(scope)
-    if request.query_params.get("revoked") == "false":
-        records = [r for r in records if r.revoked_at is None]
+    revoked = request.query_params.get("revoked")
+    if revoked not in (None, "true", "false"):
+        raise InvalidInput("revoked must be true or false", field="revoked")
+    records = await tidings.store.list_api_keys(principal.tenant_id or wanted)
+    if revoked is not None:
+        records = [r for r in records if (r.revoked_at is not None) == (revoked == "true")]
     return json_response({"items": [_key_json(r) for r in records]})
 
 
