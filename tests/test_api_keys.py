@@ -167,10 +167,11 @@ def test_last_use_is_recorded_without_a_write_per_request(
 
 
 @pytest.mark.slow
-def test_revocation_reaches_every_process_at_once(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.asyncio
+async def test_revocation_reaches_every_process_at_once(pg_url: str, tmp_path: Path) -> None:
     """Two servers on one PostgreSQL, with a one-minute auth cache: a key
-    revoked through one is refused by the other long before its cache
-    would have expired."""
+    revoked through one is refused by the other, and the other's stream
+    opened with it closes, long before its cache would have expired."""
     env = {"TIDINGS_CACHE_TTL_S": "60"}
     servers = [ServerProcess(pg_url, env=env) for _ in range(2)]
     for i, srv in enumerate(servers):
@@ -179,22 +180,41 @@ def test_revocation_reaches_every_process_at_once(pg_url: str, tmp_path: Path) -
         one, two = servers
         admin = Admin(one.url)
         tenant = admin.tenant()
-        made = create(admin, tenantId=tenant)
+        made = create(admin, scopes=["publish", "admin"], tenantId=tenant)
         assert publish(two, made["key"], tenant).status_code == 202  # cached on two
-        assert (
-            httpx.delete(
+        async with sse(two.url, made["key"]) as stream:
+            revoked = httpx.delete(
                 f"{one.url}/api/admin/api-keys/{made['id']}", headers=bearer(ADMIN_KEY)
-            ).status_code
-            == 204
-        )
-        deadline = time.monotonic() + 3
-        while publish(two, made["key"], tenant).status_code != 401:
-            assert time.monotonic() < deadline, "the other process still accepts the key"
-            time.sleep(0.05)
+            )
+            assert revoked.status_code == 204
+            _id, message = await stream.next(timeout=3)
+            while message.get("type") != "closed":
+                _id, message = await stream.next(timeout=3)
+            assert message["reason"] == "key_revoked"
+        assert publish(two, made["key"], tenant).status_code == 401
         admin.close()
     finally:
         for srv in servers:
             srv.stop()
+
+
+@pytest.mark.asyncio
+async def test_revoking_a_key_closes_the_streams_opened_with_it(
+    server: ServerProcess, admin: Admin
+) -> None:
+    tenant = admin.tenant()
+    made, kept = (create(admin, scopes=["admin"], tenantId=tenant) for _ in range(2))
+    async with sse(server.url, made["key"]) as doomed, sse(server.url, kept["key"]) as other:
+        assert admin.http.delete(f"/api/admin/api-keys/{made['id']}").status_code == 204
+        _id, message = await doomed.next(timeout=5)
+        while message.get("type") != "closed":
+            _id, message = await doomed.next(timeout=5)
+        assert message["reason"] == "key_revoked"
+        assert admin.publish({"type": "qms.car.updated", "tenantId": tenant, "data": {}}).is_success
+        (event,) = await other.events(1)  # the other key's stream goes on
+        assert event["tenantId"] == tenant
+    reconnect = httpx.get(f"{server.url}/api/events", headers=bearer(made["key"]))
+    assert reconnect.status_code == 401
 
 
 @pytest.mark.asyncio

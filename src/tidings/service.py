@@ -37,7 +37,7 @@ from tidings.core.statemachine import (
 from tidings.errors import Conflict, InvalidInput, NotFound, TidingsError
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
-from tidings.hub.stream import TENANT_SUSPENDED, USER_DELETED, BaseStream
+from tidings.hub.stream import KEY_REVOKED, TENANT_SUSPENDED, USER_DELETED, BaseStream
 from tidings.inbound import Inbound
 from tidings.ingest import Ingest
 from tidings.notifications import Notifications
@@ -218,6 +218,7 @@ class Tidings:
             )
         elif kind == "api_key_revoked":
             self.auth.forget_key(str(message.get("key")))
+            self.hub.close_key(str(message.get("key")), KEY_REVOKED)
         elif kind == "rules_changed":
             await self.rulebook.load()
         elif kind == "tenant_changed":

@@ -125,6 +125,7 @@ def _connected(tidings: Tidings, request: StreamRequest) -> bytes:
 
 async def _start_stream(tidings: Tidings, stream: BaseStream, request: StreamRequest) -> None:
     hub = tidings.hub
+    stream.key_id = request.principal.key_id
     hub.attach(stream)
     expires = request.principal.expires_at
     if expires is not None:
