@@ -88,7 +88,7 @@ def test_unscoped_events_are_never_delivered() -> None:
 
 
 def test_platform_users_see_roles_and_permissions_of_other_tenants_but_no_personal_events() -> None:
-    ops = viewer(UserRecord("home", "ops1", "manager", platform=True))
+    ops = viewer(UserRecord("home", "ops1", "manager", platform=True, platform_tenants=("*",)))
     assert can_see(ops, "t7", ["permission:qms.read"])
     assert not can_see(ops, "t7", ["user:ops1"])
     assert not can_see(ops, "t7", ["resource:r1"])

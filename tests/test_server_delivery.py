@@ -113,8 +113,9 @@ async def test_platform_users_follow_every_tenant_but_not_personal_events(
     server: ServerProcess, admin: Admin
 ) -> None:
     home, other = admin.tenant(), admin.tenant()
-    admin.role("ops", ["qms.read"], tenant_id=home)
-    ops = admin.user(home, "ops", "ops", platform=True)
+    role = unique("ops")
+    admin.role(role, ["qms.read"])  # platform users take global role defaults only
+    ops = admin.user(home, "ops", role, platform=True, platform_tenants=["*"])
     async with sse(server.url, ops) as stream:
         publish(admin, car(other, ["user:ops"], personal=True))
         publish(admin, car(other, ["permission:qms.read"], shared=True))

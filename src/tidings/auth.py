@@ -2,7 +2,11 @@
 
 * ``Bearer <TIDINGS_ADMIN_KEY>``: the bootstrap operator, can do everything.
 * ``Bearer tdk_...``: an API key, stored as a SHA-256 hash, with scopes
-  (``publish``, ``admin``) and optionally bound to one tenant.
+  (``publish``, ``admin``), optionally bound to one tenant, optionally
+  expiring. An expired or revoked key is 401. Revocation drops the key from
+  every process's cache (control message ``api_key_revoked``); when a key
+  was last used is recorded at most once a minute per key, in the
+  background (:meth:`Authenticator.flush_used`), never on the request path.
 * ``Bearer <JWT>``: a user of a tenant. Claims ``sub`` (user id), ``tenant``
   and ``exp``; HS256 with ``TIDINGS_JWT_SECRET`` or RS256 from
   ``TIDINGS_JWKS_URL``. The user is loaded from the store and its audiences
@@ -10,6 +14,11 @@
 
 Expired or forged tokens are 401; an unknown user or tenant is 403; a user
 the operator deleted is :class:`StreamGone` (stream endpoints answer 204).
+
+What each credential may do is decided in :mod:`tidings.access`. A platform
+user derives its permissions from the global role defaults only: a
+tenant's role overrides would otherwise let that tenant's admin widen what
+the user sees in other tenants.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from jwt.types import Options
 from tidings.core.audience import UserRecord, Viewer
 from tidings.errors import Forbidden, StreamGone, Unauthorized
 from tidings.store.base import ApiKeyRecord, Store, TenantRecord
+from tidings.store.schema import GLOBAL_SCOPE
 
 API_KEY_PREFIX = "tdk_"
 # Tenant states (seed 001) whose users are shut out (streams closed, 204 on
@@ -36,6 +46,7 @@ CLOSED_STATES = frozenset({"SUSPENDED", "DEPROVISIONING", "ARCHIVED"})
 PUBLISHING_STATES = frozenset({"CREATED", "PROVISIONING", "ACTIVE"})
 TICKET_PREFIX = "tkt_"
 SCOPES = frozenset({"publish", "admin"})
+LAST_USED_EVERY_S = 60.0  # "last used" is this precise: one write per key per minute at most
 
 
 def hash_secret(secret: str) -> str:
@@ -59,8 +70,9 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     user: UserRecord | None = None
     viewer: Viewer | None = None
-    expires_at: float | None = None  # epoch seconds (JWT exp)
+    expires_at: float | None = None  # epoch seconds (JWT exp, API key expiry)
     key_id: str | None = None
+    publish_rate: float | None = None  # the key's own rate (None: the default)
 
     @property
     def is_admin(self) -> bool:
@@ -72,12 +84,6 @@ class Principal:
         if self.tenant_id is not None and self.tenant_id != tenant_id:
             return False
         return self.is_admin or "publish" in self.scopes
-
-    def require_admin(self, tenant_id: str | None = None) -> None:
-        if not self.is_admin:
-            raise Forbidden("this call needs an admin credential")
-        if self.tenant_id is not None and tenant_id != self.tenant_id:
-            raise Forbidden("this key is bound to another tenant")
 
 
 class _TTLCache:
@@ -105,6 +111,11 @@ class _TTLCache:
         else:
             self._items.pop(key, None)
 
+    def drop_values(self, match: Any) -> None:
+        """Drop every entry whose value satisfies ``match`` (rare: a scan)."""
+        for key in [k for k, (_, v) in self._items.items() if match(v)]:
+            del self._items[key]
+
 
 class Authenticator:
     def __init__(
@@ -125,6 +136,8 @@ class Authenticator:
         self.keys = _TTLCache(cache_ttl)
         self.roles = _TTLCache(cache_ttl)
         self.tenants = _TTLCache(cache_ttl)
+        self._marked: dict[str, float] = {}  # key id -> monotonic time last marked used
+        self._used: dict[str, float] = {}  # key id -> epoch of use, not yet stored
 
     # -- entry points ------------------------------------------------------
 
@@ -164,7 +177,8 @@ class Authenticator:
         )
 
     async def viewer_for(self, user: UserRecord) -> Viewer:
-        return Viewer.for_user(user, await self.role_defaults(user.tenant_id))
+        scope = GLOBAL_SCOPE if user.platform else user.tenant_id
+        return Viewer.for_user(user, await self.role_defaults(scope))
 
     async def role_defaults(self, tenant_id: str) -> dict[str, frozenset[str]]:
         cached = self.roles.get(tenant_id)
@@ -193,9 +207,39 @@ class Authenticator:
             self.keys.put(digest, record)
         if record.revoked_at is not None:
             raise Unauthorized("this API key was revoked")
+        if record.expires_at is not None and record.expires_at <= time.time():
+            raise Unauthorized("this API key has expired", code_hint="key_expired")
+        self._mark_used(record.id)
         return Principal(
-            kind="key", tenant_id=record.tenant_id, scopes=record.scopes, key_id=record.id
+            kind="key",
+            tenant_id=record.tenant_id,
+            scopes=record.scopes,
+            key_id=record.id,
+            expires_at=record.expires_at,
+            publish_rate=record.publish_rate,
         )
+
+    def forget_key(self, key_id: str) -> None:
+        """Drop a (revoked) key from this process's cache."""
+        self.keys.drop_values(lambda record: record.id == key_id)
+
+    def _mark_used(self, key_id: str) -> None:
+        # O(1) and no I/O: the first use in a minute is queued for flush_used.
+        now = time.monotonic()
+        if now - self._marked.get(key_id, -LAST_USED_EVERY_S) >= LAST_USED_EVERY_S:
+            if len(self._marked) > 50_000:
+                self._marked.clear()
+            self._marked[key_id] = now
+            self._used[key_id] = time.time()
+
+    async def flush_used(self) -> None:
+        """Store the queued "last used" times (one batch; periodic)."""
+        used, self._used = self._used, {}
+        try:
+            await self.store.mark_api_keys_used(used)
+        except BaseException:
+            self._used = {**used, **self._used}  # try again next time
+            raise
 
     async def _jwt_user(self, token: str) -> Principal:
         claims = await self.decode_jwt(token)

@@ -47,6 +47,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     max_api_body_bytes: int = 1 << 20  # every FastAPI route's body (admin, rules...): 413
     validate_payloads: bool = True
+    publish_rate: float = 0.0  # events/s per API key, burst the same; 0: off (per process)
     catalog_dirs: tuple[str, ...] = ()  # extra catalog pack directories or files
     # streams
     stream_aliases: tuple[str, ...] = ("/qms/events",)

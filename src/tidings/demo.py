@@ -50,7 +50,7 @@ USERS = [
     UserRecord(TENANT, "alice", "quality_manager"),
     UserRecord(TENANT, "bob", "auditor"),
     UserRecord(TENANT, "carol", "technician", resources=frozenset({"hangar-2"})),
-    UserRecord("platform", "olga", "operator", platform=True),
+    UserRecord("platform", "olga", "operator", platform=True, platform_tenants=("*",)),
 ]
 ACTORS = [
     {"userId": "alice", "name": "A. Auditor", "department": "QUALITY"},

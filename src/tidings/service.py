@@ -6,6 +6,7 @@ serve it over HTTP (:func:`tidings.http.app.create_app`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -33,13 +34,15 @@ from tidings.core.statemachine import (
     Transition,
     machine_from_spec,
 )
-from tidings.errors import Conflict, InvalidInput, NotFound
+from tidings.errors import Conflict, InvalidInput, NotFound, TidingsError
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
-from tidings.hub.stream import TENANT_SUSPENDED, USER_DELETED, BaseStream
+from tidings.hub.stream import KEY_REVOKED, TENANT_SUSPENDED, USER_DELETED, BaseStream
 from tidings.inbound import Inbound
 from tidings.ingest import Ingest
 from tidings.notifications import Notifications
+from tidings.periodic import Periodic
+from tidings.ratelimit import PublishLimiter
 from tidings.retention import Retention
 from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent
 from tidings.store.migrate import upgrade
@@ -85,6 +88,10 @@ class Tidings:
             jwks_url=settings.jwks_url,
             jwt_audience=settings.jwt_audience,
             cache_ttl=settings.cache_ttl_s,
+        )
+        self.limiter = PublishLimiter(settings.publish_rate)
+        self._key_use = Periodic(
+            settings.cache_ttl_s, self.auth.flush_used, log, "recording API key use"
         )
         self.retention = Retention(
             self.store,
@@ -134,6 +141,7 @@ class Tidings:
         await self.feed.start()
         await self.signals.start(self._on_log, self._on_control)
         self.retention.start()
+        self._key_use.start()
         self.appender.start()
         self.hub.start()
         if self.worker is not None:
@@ -151,6 +159,9 @@ class Tidings:
         await self.appender.stop()
         await self.hub.stop()
         await self.retention.stop()
+        await self._key_use.stop()
+        with contextlib.suppress(TidingsError):
+            await self.auth.flush_used()
         await self.signals.stop()
         await self.feed.stop()
         await self.catalogs.stop()
@@ -180,8 +191,8 @@ class Tidings:
 
     async def control(self, kind: str, **fields: Any) -> None:
         """Identity data changed (``user_changed``, ``user_deleted``,
-        ``roles_changed``, ``tenant_changed``): apply it here before
-        returning, then tell the other processes."""
+        ``roles_changed``, ``tenant_changed``, ``api_key_revoked``): apply it
+        here before returning, then tell the other processes."""
         message = {"kind": kind, "origin": self.node_id, **fields}
         await self._apply_control(message)
         await self.signals.send_control(message)
@@ -202,6 +213,9 @@ class Tidings:
             await self.refresh_streams(
                 tenant_id, user_id=message.get("user"), role=message.get("role")
             )
+        elif kind == "api_key_revoked":
+            self.auth.forget_key(str(message.get("key")))
+            self.hub.close_key(str(message.get("key")), KEY_REVOKED)
         elif kind == "rules_changed":
             await self.rulebook.load()
         elif kind == "tenant_changed":

@@ -63,9 +63,9 @@ class UserRecord:
     revokes: frozenset[str] = frozenset()
     resources: frozenset[str] = frozenset()
     platform: bool = False
-    # For platform users: the tenants they may see besides their own;
-    # ``("*",)`` means every tenant.
-    platform_tenants: tuple[str, ...] = (ALL_TENANTS,)
+    # For platform users: the tenants they may see besides their own, always
+    # named (no default reach); ``("*",)`` means every tenant.
+    platform_tenants: tuple[str, ...] = ()
 
 
 def effective_permissions(

@@ -1,6 +1,7 @@
 """The automation API (DESIGN §4): rules, dry runs, jobs and dead letters,
-replay. Admin credentials only; a tenant-bound admin key sees and changes
-only its tenant's rules and jobs (global rules need a global key)."""
+replay. Admin credentials only (:mod:`tidings.access`); a tenant-bound admin
+key sees and changes only its tenant's rules and jobs (global rules need a
+global key); rules and jobs of other tenants answer 404."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tidings.access import authorize, in_scope
 from tidings.auth import Principal
 from tidings.automation.packs import install_pack, read_pack, shipped_packs
 from tidings.automation.replay import replay
 from tidings.automation.rules import rule_json
 from tidings.core.envelope import iso_utc
-from tidings.errors import Forbidden, InvalidInput, NotFound
+from tidings.errors import InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, parse_time
 from tidings.http.params import INT64_MAX, ascii_int, instant
@@ -78,9 +80,9 @@ def _author(principal: Principal) -> str:
 
 
 async def _rule_for(request: Request, rule_id: str) -> tuple[Tidings, Principal, RuleRecord]:
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "rules.write", scoped=False)
     record = await tidings.rulebook.require(rule_id)
-    if principal.tenant_id is not None and record.tenant_id != principal.tenant_id:
+    if not in_scope(principal, record.tenant_id):
         raise NotFound(f"no rule {rule_id!r}")  # not theirs: do not reveal it
     return tidings, principal, record
 
@@ -94,25 +96,15 @@ def _created(tidings: Tidings, record: RuleRecord, secret: str | None, status: i
 
 @router.get("/actions", summary="Action types rules can use")
 async def list_actions(request: Request) -> Response:
-    tidings, _ = await admin(request, None)
+    tidings, _ = await admin(request, "actions.list", scoped=False)
     return json_response(
         {"items": tidings.actions.describe(), "jobs": sorted(tidings.actions.jobs)}
     )
 
 
-def _may_scope(principal: Principal, tenant_id: str | None) -> None:
-    """Tenant-bound admin keys write only their tenant's rules."""
-    if principal.tenant_id is not None and tenant_id != principal.tenant_id:
-        raise Forbidden(
-            "global rules and other tenants' rules need a global admin credential",
-            field="/tenantId",
-        )
-
-
 @router.post("/rules", summary="Create an automation rule", status_code=201)
 async def create_rule(request: Request, body: RuleIn) -> Response:
-    tidings, principal = await admin(request, body.tenantId)
-    _may_scope(principal, body.tenantId)
+    tidings, principal = await admin(request, "rules.write", body.tenantId, field="/tenantId")
     record, secret = await tidings.rulebook.save(
         body.model_dump(exclude_none=False), author=_author(principal)
     )
@@ -121,13 +113,12 @@ async def create_rule(request: Request, body: RuleIn) -> Response:
 
 @router.get("/rules", summary="List rules")
 async def list_rules(request: Request) -> Response:
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "rules.list", scoped=False)
     wanted = request.query_params.get("tenantId")
     items = [
         rule_json(r, tidings.actions)
         for r in await tidings.store.jobs.list_rules()
-        if (principal.tenant_id is None or r.tenant_id == principal.tenant_id)
-        and (wanted is None or r.tenant_id == wanted)
+        if in_scope(principal, r.tenant_id) and (wanted is None or r.tenant_id == wanted)
     ]
     return json_response({"items": items})
 
@@ -136,8 +127,7 @@ async def list_rules(request: Request) -> Response:
 async def test_new_rule(request: Request, body: DryRunIn) -> Response:
     if body.rule is None:
         raise InvalidInput("rule is required", field="/rule")
-    tidings, principal = await admin(request, body.rule.tenantId)
-    _may_scope(principal, body.rule.tenantId)
+    tidings, _ = await admin(request, "rules.write", body.rule.tenantId, field="/rule/tenantId")
     return json_response(tidings.rulebook.dry_run(body.rule.model_dump(), body.event))
 
 
@@ -152,7 +142,7 @@ async def put_rule(
     request: Request, body: RuleIn, rule_id: str = Path(pattern=RULE_ID)
 ) -> Response:
     tidings, principal, _ = await _rule_for(request, rule_id)
-    _may_scope(principal, body.tenantId)
+    authorize(principal, "rules.write", body.tenantId, field="/tenantId")  # moved elsewhere?
     record, secret = await tidings.rulebook.save(
         body.model_dump(), rule_id=rule_id, author=_author(principal)
     )
@@ -196,7 +186,7 @@ class PackIn(Strict):
 
 @router.get("/rule-packs", summary="Rule packs shipped with Tidings")
 async def list_packs(request: Request) -> Response:
-    await admin(request, None)
+    await admin(request, "rule_packs.list", scoped=False)
     items = [
         {"name": name, "description": read_pack(name).get("description", "")}
         for name in shipped_packs()
@@ -208,8 +198,7 @@ async def list_packs(request: Request) -> Response:
 async def install_rule_pack(
     request: Request, body: PackIn, name: str = Path(pattern=r"^[a-z0-9\-]{1,64}$")
 ) -> Response:
-    tidings, principal = await admin(request, body.tenantId)
-    _may_scope(principal, body.tenantId)
+    tidings, principal = await admin(request, "rules.write", body.tenantId, field="/tenantId")
     if name not in shipped_packs():
         raise NotFound(f"no rule pack {name!r}")
     records = await install_pack(tidings, read_pack(name), body.tenantId, _author(principal))
@@ -251,9 +240,10 @@ def job_json(job: JobRecord) -> dict[str, Any]:
 
 
 def _scope(principal: Principal, tenant_id: str | None) -> list[str] | None:
+    """The tenants a job query covers: the caller's, narrowed by ``tenant_id``."""
+    if tenant_id is not None:
+        authorize(principal, "jobs.list", tenant_id, field="tenantId")
     if principal.tenant_id is not None:
-        if tenant_id not in (None, principal.tenant_id):
-            raise Forbidden("this key is bound to another tenant", field="tenantId")
         return [principal.tenant_id]
     return [tenant_id] if tenant_id else None
 
@@ -272,7 +262,7 @@ def _statuses(value: str | None) -> tuple[str, ...]:
 
 @router.get("/jobs", summary="Jobs and dead letters (filters, newest first)")
 async def list_jobs(request: Request) -> Response:
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "jobs.list", scoped=False)
     params = request.query_params
     limit = ascii_int(params.get("limit", "100"), "limit", 1, 1000)
     before = ascii_int(params.get("before") or None, "before", 1)
@@ -298,9 +288,9 @@ JOB_ID = Path(description="a job id: a whole number from 1 to 2^63-1")
 
 async def _job_for(request: Request, raw_id: str) -> tuple[Tidings, Principal, JobRecord]:
     job_id = ascii_int(raw_id, "job_id", 1)
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "jobs.write", scoped=False)
     job = await tidings.store.jobs.get_job(job_id)
-    if job is None or principal.tenant_id not in (None, job.tenant_id):
+    if job is None or not in_scope(principal, job.tenant_id):
         raise NotFound(f"no job {job_id}")
     return tidings, principal, job
 
@@ -329,7 +319,7 @@ async def retry_job(request: Request, job_id: str = JOB_ID) -> Response:
 
 @router.post("/jobs/retry", summary="Retry many jobs")
 async def retry_jobs(request: Request, body: JobsIn) -> Response:
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "jobs.write", scoped=False)
     return json_response({"retried": await _retry(tidings, principal, body.ids)})
 
 
@@ -346,7 +336,7 @@ async def discard_job(request: Request, body: DiscardIn, job_id: str = JOB_ID) -
 
 @router.post("/jobs/discard", summary="Discard many jobs, with a reason")
 async def discard_jobs(request: Request, body: JobsIn) -> Response:
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "jobs.write", scoped=False)
     if not body.reason:
         raise InvalidInput("a reason is required", field="/reason")
     count = await tidings.store.jobs.discard_jobs(
@@ -357,7 +347,7 @@ async def discard_jobs(request: Request, body: JobsIn) -> Response:
 
 @router.get("/events/{event_id}/processing", summary="An event's processed state (its jobs)")
 async def processing(request: Request, event_id: str = Path(max_length=128)) -> Response:
-    tidings, principal = await admin(request, None)
+    tidings, principal = await admin(request, "jobs.list", scoped=False)
     tenant_id = request.query_params.get("tenantId")
     scope = _scope(principal, tenant_id)
     counts = await tidings.store.jobs.count_jobs(JobFilter(tenant_ids=scope, event_id=event_id))
@@ -387,11 +377,8 @@ def processing_state(counts: dict[str, int]) -> dict[str, Any]:
 
 @router.post("/replay", summary="Run a time range of the log through the rules again")
 async def replay_range(request: Request, body: ReplayIn) -> Response:
-    tidings, principal = await admin(request, body.tenantId)
-    if principal.tenant_id is not None and body.tenantId is None:
-        raise Forbidden(
-            "a tenant-bound key replays its own tenant: set tenantId", field="/tenantId"
-        )
+    # tenantId None replays every tenant: a global target
+    tidings, principal = await admin(request, "replay", body.tenantId, field="/tenantId")
     report = await replay(
         tidings,
         since=instant(body.from_, "/from"),

@@ -25,13 +25,14 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from tidings import __version__
+from tidings.access import authorize
 from tidings.auth import Principal
 from tidings.catalog.tenants import stored_spec, tenant_event_type
 from tidings.core.catalog import TYPE_KEYS, Catalog, CatalogError, EventType, build_event_type
 from tidings.core.compat import compare
 from tidings.core.conventions import check_type
 from tidings.core.export import asyncapi_document, schema_bundle
-from tidings.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of, read_json
 from tidings.service import Tidings
@@ -82,9 +83,8 @@ async def _catalog_for(request: Request) -> tuple[Tidings, Catalog, str | None]:
     tidings = node(request)
     principal: Principal = await principal_of(request)
     requested = request.query_params.get("tenantId") or None
+    authorize(principal, "catalog.read", requested, scoped=requested is not None, field="tenantId")
     if principal.tenant_id is not None:
-        if requested is not None and requested != principal.tenant_id:
-            raise Forbidden("this credential sees only its own tenant's catalog", field="tenantId")
         tenant_id: str | None = principal.tenant_id
     else:
         tenant_id = requested
@@ -197,7 +197,7 @@ def _entry_from(body: Any) -> tuple[str, dict[str, Any]]:
 
 
 async def _tenant(request: Request, tenant_id: str) -> Tidings:
-    tidings, _ = await admin(request, tenant_id)
+    tidings, _ = await admin(request, "catalog.write", tenant_id)
     if await tidings.store.get_tenant(tenant_id) is None:
         raise NotFound(f"unknown tenant {tenant_id!r}")
     return tidings

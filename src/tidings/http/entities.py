@@ -1,6 +1,12 @@
 """State machines for any entity type (DESIGN §1): hosts declare machines,
 move entities through them, and read an entity's timeline (seed 004's
-``/timeline`` shape)."""
+``/timeline`` shape).
+
+A timeline says no more than the events it records: a user reads only the
+rows whose event they may see (:func:`tidings.core.audience.can_see`);
+rows that emitted no event, and the whole tenant lifecycle (reasons, key
+ids), are for admin credentials of the tenant (:mod:`tidings.access`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tidings.access import authorize
+from tidings.auth import Principal
+from tidings.core.audience import can_see
 from tidings.core.statemachine import machine_from_spec
-from tidings.errors import Forbidden, InvalidInput
+from tidings.errors import InvalidInput
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of
 
@@ -34,9 +43,7 @@ class TransitionIn(BaseModel):
 async def put_machine(
     request: Request, spec: dict[str, Any], entity_type: str = Path(pattern=TYPE)
 ) -> Response:
-    tidings, principal = await admin(request, None)
-    if principal.tenant_id is not None:
-        raise Forbidden("state machines are platform-wide: use a global admin credential")
+    tidings, _ = await admin(request, "state_machines.write")
     if entity_type == "tenant":
         raise InvalidInput("the tenant lifecycle is built in", field="entityType")
     machine = machine_from_spec(entity_type, spec)
@@ -44,15 +51,15 @@ async def put_machine(
     return json_response({"entityType": entity_type, "states": sorted(machine.states)})
 
 
-def _tenant_of(principal: Any, tenant_id: str | None) -> str:
-    if principal.kind == "user":
-        return str(principal.user.tenant_id)
-    if principal.tenant_id is not None and tenant_id not in (None, principal.tenant_id):
-        raise Forbidden("this key is bound to another tenant", field="/tenantId")
+def _tenant_of(principal: Principal, operation: str, tenant_id: str | None, field: str) -> str:
+    """The tenant a call acts on (the caller's own, or the one it names),
+    once ``operation`` is allowed there."""
+    authorize(principal, operation, scoped=False)
     tenant = principal.tenant_id or tenant_id
     if tenant is None:
-        raise InvalidInput("tenantId is required for keys not bound to a tenant", field="/tenantId")
-    return str(tenant)
+        raise InvalidInput("tenantId is required for keys not bound to a tenant", field=field)
+    authorize(principal, operation, tenant_id or tenant, field=field)
+    return tenant
 
 
 @router.post(
@@ -66,9 +73,8 @@ async def transition(
 ) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
-    tenant_id = _tenant_of(principal, body.tenantId)
-    if principal.kind != "user" and not principal.can_publish_to(tenant_id):
-        raise Forbidden("this credential may not change entities of this tenant")
+    tenant_id = _tenant_of(principal, "entities.transition", body.tenantId, "/tenantId")
+    tidings.limiter.take(principal, 1)  # it appends an event, like a publish
     user = principal.user
     move, event = await tidings.transition_entity(
         entity_type,
@@ -101,10 +107,18 @@ async def timeline(
 ) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
-    if principal.kind != "user" and not principal.is_admin:
-        raise Forbidden("timelines are read by users of the tenant or admin credentials")
-    tenant_id = _tenant_of(principal, tenantId)
+    operation = "tenants.lifecycle" if entity_type == "tenant" else "entities.timeline"
+    tenant_id = _tenant_of(principal, operation, tenantId, "tenantId")
     rows = await tidings.store.lifecycle(entity_type, tenant_id, entity_id)
+    if principal.viewer is not None:  # a user: the rows whose event it may see
+        viewer = principal.viewer
+        ids = [r["event_id"] for r in rows if r["event_id"]]
+        seen = {
+            e.id
+            for e in await tidings.store.events_by_id(tenant_id, ids)
+            if can_see(viewer, e.tenant_id, e.audiences)
+        }
+        rows = [r for r in rows if r["event_id"] in seen]
     items = [
         {
             "id": f"tl_{r['id']}",

@@ -10,12 +10,13 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from tidings.access import authorize
 from tidings.auth import Principal, hash_secret, new_ticket
 from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
-from tidings.errors import Forbidden, InvalidInput, PayloadTooLarge
+from tidings.errors import InvalidInput, PayloadTooLarge
 from tidings.http.params import ascii_int, declared_length, instant
 from tidings.hub.replay import tenant_scope
 from tidings.ingest import parse_json
@@ -60,8 +61,8 @@ async def read_raw(request: Request, limit: int) -> bytes:
 async def create_ticket(request: Request) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
-    if principal.kind != "user" or principal.user is None:
-        raise Forbidden("stream tickets are for users (Bearer JWT)")
+    authorize(principal, "events.ticket", scoped=False)
+    assert principal.user is not None
     ticket = new_ticket()
     ttl = tidings.settings.ticket_ttl_s
     await tidings.store.create_ticket(
@@ -75,11 +76,14 @@ async def create_ticket(request: Request) -> Response:
 
 
 def viewer_of(principal: Principal, tenant_id: str | None) -> Viewer:
+    """Who reads: a user as stored, or an operator of the credential's
+    tenant (or of ``tenant_id``, which must be in its scope)."""
+    authorize(principal, "events.read", tenant_id, scoped=False)
     if principal.viewer is not None:
         return principal.viewer
-    if principal.is_admin:
-        return Viewer.operator(principal.tenant_id or tenant_id)
-    raise Forbidden("reading events needs a user token or an admin credential")
+    if tenant_id is not None:
+        authorize(principal, "events.read", tenant_id, field="tenantId")
+    return Viewer.operator(principal.tenant_id or tenant_id)
 
 
 def parse_time(value: str | None, name: str) -> float | None:

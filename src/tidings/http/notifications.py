@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from tidings.access import authorize
 from tidings.auth import Principal
-from tidings.errors import Forbidden
+from tidings.errors import InvalidInput
 from tidings.http.admin import ID, USER_ID
 from tidings.http.events import json_response, node, principal_of
 from tidings.http.params import ascii_int
@@ -35,8 +36,8 @@ class ReadIn(BaseModel):
 
 
 def _user(principal: Principal) -> tuple[str, str]:
-    if principal.kind != "user" or principal.user is None:
-        raise Forbidden("notifications are read by their user (Bearer JWT)")
+    authorize(principal, "notifications.read", scoped=False)
+    assert principal.user is not None
     return principal.user.tenant_id, principal.user.user_id
 
 
@@ -44,13 +45,11 @@ def _user(principal: Principal) -> tuple[str, str]:
 async def create(request: Request, body: NotificationIn) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
+    authorize(principal, "notifications.create", scoped=False)
     tenant_id = body.tenantId or principal.tenant_id
     if tenant_id is None:
-        raise Forbidden("tenantId is required for keys not bound to a tenant", field="/tenantId")
-    if not principal.can_publish_to(tenant_id):
-        raise Forbidden(
-            f"this credential may not notify users of tenant {tenant_id!r}", field="/tenantId"
-        )
+        raise InvalidInput("tenantId is required for keys not bound to a tenant", field="/tenantId")
+    authorize(principal, "notifications.create", tenant_id, field="/tenantId")
     record = await tidings.notifications.create(
         tenant_id,
         body.userId,

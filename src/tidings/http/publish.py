@@ -55,6 +55,7 @@ _PROBLEMS = {
         (413, "event or body over the size limit"),
         (415, "Content-Type is not application/json"),
         (422, "invalid envelope, unknown type, schema violation, bad audience"),
+        (429, "over the key's publish rate; retry after Retry-After (same event id)"),
         (503, "database unavailable; retry after Retry-After"),
     ]
 }
@@ -124,6 +125,7 @@ async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[An
     if key is not None and not 0 < len(key) <= 256:
         raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
     prepared = tidings.ingest.prepare_body(body, principal, batch=False, idempotency_key=key)
+    tidings.limiter.take(principal, 1)
     (result,) = await tidings.append(prepared)
     extra = [(b"idempotent-replayed", b"true")] if result.duplicate else []
     return {"id": result.id, "position": result.position}, extra
@@ -136,6 +138,7 @@ async def _publish_batch(tidings: Tidings, scope: Scope, receive: Any) -> tuple[
     prepared = tidings.ingest.prepare_body(
         body, principal, batch=True, max_batch=tidings.settings.max_batch
     )
+    tidings.limiter.take(principal, len(prepared))
     results = await tidings.append(prepared)
     return {"results": [{"id": r.id, "position": r.position} for r in results]}, []
 

@@ -22,6 +22,7 @@ from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
 from tidings.errors import RateLimited, StreamGone, TidingsError, Unauthorized
+from tidings.http.events import viewer_of
 from tidings.http.params import ascii_int, header
 from tidings.http.problems import send_problem
 from tidings.hub.replay import catch_up
@@ -61,12 +62,7 @@ class StreamRequest:
 async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
     query = _query(scope)
     principal = await _principal(tidings, scope, query)
-    if principal.viewer is not None:
-        viewer = principal.viewer
-    elif principal.is_admin:
-        viewer = Viewer.operator(principal.tenant_id or query.get("tenantId") or None)
-    else:
-        raise Unauthorized("streams need a user token, a stream ticket or an admin credential")
+    viewer = viewer_of(principal, query.get("tenantId") or None)
     types = TypeFilter.parse(query.get("types"))
     from_header = header(scope, b"last-event-id") or None
     last_id = ascii_int(
@@ -120,6 +116,7 @@ def _connected(tidings: Tidings, request: StreamRequest) -> bytes:
 
 async def _start_stream(tidings: Tidings, stream: BaseStream, request: StreamRequest) -> None:
     hub = tidings.hub
+    stream.key_id = request.principal.key_id
     hub.attach(stream)
     expires = request.principal.expires_at
     if expires is not None:

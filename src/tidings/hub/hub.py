@@ -132,6 +132,13 @@ class Hub:
             stream.close(reason)
         return len(streams)
 
+    def close_key(self, key_id: str, reason: CloseReason) -> int:
+        """Close the streams opened with API key ``key_id`` (revoked)."""
+        streams = [s for s in self.index if s.key_id == key_id]
+        for stream in streams:
+            stream.close(reason)
+        return len(streams)
+
     def close_tenant(self, tenant_id: str, reason: CloseReason) -> int:
         streams = [s for s in self.index if s.viewer.tenant_id == tenant_id]
         for stream in streams:

@@ -94,6 +94,7 @@ SHUTDOWN = CloseReason("reconnect", "shutdown", 1012)
 TOKEN_EXPIRED = CloseReason("reconnect", "token_expired", 4001)
 USER_DELETED = CloseReason("closed", "user_deleted", 4003)
 TENANT_SUSPENDED = CloseReason("closed", "tenant_suspended", 4003)
+KEY_REVOKED = CloseReason("closed", "key_revoked", 4003)
 SLOW_CONSUMER = CloseReason("reset", "slow_consumer", 4008)
 LOG_REWOUND = CloseReason("reset", "log_rewound", 4009)
 
@@ -107,6 +108,7 @@ class BaseStream(abc.ABC):
         self.viewer = viewer
         self.types: TypeFilter | None = types or None  # None: every type (cheapest check)
         self.user_key = user_key
+        self.key_id: str | None = None  # the API key it was opened with (revocation closes it)
         self.live = False
         self.closed = False
         self.last_position = 0

@@ -75,6 +75,9 @@ api_keys = Table(
     Column("tenant_id", String(64), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),  # 0010
+    Column("last_used_at", Float, nullable=True),  # 0010
+    Column("publish_rate", Float, nullable=True),  # 0010: None = TIDINGS_PUBLISH_RATE
 )
 
 stream_tickets = Table(

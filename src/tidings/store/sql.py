@@ -365,25 +365,50 @@ class SQLStore:
                     tenant_id=record.tenant_id,
                     created_at=record.created_at,
                     revoked_at=record.revoked_at,
+                    expires_at=record.expires_at,
+                    last_used_at=record.last_used_at,
+                    publish_rate=record.publish_rate,
                 )
             )
 
     async def get_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        return await self._one_key(api_keys.c.key_hash == key_hash)
+
+    async def get_api_key_by_id(self, key_id: str) -> ApiKeyRecord | None:
+        return await self._one_key(api_keys.c.id == key_id)
+
+    async def _one_key(self, condition: Any) -> ApiKeyRecord | None:
         async with self._read() as conn:
-            row = (
-                await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))
-            ).first()
-        if row is None:
-            return None
-        return ApiKeyRecord(
-            id=row.id,
-            key_hash=row.key_hash,
-            name=row.name,
-            scopes=frozenset(orjson.loads(row.scopes)),
-            tenant_id=row.tenant_id,
-            created_at=row.created_at,
-            revoked_at=row.revoked_at,
-        )
+            row = (await conn.execute(select(api_keys).where(condition))).first()
+        return None if row is None else _api_key(row)
+
+    async def list_api_keys(self, tenant_id: str | None) -> list[ApiKeyRecord]:
+        """Keys of ``tenant_id`` (None: every key), newest first."""
+        stmt = select(api_keys).order_by(api_keys.c.created_at.desc(), api_keys.c.id)
+        if tenant_id is not None:
+            stmt = stmt.where(api_keys.c.tenant_id == tenant_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_api_key(r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str, at: float) -> bool:
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+        return bool(result.rowcount)
+
+    async def mark_api_keys_used(self, used: Mapping[str, float]) -> None:
+        """Record when keys were last used (a batch, off the request path)."""
+        if not used:
+            return
+        async with self._write() as conn:
+            for key_id, at in used.items():
+                await conn.execute(
+                    update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=at)
+                )
 
     async def create_ticket(
         self,
@@ -669,6 +694,20 @@ class SQLStore:
         async with self._read() as conn:
             rows = await conn.execute(stmt)
             return [_row_to_event(p, b) for p, b in rows]
+
+    async def events_by_id(self, tenant_id: str, ids: Sequence[str]) -> list[Event]:
+        """The stored events of ``tenant_id`` with these ids (any order)."""
+        found: list[Event] = []
+        async with self._read() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                rows = await conn.execute(
+                    select(events.c.position, events.c.body).where(
+                        events.c.tenant_id == tenant_id,
+                        events.c.id.in_(list(ids[start : start + _IN_CHUNK])),
+                    )
+                )
+                found.extend(_row_to_event(p, b) for p, b in rows)
+        return found
 
     async def count_events(self, query: LogQuery) -> int:
         stmt = (
@@ -1023,6 +1062,21 @@ def _tenant(row: Any) -> TenantRecord:
         settings=orjson.loads(row.settings),
         created_at=row.created_at,
         updated_at=row.updated_at,
+    )
+
+
+def _api_key(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        key_hash=row.key_hash,
+        name=row.name,
+        scopes=frozenset(orjson.loads(row.scopes)),
+        tenant_id=row.tenant_id,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        publish_rate=row.publish_rate,
     )
 
 
