@@ -12,7 +12,7 @@ from starlette.responses import Response
 from tidings.errors import Forbidden
 from tidings.http.admin import admin
 from tidings.http.events import json_response, node, read_raw
-from tidings.inbound import check_mappings
+from tidings.inbound import check_mappings, check_secret
 
 router = APIRouter(tags=["inbound"])
 NAME = r"^[A-Za-z0-9_.\-]{1,100}$"
@@ -33,6 +33,7 @@ async def put_integration(
     tidings, principal = await admin(request, None)
     if principal.tenant_id is not None:
         raise Forbidden("integrations are platform-wide: use a global admin credential")
+    check_secret(body.secret, body.scheme)
     check_mappings(body.mappings)
     await tidings.store.put_integration(name, body.secret, body.scheme, body.mappings)
     return json_response({"name": name, "scheme": body.scheme, "mappings": body.mappings})
