@@ -63,17 +63,17 @@ def _secured(op: Operation) -> bool:
 
 
 def _body(op: Operation) -> bool:
-    return "requestBody" in op
+    return "requestBody" in op  # (any write may carry a body: 400 and 413 apply to all)
 
 
 # status, description, which operations can answer it ((method, path), operation)
 ERROR_RULES: tuple[tuple[int, str, Callable[[Key, Operation], bool]], ...] = (
-    (400, "malformed JSON body", lambda k, op: _body(op)),
+    (400, "malformed JSON body", lambda k, op: _body(op) or k[0] != "get"),
     (401, "missing, expired or forged credential (or signature)", lambda k, op: _secured(op)),
     (403, "the credential may not do this (or unknown user or tenant)", lambda k, op: _secured(op)),
     (404, "no such resource (or unknown tenant)", lambda k, op: _has_input(op)),
     (409, "conflicts with the current state (lifecycle, duplicate)", lambda k, op: k[0] != "get"),
-    (413, "body over the size limit", lambda k, op: _body(op)),
+    (413, "body over the size limit", lambda k, op: _body(op) or k[0] != "get"),
     (415, "unsupported content type", lambda k, op: _body(op)),
     (
         422,
