@@ -340,3 +340,44 @@ def test_any_last_event_id_opens_the_stream_or_is_a_422(
         response.read()
     assert response.status_code == 422, (value, response.text)
     assert response.json()["field"] in ("Last-Event-ID", "lastEventId")
+
+
+# -- lone surrogates in free-form JSON (found by this fuzz, not fixed here) ------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="TEMPORARY: 500 until the strict-JSON check of API bodies (inputs slice of "
+    "issue 12, tidings.http.params.check_json) refuses lone surrogates; then drop this mark",
+)
+@pytest.mark.parametrize(
+    ("path", "body", "pointer"),
+    [
+        pytest.param(
+            "/api/admin/tenants/{t}",
+            b'{"name": "a", "settings": {"\\ud800": 1}}',
+            "/settings",
+            id="settings-key",
+        ),
+        pytest.param(
+            "/api/admin/tenants/{t}",
+            b'{"name": "a", "settings": {"k": "\\udfff"}}',
+            "/settings/k",
+            id="settings-value",
+        ),
+        pytest.param(
+            "/api/admin/integrations/{t}",
+            b'{"secret": "whsec_abcdefgh", "mappings": {"\\ud800": {"transition": "SUSPENDED"}}}',
+            "/mappings",
+            id="mapping-key",
+        ),
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_a_422(
+    admin: Admin, path: str, body: bytes, pointer: str
+) -> None:
+    url = path.format(t=unique("sur"))
+    response = admin.http.put(url, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"].startswith(pointer)
+    assert admin.http.get(url).status_code in (404, 405)  # nothing stored
