@@ -21,6 +21,7 @@ live server from this document with schemathesis):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from copy import deepcopy  # shared declarations stay unchanged
 from typing import Any
 
 from tidings.http import publish
@@ -28,6 +29,7 @@ from tidings.http.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 
 Operation = dict[str, Any]
 Key = tuple[str, str]  # (method, path)
+INBOUND: Key = ("post", "/api/inbound/{name}")  # signed, not bearer
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 BEARER = "bearerAuth"
 SECURITY_SCHEMES = {
@@ -39,15 +41,15 @@ SECURITY_SCHEMES = {
     }
 }
 # (method, path) -> security requirement; everything else needs bearerAuth.
-PUBLIC: dict[tuple[str, str], list[dict[str, list[str]]]] = {
+PUBLIC: dict[Key, list[dict[str, list[str]]]] = {
     ("get", "/healthz"): [],
     ("get", "/readyz"): [],
     ("get", "/metrics"): [{}, {BEARER: []}],  # a bearer token only when one is configured
-    ("post", "/api/inbound/{name}"): [],  # authenticated by the body's signature
+    INBOUND: [],  # authenticated by the body's signature
 }
 # Operations that answer only these problems (probes none: readyz's 503 is
 # its own JSON; /metrics a 401 when a token is configured).
-ONLY_ERRORS: dict[tuple[str, str], frozenset[int]] = {
+ONLY_ERRORS: dict[Key, frozenset[int]] = {
     ("get", "/healthz"): frozenset(),
     ("get", "/readyz"): frozenset(),
     ("get", "/metrics"): frozenset({401}),
@@ -58,29 +60,33 @@ def _has_input(op: Operation) -> bool:
     return bool(op.get("parameters") or op.get("requestBody"))
 
 
-def _secured(op: Operation) -> bool:
-    return any(requirement for requirement in op.get("security", [])) or "x-signed" in op
+def _bearer(op: Operation) -> bool:
+    return any(requirement for requirement in op.get("security", []))
 
 
-def _body(op: Operation) -> bool:
-    return "requestBody" in op  # (any write may carry a body: 400 and 413 apply to all)
+def _writes(key: Key) -> bool:
+    return key[0] != "get"  # any write may carry a body, declared or not
 
 
 # status, description, which operations can answer it ((method, path), operation)
 ERROR_RULES: tuple[tuple[int, str, Callable[[Key, Operation], bool]], ...] = (
-    (400, "malformed JSON body", lambda k, op: _body(op) or k[0] != "get"),
-    (401, "missing, expired or forged credential (or signature)", lambda k, op: _secured(op)),
-    (403, "the credential may not do this (or unknown user or tenant)", lambda k, op: _secured(op)),
+    (400, "malformed JSON body", lambda k, op: _writes(k)),
+    (
+        401,
+        "missing, expired or forged credential (or signature)",
+        lambda k, op: _bearer(op) or k == INBOUND,
+    ),
+    (403, "the credential may not do this (or unknown user or tenant)", lambda k, op: _bearer(op)),
     (404, "no such resource (or unknown tenant)", lambda k, op: _has_input(op)),
-    (409, "conflicts with the current state (lifecycle, duplicate)", lambda k, op: k[0] != "get"),
-    (413, "body over the size limit", lambda k, op: _body(op) or k[0] != "get"),
-    (415, "unsupported content type", lambda k, op: _body(op)),
+    (409, "conflicts with the current state (lifecycle, duplicate)", lambda k, op: _writes(k)),
+    (413, "body over the size limit", lambda k, op: _writes(k)),
+    (415, "unsupported content type", lambda k, op: "requestBody" in op),
     (
         422,
         "invalid input: the problem's `field` names the parameter or JSON pointer",
         lambda k, op: _has_input(op),
     ),
-    (429, "a limit was reached; retry after Retry-After", lambda k, op: _secured(op)),
+    (429, "a limit was reached; retry after Retry-After", lambda k, op: _bearer(op)),
     (503, "database unavailable; retry after Retry-After", lambda k, op: True),
 )
 
@@ -109,7 +115,7 @@ _TIME_RANGE = [
     _string("until", "ISO-8601 instant", format="date-time"),
 ]
 _CATALOG_TENANT = [_TENANT]
-QUERY_PARAMETERS: dict[tuple[str, str], list[dict[str, Any]]] = {
+QUERY_PARAMETERS: dict[Key, list[dict[str, Any]]] = {
     ("get", "/api/events/log"): [
         _string("types", "type globs, comma-separated: qms.*,TICKET_*"),
         _integer("limit", 1, 500),
@@ -163,7 +169,6 @@ INBOUND_DOC: Operation = {
     "description": "Authenticated by the integration's signature over the raw body: "
     "Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`) or "
     "HMAC-SHA256 (`X-Timestamp`, `X-Signature: sha256=<hex>`, optional `X-Webhook-Id`).",
-    "x-signed": True,
     "parameters": [
         _header("webhook-id", "Standard Webhooks: message id (deduplicates)"),
         _header("webhook-timestamp", "Standard Webhooks: Unix seconds"),
@@ -185,7 +190,6 @@ INBOUND_DOC: Operation = {
         },
     },
 }
-INBOUND = ("post", "/api/inbound/{name}")
 STREAM_DOC: Operation = {
     "tags": ["events"],
     "summary": "Live event stream (Server-Sent Events)",
@@ -199,9 +203,7 @@ STREAM_DOC: Operation = {
         _string("types", "type globs, comma-separated: qms.*,TICKET_*"),
         _string("lastEventId", "resume after this log position", pattern="^[0-9]+$"),
         {
-            "name": "Last-Event-ID",
-            "in": "header",
-            "required": False,
+            **_header("Last-Event-ID", "resume after this log position (wins over lastEventId)"),
             "schema": {"type": "string", "pattern": "^[0-9]+$"},
         },
         _string("ticket", "single-use stream ticket (browsers)"),
@@ -213,7 +215,7 @@ STREAM_DOC: Operation = {
     },
 }
 # Success bodies that are cheap to state exactly (others are "any JSON").
-SUCCESS_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+SUCCESS_SCHEMAS: dict[Key, dict[str, Any]] = {
     ("get", "/healthz"): {
         "type": "object",
         "required": ["status"],
@@ -239,7 +241,7 @@ SUCCESS_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 # Success answers FastAPI cannot see (handlers that pick their own status).
-SUCCESS_STATUSES: dict[tuple[str, str], dict[str, str]] = {
+SUCCESS_STATUSES: dict[Key, dict[str, str]] = {
     ("post", "/api/events/tickets"): {"201": "the ticket (single use)"},
     ("put", "/api/admin/tenants/{tenant_id}"): {"200": "updated", "201": "created"},
 }
@@ -255,9 +257,9 @@ def complete(schema: dict[str, Any], stream_paths: Iterable[str]) -> dict[str, A
     (in place; returned for convenience)."""
     paths = schema.setdefault("paths", {})
     for path in stream_paths:
-        paths.setdefault(path, {})["get"] = _copy(STREAM_DOC)
+        paths.setdefault(path, {})["get"] = deepcopy(STREAM_DOC)
     for path, operations in publish.OPENAPI_PATHS.items():
-        paths.setdefault(path, {}).update(_copy(operations))
+        paths.setdefault(path, {}).update(deepcopy(operations))
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -274,12 +276,17 @@ def _complete_operation(method: str, path: str, op: Operation) -> None:
     key = (method, path)
     op["security"] = PUBLIC.get(key, [{BEARER: []}])
     if key == INBOUND:
-        extra = _copy(INBOUND_DOC)
+        extra = deepcopy(INBOUND_DOC)
         op["parameters"] = [*op.get("parameters", []), *extra.pop("parameters")]
         op.update(extra)
     if key in QUERY_PARAMETERS:
-        op["parameters"] = [*op.get("parameters", []), *_copy(QUERY_PARAMETERS[key])]
+        op["parameters"] = [*op.get("parameters", []), *deepcopy(QUERY_PARAMETERS[key])]
     responses = op.setdefault("responses", {})
+    _declare_success(key, responses)
+    _declare_problems(key, op, responses)
+
+
+def _declare_success(key: Key, responses: dict[str, Any]) -> None:
     if key in SUCCESS_STATUSES:
         _success_statuses(responses, SUCCESS_STATUSES[key])
     if key in SUCCESS_SCHEMAS:
@@ -291,6 +298,9 @@ def _complete_operation(method: str, path: str, op: Operation) -> None:
         responses["503"] = {"description": "not ready (starting, or no database)", "content": ready}
     if key == ("get", "/metrics"):
         responses["200"]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+
+
+def _declare_problems(key: Key, op: Operation, responses: dict[str, Any]) -> None:
     only = ONLY_ERRORS.get(key)
     for status, description, applies in ERROR_RULES:
         declared = responses.get(str(status))
@@ -308,13 +318,4 @@ def _success_statuses(responses: dict[str, Any], statuses: dict[str, str]) -> No
     (default,) = (code for code in responses if code.startswith("2"))
     content = responses.pop(default).get("content")
     for status, description in statuses.items():
-        responses[status] = {"description": description, "content": _copy(content)}
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy of plain JSON data: shared declarations stay unchanged."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+        responses[status] = {"description": description, "content": deepcopy(content)}
