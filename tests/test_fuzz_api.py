@@ -331,6 +331,8 @@ def test_any_last_event_id_opens_the_stream_or_is_a_422(
     fuzz_server: ServerProcess, value: str, in_header: bool
 ) -> None:
     assume(not _unicode_digits(value))
+    # what HTTP can carry in a header: no DEL, no white space at either end
+    assume(not in_header or (value == value.strip() and "\x7f" not in value))
     request: dict[str, Any] = (
         {"headers": {"Last-Event-ID": value.encode("latin-1")}}
         if in_header
