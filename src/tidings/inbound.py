@@ -15,6 +15,11 @@ event names to effects - a tenant transition (``BILLING_SUSPEND`` ->
 
 Every call leaves one audit row (accepted or rejected, and why). A webhook
 id already accepted is a replay: answered 200 ``duplicate`` and ignored.
+
+Invariant: verification raises nothing but :class:`Unauthorized`, whatever
+the headers hold (non-ASCII text, Unicode digits, huge numbers), and a
+secret the scheme cannot use is refused when the integration is saved
+(``check_secret``), so no stored integration can answer 500.
 """
 
 from __future__ import annotations
@@ -37,6 +42,18 @@ if TYPE_CHECKING:
 
 SCHEMES = ("standard-webhooks", "hmac-sha256")
 TOLERANCE_S = 300
+
+
+def check_secret(secret: str, scheme: str) -> None:
+    """Refuse a secret the scheme cannot sign with (422 on ``/secret``)."""
+    if scheme != "standard-webhooks":
+        return
+    try:
+        Webhook(secret)
+    except ValueError:  # not base64 (after an optional whsec_ prefix)
+        raise InvalidInput(
+            "a Standard Webhooks secret is base64 (optionally prefixed whsec_)", field="/secret"
+        ) from None
 
 
 def check_mappings(mappings: Mapping[str, Any]) -> None:
@@ -73,9 +90,27 @@ def verify_hmac(secret: str, body: bytes, headers: Mapping[str, str], now: float
     if abs(now - int(stamp)) > TOLERANCE_S:
         raise Unauthorized("X-Timestamp is too old or too new")
     expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(signature.removeprefix("sha256="), expected):
+    # bytes: compare_digest refuses str with non-ASCII characters
+    given = signature.removeprefix("sha256=").encode("utf-8", "replace")
+    if not hmac.compare_digest(given, expected.encode()):
         raise Unauthorized("signature mismatch")
     return headers.get("x-webhook-id")
+
+
+def verify_signature(
+    integration: Mapping[str, Any], body: bytes, headers: Mapping[str, str]
+) -> str | None:
+    """The webhook id of a correctly signed call (``headers`` lower-cased);
+    :class:`Unauthorized` for anything else."""
+    if integration["scheme"] == "hmac-sha256":
+        return verify_hmac(integration["secret"], body, headers, time.time())
+    try:
+        Webhook(integration["secret"]).verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError as exc:
+        raise Unauthorized(f"signature verification failed: {exc}") from None
+    except ValueError:  # non-ASCII signature, or a secret saved before check_secret
+        raise Unauthorized("signature verification failed: malformed signature") from None
+    return headers.get("webhook-id")
 
 
 class Inbound:
@@ -89,7 +124,7 @@ class Inbound:
             raise NotFound(f"unknown integration {name!r}")
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
-            webhook_id = self._verify(integration, body, lowered)
+            webhook_id = verify_signature(integration, body, lowered)
         except Unauthorized as exc:
             await self.store.record_inbound(
                 name, lowered.get("webhook-id"), accepted=False, outcome=f"refused: {exc.detail}"
@@ -125,17 +160,6 @@ class Inbound:
             tenant_id=tenant,
         )
         return {"status": "accepted", "webhookId": webhook_id, "outcome": outcome}
-
-    def _verify(
-        self, integration: Mapping[str, Any], body: bytes, headers: Mapping[str, str]
-    ) -> str | None:
-        if integration["scheme"] == "hmac-sha256":
-            return verify_hmac(integration["secret"], body, headers, time.time())
-        try:
-            Webhook(integration["secret"]).verify(body, dict(headers), json_parse=False)
-        except WebhookVerificationError as exc:
-            raise Unauthorized(f"signature verification failed: {exc}") from None
-        return headers.get("webhook-id")
 
     async def _apply(
         self, integration: Mapping[str, Any], payload: dict[str, Any]

@@ -18,6 +18,7 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
+from tidings.core.sse import log_position
 from tidings.errors import InvalidInput
 from tidings.sdk.subscriber import Subscriber, is_control
 
@@ -101,7 +102,7 @@ async def run_tail(
     ``count`` events were printed."""
     if count is not None and count < 1:
         raise InvalidInput("--count must be at least 1", field="--count")
-    if last_event_id is not None and not last_event_id.isdigit():
+    if last_event_id is not None and log_position(last_event_id) is None:
         raise InvalidInput("--last-event-id must be a log position", field="--last-event-id")
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)

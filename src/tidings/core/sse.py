@@ -62,10 +62,28 @@ class Message:
 
 
 class SSEParser:
-    """Incremental parser per the HTML Living Standard's event-stream rules."""
+    """Incremental parser per the HTML Living Standard's event-stream rules.
+
+    Guarantees (property-tested against a whole-stream reference parser in
+    ``tests/test_fuzz_parsers.py``, for any text cut into any chunks):
+
+    * it never raises, whatever the stream holds;
+    * a leading U+FEFF (BOM) is ignored, once, at the start of the stream;
+    * lines end at CRLF, CR or LF, also when a CRLF is split across chunks;
+    * a line without a colon is a field name with an empty value;
+    * ``retry:`` is used only when its value is ASCII digits (``retry: ²``
+      or fullwidth digits are ignored), and an ``id`` holding NUL is ignored;
+    * a message ends at an empty line; a message cut off by the end of the
+      stream is never dispatched.
+
+    A message with only ``retry:`` is yielded as ``event="retry"`` (no data),
+    so a client can honour it.
+    """
 
     def __init__(self) -> None:
         self._buffer = ""
+        self._started = False  # a BOM can only lead the stream
+        self._skip_lf = False  # the last chunk ended with a CR: a LF next is its pair
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -73,17 +91,30 @@ class SSEParser:
         self.last_event_id: str | None = None
 
     def feed(self, chunk: str) -> Iterator[Message]:
-        self._buffer += chunk
+        if not chunk:
+            return
+        if not self._started:
+            self._started = True
+            chunk = chunk.removeprefix("\ufeff")
+        if self._skip_lf:
+            self._skip_lf = False
+            chunk = chunk.removeprefix("\n")
+        buffer = self._buffer + chunk
+        start = 0
         while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                return
-            end, width = cut
-            line = self._buffer[:end]
-            self._buffer = self._buffer[end + width :]
+            end = _line_end(buffer, start)
+            if end is None:
+                break
+            line = buffer[start:end]
+            if buffer.startswith("\r\n", end):
+                start = end + 2
+            else:
+                start = end + 1
+                self._skip_lf = start == len(buffer) and buffer[end] == "\r"
             message = self._line(line)
             if message is not None:
                 yield message
+        self._buffer = buffer[start:]
 
     def _line(self, line: str) -> Message | None:
         if line == "":
@@ -99,7 +130,7 @@ class SSEParser:
             self._event = value
         elif name == "id" and "\0" not in value:
             self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = int(value)
         return None
 
@@ -122,11 +153,19 @@ class SSEParser:
         return message
 
 
-def _line_end(buffer: str) -> tuple[int, int] | None:
-    lf = buffer.find("\n")
-    cr = buffer.find("\r", 0, lf if lf >= 0 else len(buffer))
-    if cr < 0:
-        return None if lf < 0 else (lf, 1)
-    if cr + 1 == len(buffer):
-        return None  # could be a CRLF split across chunks
-    return cr, 2 if buffer[cr + 1] == "\n" else 1
+def _line_end(buffer: str, start: int) -> int | None:
+    """Where the line from ``start`` ends (a CR or LF), or None if it has
+    not ended yet."""
+    lf = buffer.find("\n", start)
+    cr = buffer.find("\r", start, lf if lf >= 0 else len(buffer))
+    if cr >= 0:
+        return cr
+    return lf if lf >= 0 else None
+
+
+def log_position(event_id: str | None) -> int | None:
+    """A stream id that is a log position (ASCII digits only: ``int()``
+    also reads ``²`` and fullwidth digits), else None."""
+    if event_id is None or not (event_id.isascii() and event_id.isdigit()):
+        return None
+    return int(event_id)

@@ -16,6 +16,7 @@ from tidings import __version__
 from tidings.config import Settings
 from tidings.http import (
     admin,
+    apidoc,
     automation,
     catalog,
     entities,
@@ -31,32 +32,6 @@ from tidings.http.params import StrictBodies
 from tidings.http.publish import publish_endpoint
 from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.service import Tidings
-
-STREAM_DOC = {
-    "get": {
-        "tags": ["events"],
-        "summary": "Live event stream (Server-Sent Events)",
-        "description": (
-            'text/event-stream. First message: {"type": "connected"}. Each event: '
-            "`id: <position>` and `data: <envelope JSON>`. Resume with Last-Event-ID (header) "
-            "or lastEventId (query). Narrow with types=qms.*,TICKET_*. Browsers authenticate "
-            "with ticket= (POST /api/events/tickets)."
-        ),
-        "parameters": [
-            {"name": "types", "in": "query", "schema": {"type": "string"}},
-            {"name": "lastEventId", "in": "query", "schema": {"type": "string"}},
-            {"name": "ticket", "in": "query", "schema": {"type": "string"}},
-            {"name": "tenantId", "in": "query", "schema": {"type": "string"}},
-        ],
-        "responses": {
-            "200": {"description": "the stream", "content": {"text/event-stream": {}}},
-            "204": {"description": "streams of this user were closed on purpose; do not retry"},
-            "401": {"description": "missing, expired or forged credential"},
-            "403": {"description": "unknown user or tenant"},
-        },
-    }
-}
-
 
 PUBLISH_PATHS = frozenset(publish.OPENAPI_PATHS)
 
@@ -126,11 +101,7 @@ def build_api(tidings: Tidings) -> FastAPI:
             schema = get_openapi(
                 title=api.title, version=api.version, description=api.description, routes=api.routes
             )
-            for path in ("/api/events", *aliases):
-                schema["paths"].setdefault(path, {}).update(STREAM_DOC)
-            for path, operations in publish.OPENAPI_PATHS.items():
-                schema["paths"].setdefault(path, {}).update(operations)
-            api.openapi_schema = schema
+            api.openapi_schema = apidoc.complete(schema, ("/api/events", *aliases))
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]

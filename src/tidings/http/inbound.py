@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from tidings.http.admin import admin
 from tidings.http.events import json_response, node, read_raw
-from tidings.inbound import check_mappings
+from tidings.inbound import check_mappings, check_secret
 
 router = APIRouter(tags=["inbound"])
 NAME = r"^[A-Za-z0-9_.\-]{1,100}$"
@@ -30,6 +30,7 @@ async def put_integration(
     request: Request, body: IntegrationIn, name: str = Path(pattern=NAME)
 ) -> Response:
     tidings, _ = await admin(request, "integrations")
+    check_secret(body.secret, body.scheme)
     check_mappings(body.mappings)
     await tidings.store.put_integration(name, body.secret, body.scheme, body.mappings)
     return json_response({"name": name, "scheme": body.scheme, "mappings": body.mappings})

@@ -128,3 +128,36 @@ def install(app: FastAPI) -> None:
             "instance": request.url.path,
         }
         return Response(orjson.dumps(body), status_code=500, media_type=PROBLEM_JSON)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document: every error answer of the API.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "example": "urn:tidings:problem:invalid_input"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "stable machine-readable error code"},
+        "retryable": {"type": "boolean", "description": "whether retrying can help"},
+        "field": {
+            "type": "string",
+            "description": "the offending input: a JSON pointer into the body, or a "
+            "parameter or header name",
+        },
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "detail"],
+                "properties": {"pointer": {"type": "string"}, "detail": {"type": "string"}},
+            },
+        },
+        "instance": {"type": "string", "description": "the request path"},
+    },
+    "additionalProperties": True,
+}
+"""The ``Problem`` component of the OpenAPI document: what every function
+above produces (``code``, ``retryable`` and ``field`` are left out only by
+answers that have none)."""

@@ -44,8 +44,8 @@ from typing import Any, Self
 import httpx
 import orjson
 
-from tidings.core.sse import Message, SSEParser
-from tidings.errors import TidingsError, Unavailable
+from tidings.core.sse import Message, SSEParser, log_position
+from tidings.errors import InvalidInput, TidingsError, Unavailable
 from tidings.sdk.client import USER_AGENT, backoff_s, error_from_response
 
 TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
@@ -104,7 +104,9 @@ class Subscriber:
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=read_timeout), headers={"User-Agent": USER_AGENT}
         )
-        self._position = _position(self.last_event_id)
+        self._position = log_position(self.last_event_id)
+        if self.last_event_id is not None and self._position is None:
+            raise InvalidInput("last_event_id must be a log position", field="last_event_id")
         self._events: AsyncGenerator[Event, None] | None = None
 
     # -- iteration and lifetime ------------------------------------------------
@@ -248,7 +250,7 @@ class Subscriber:
         return data
 
     def _event(self, message: Message, data: Event) -> Event | None:
-        position = _position(message.id)
+        position = log_position(message.id)
         if position is not None:
             if self._position is not None and position <= self._position:
                 return None  # already handed out
@@ -259,7 +261,7 @@ class Subscriber:
     def _move_to(self, event_id: str | None) -> None:
         """A control message with ``id:`` sets the resume point (a fresh
         stream's start, or the position a reset continues from)."""
-        position = _position(event_id)
+        position = log_position(event_id)
         if position is not None:
             self._position = position
             self.last_event_id = event_id
@@ -269,7 +271,3 @@ def is_control(message: Event) -> bool:
     """Whether a yielded dict is a control message (``connected``, ``reset``,
     ``reconnect``, ``closed``) rather than an event envelope."""
     return message.get("type") in CONTROL_TYPES and "schema" not in message
-
-
-def _position(event_id: str | None) -> int | None:
-    return int(event_id) if event_id is not None and event_id.isdigit() else None
