@@ -47,17 +47,6 @@ EXAMPLES = 8  # per operation and pass
 STREAM_EXAMPLES = 4  # each stream case is read for STREAM_READ_S
 BUDGET_S = 100.0  # per credential run (~35 s on an idle 2-core machine); overrun fails
 STREAM_READ_S = 0.25
-# TEMPORARY, empty it when the branches of issue 12 are merged: 5xx that
-# another slice fixes (defect 5, hostile scalars). Found by this fuzz, pinned
-# by that slice's own tests.
-FIXED_ELSEWHERE = {
-    "GET /api/admin/jobs/{job_id}": "job ids past 64 bits answer 500",
-    "POST /api/admin/jobs/{job_id}/retry": "job ids past 64 bits answer 500",
-    "POST /api/admin/jobs/{job_id}/discard": "job ids past 64 bits answer 500",
-    "POST /api/admin/jobs/retry": "integers past 64 bits in admin bodies answer 500",
-    "POST /api/admin/jobs/discard": "integers past 64 bits in admin bodies answer 500",
-    "PUT /api/admin/tenants/{tenant_id}": "integers past 64 bits in tenant settings answer 500",
-}
 # The admin's third pass aims at a tenant and user that exist, to get past
 # the 404s into the handlers (its own: the user pass keeps its tenant).
 TARGET = {"tenant_id": "fuzz-target", "user_id": "target-user"}
@@ -150,8 +139,7 @@ def test_api_conforms_to_its_openapi(
             failure = _fuzz(operation, mode, path, credentials[who])
             if failure is not None:
                 failures[operation.label] = failure
-    unexpected = [text for label, text in failures.items() if label not in FIXED_ELSEWHERE]
-    assert not unexpected, "\n\n".join(unexpected)
+    assert not failures, "\n\n".join(failures.values())
     assert not skipped, f"the time budget ran out before: {skipped}"
 
 
@@ -312,12 +300,6 @@ def test_a_hostile_signature_header_is_a_401(
 # -- Last-Event-ID, where the streams parse it ---------------------------------------
 
 
-def _unicode_digits(value: str) -> bool:
-    """TEMPORARY, drop with FIXED_ELSEWHERE: non-ASCII digits answer 500
-    until the inputs slice of issue 12 (strict scalars) is merged."""
-    return value.isdigit() and not value.isascii()
-
-
 LAST_IDS = st.one_of(
     st.integers(0, 2**70).map(str),
     st.text(st.characters(min_codepoint=32, max_codepoint=255), min_size=1, max_size=24),
@@ -330,7 +312,6 @@ LAST_IDS = st.one_of(
 def test_any_last_event_id_opens_the_stream_or_is_a_422(
     fuzz_server: ServerProcess, value: str, in_header: bool
 ) -> None:
-    assume(not _unicode_digits(value))
     # what HTTP can carry in a header: no DEL, no white space at either end
     assume(not in_header or (value == value.strip() and "\x7f" not in value))
     request: dict[str, Any] = (
@@ -350,14 +331,9 @@ def test_any_last_event_id_opens_the_stream_or_is_a_422(
     assert response.json()["field"] in ("Last-Event-ID", "lastEventId")
 
 
-# -- lone surrogates in free-form JSON (found by this fuzz, not fixed here) ------------
+# -- lone surrogates in free-form JSON (found by this fuzz) ----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TEMPORARY: 500 until the strict-JSON check of API bodies (inputs slice of "
-    "issue 12, tidings.http.params.check_json) refuses lone surrogates; then drop this mark",
-)
 @pytest.mark.parametrize(
     ("path", "body", "pointer"),
     [

@@ -125,13 +125,30 @@ def _constant(name: str) -> _Refused:
     return _Refused(f"{name} is not a JSON number")
 
 
+_LONE_SURROGATE = _Refused("strings must be valid Unicode (no lone surrogate escapes)")
+
+
+def _unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON's ``"\\ud800"``),
+    which no UTF-8 store or encoder can write."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _refusals(value: Any, pointer: str = "") -> Iterator[tuple[str, _Refused]]:
     stack = [(pointer, value)]
     while stack:
         where, node = stack.pop()
         if isinstance(node, _Refused):
             yield where, node
+        elif isinstance(node, str) and not _unicode(node):
+            yield where, _LONE_SURROGATE
         elif isinstance(node, dict):
+            if not all(_unicode(k) for k in node):
+                yield where, _LONE_SURROGATE  # the object: a key that cannot be named
             stack += [(f"{where}/{_escape(k)}", v) for k, v in reversed(node.items())]
         elif isinstance(node, list):
             stack += [(f"{where}/{i}", v) for i, v in reversed(list(enumerate(node)))]
