@@ -43,6 +43,7 @@ class Settings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_batch: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
+    max_event_depth: int = 32  # nesting levels of data, metadata and actor (at most 200)
     validate_payloads: bool = True
     catalog_dirs: tuple[str, ...] = ()  # extra catalog pack directories or files
     # streams
@@ -65,6 +66,8 @@ class Settings:
     log_level: str = "info"
     log_json: bool = False
     cache_ttl_s: float = 5.0
+    metrics_token: str | None = None  # set: /metrics needs Authorization: Bearer <token>
+    task_restart_s: float = 1.0  # first delay before a dead background task is restarted
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -45,15 +45,19 @@ from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, New
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
 from tidings.store.sql import SQLStore
+from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings")
 OPERATOR = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
 BUILT_IN_MACHINES = {"ticket": TICKET_LIFECYCLE}
+STOP_TIMEOUT_S = 10.0  # the worker's grace (5 s) and the appender's drain (5 s) fit in it
 
 
 class Tidings:
     def __init__(self, settings: Settings, *, catalog: Catalog | None = None) -> None:
         self.settings = settings
+        # Every background loop of this node runs under it (see supervision.py).
+        self.supervisor = Supervisor(restart_s=settings.task_restart_s)
         if catalog is None:  # the shipped packs and any configured ones; broken -> CatalogError
             catalog = load_catalog(Path(d) for d in settings.catalog_dirs)
         self.catalog = catalog
@@ -64,6 +68,7 @@ class Tidings:
             pool_size=settings.pool_size,
             sqlite_synchronous=settings.sqlite_synchronous,
             origin=self.node_id,
+            max_event_depth=settings.max_event_depth,
         )
         self.catalogs = TenantCatalogs(self.catalog, self.store, refresh_s=settings.cache_ttl_s)
         self.hub = Hub(
@@ -77,6 +82,7 @@ class Tidings:
             self.catalogs.for_tenant,
             max_event_bytes=settings.max_event_bytes,
             validate_payloads=settings.validate_payloads,
+            max_depth=settings.max_event_depth,
         )
         self.auth = Authenticator(
             self.store,
@@ -133,21 +139,30 @@ class Tidings:
         await self.store.open()
         await self.rulebook.load()  # before the first append: its jobs are enqueued with it
         self.rulebook.start()
-        await self.catalogs.start()
-        await self.feed.start()
+        await self.catalogs.start(self.supervisor)
+        await self.feed.start(self.supervisor)
         await self.signals.start(self._on_log, self._on_control)
-        self.retention.start()
-        self.appender.start()
-        self.hub.start()
+        self.retention.start(self.supervisor)
+        self.appender.start(self.supervisor)
+        self.hub.start(self.supervisor)
         if self.worker is not None:
             self.worker.start()
         self.started = True
         log.info("tidings started", extra={"position": self.hub.position})
 
     async def stop(self) -> None:
+        """Stop every component, within ``STOP_TIMEOUT_S`` whatever hangs
+        (a dead database, a job that ignores cancellation)."""
         if not self.started:
             return
         self.started = False
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await self._stop_components()
+        except TimeoutError:
+            log.error("shutdown did not finish within %.0fs; exiting anyway", STOP_TIMEOUT_S)
+
+    async def _stop_components(self) -> None:
         if self.worker is not None:
             await self.worker.stop()
         await self.rulebook.stop()
@@ -157,6 +172,7 @@ class Tidings:
         await self.signals.stop()
         await self.feed.stop()
         await self.catalogs.stop()
+        await self.supervisor.stop_all()
         await self.store.close()
 
     # -- cross-process signals --------------------------------------------

@@ -8,6 +8,10 @@ worker *reaps* it (recording an ``abandoned`` attempt) and it is retried
 on its rule's schedule. Jobs therefore run at least once; actions make
 that exactly-once where the other side can tell (``webhook-id``,
 ``Message-ID``, idempotency keys of follow-up events).
+
+The claim and flush loops run supervised (``worker.claim``,
+``worker.flush``): an error in one round is logged and the loop goes on,
+and a loop that dies anyway shows on ``/readyz`` and is restarted.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import orjson
 
 from tidings.automation.actions import ActionContext, one_line
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
+from tidings.core.envelope import UNREADABLE_TYPE, event_from_row
 from tidings.core.retry import RetryPolicy, parse_retry
 from tidings.errors import TidingsError
 from tidings.store.base import AttemptRecord, JobRecord, JobResult
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0
+CLAIM_TASK, FLUSH_TASK = "worker.claim", "worker.flush"
 
 
 def settle(
@@ -71,7 +76,7 @@ class Worker:
         self._results: list[JobResult] = []
         self._have_results = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
         self._http: httpx.AsyncClient | None = None
         self._last_reap = 0.0
 
@@ -80,16 +85,19 @@ class Worker:
 
     def start(self) -> None:
         self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._claim_loop()), loop.create_task(self._flush_loop())]
+        supervisor = self.tidings.supervisor
+        supervisor.spawn(CLAIM_TASK, self._claim_loop)
+        supervisor.spawn(FLUSH_TASK, self._flush_loop)
+        self._started = True
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop claiming, give running jobs ``grace_s`` to finish (the rest
         are reclaimed after their lease), write what finished."""
-        if not self._tasks:
+        if not self._started:
             return
-        claim, flush = self._tasks
-        claim.cancel()
+        self._started = False
+        supervisor = self.tidings.supervisor
+        await supervisor.stop(CLAIM_TASK)
         if self._running:
             await asyncio.wait(self._running, timeout=grace_s)
         for task in self._running:
@@ -98,11 +106,7 @@ class Worker:
             await self._flush()
         except TidingsError as exc:  # their leases run out; other workers redo them
             log.warning("job results not recorded at shutdown: %s", exc)
-        flush.cancel()
-        for task in (claim, flush):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await supervisor.stop(FLUSH_TASK)
         if self._http is not None:
             await self._http.aclose()
 
@@ -177,8 +181,10 @@ class Worker:
             return ActionOutcome.failed(f"the rule is disabled ({why})", permanent=True)
         if body is None:
             return ActionOutcome.failed("the event is no longer in the log", permanent=True)
-        event: dict[str, Any] = orjson.loads(body)
-        event["position"] = job.event_position
+        stored = event_from_row(job.event_position, body, self.tidings.settings.max_event_depth)
+        if stored.type == UNREADABLE_TYPE:
+            return ActionOutcome.failed("the event cannot be read from the log", permanent=True)
+        event: dict[str, Any] = stored.to_wire()
         tenant = await self.tidings.auth.tenant(job.tenant_id)
         variables = event_context(
             event,
