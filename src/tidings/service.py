@@ -1,6 +1,13 @@
 """The Tidings node: every component of one process, wired, started and
 stopped together. Embed it (``Tidings(settings)``, ``await hub.publish``) or
 serve it over HTTP (:func:`tidings.http.app.create_app`).
+
+A tenant's lifecycle is checked in one place, :meth:`Tidings.admit`, by
+every path that writes in its name: appending events (publish, batches,
+entity transitions, in-process publishes: inbound mappings, rules'
+``publish_event``), creating or reading notifications, running a job (the
+worker asks before each attempt) and replaying a tenant's range. Only a
+tenant's own transition is exempt: it is the lifecycle.
 """
 
 from __future__ import annotations
@@ -41,7 +48,13 @@ from tidings.inbound import Inbound
 from tidings.ingest import Ingest
 from tidings.notifications import Notifications
 from tidings.retention import Retention
-from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent
+from tidings.store.base import (
+    AppendOutcome,
+    AppendResult,
+    LifecycleChange,
+    NewEvent,
+    TenantRecord,
+)
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
 from tidings.store.sql import SQLStore
@@ -328,7 +341,9 @@ class Tidings:
     ) -> tuple[Transition, AppendResult | None]:
         """Move a machine-driven entity: guards checked against
         ``permissions`` (None: a trusted caller), lifecycle row and event in
-        one transaction (409 with the allowed next states when invalid)."""
+        one transaction (409 with the allowed next states when invalid, or
+        when the tenant accepts no writes)."""
+        await self.admit(tenant_id)
         machine = await self.machine_for(entity_type)
         stored = await self.store.entity_state(entity_type, tenant_id, entity_id)
         current = stored or machine.initial
@@ -389,15 +404,23 @@ class Tidings:
             tenant_id = new.event.tenant_id
             if tenant_id in checked:
                 continue
-            tenant = await self.auth.tenant(tenant_id)
             where = f"{pointer}{i}/tenantId" if len(prepared) > 1 else "/tenantId"
-            if tenant is None:
-                raise InvalidInput(f"unknown tenant {tenant_id!r}", field=where)
-            if tenant.state not in PUBLISHING_STATES:
-                raise Conflict(
-                    f"tenant {tenant_id!r} is {tenant.state}: it accepts no publishes",
-                    field=where,
-                    state=tenant.state,
-                )
+            await self.admit(tenant_id, field=where)
             checked.add(tenant_id)
         return await self.appender.append(prepared)
+
+    async def admit(self, tenant_id: str, *, field: str = "/tenantId") -> TenantRecord:
+        """The tenant, if it accepts writes now (events, notifications,
+        jobs): an unknown tenant is a 422, a tenant outside
+        ``PUBLISHING_STATES`` (READ_ONLY, SUSPENDED, DEPROVISIONING,
+        ARCHIVED) a 409 carrying its ``state``. The one lifecycle check."""
+        tenant = await self.auth.tenant(tenant_id)
+        if tenant is None:
+            raise InvalidInput(f"unknown tenant {tenant_id!r}", field=field)
+        if tenant.state not in PUBLISHING_STATES:
+            raise Conflict(
+                f"tenant {tenant_id!r} is {tenant.state}: it accepts no writes",
+                field=field,
+                state=tenant.state,
+            )
+        return tenant

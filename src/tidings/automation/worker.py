@@ -12,6 +12,13 @@ that exactly-once where the other side can tell (``webhook-id``,
 The claim and flush loops run supervised (``worker.claim``,
 ``worker.flush``): an error in one round is logged and the loop goes on,
 and a loop that dies anyway shows on ``/readyz`` and is restarted.
+
+A job runs only while its tenant accepts writes (``Tidings.admit``, asked
+before every attempt): for a READ_ONLY or SUSPENDED tenant the attempt
+fails with the reason and is retried on the rule's schedule (a short
+suspension delays it; a long one leaves it dead, for an operator to retry
+after reactivation); for a DEPROVISIONING, ARCHIVED or unknown tenant it
+is dead at once.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0
 CLAIM_TASK, FLUSH_TASK = "worker.claim", "worker.flush"
+HELD_STATES = frozenset({"READ_ONLY", "SUSPENDED"})  # may come back: retried, not dead
 
 
 def settle(
@@ -181,14 +189,18 @@ class Worker:
             return ActionOutcome.failed(f"the rule is disabled ({why})", permanent=True)
         if body is None:
             return ActionOutcome.failed("the event is no longer in the log", permanent=True)
+        try:
+            tenant = await self.tidings.admit(job.tenant_id)
+        except TidingsError as exc:
+            gone = exc.extra.get("state") not in HELD_STATES
+            return ActionOutcome.failed(f"held: {exc.detail}", permanent=gone)
         stored = event_from_row(job.event_position, body, self.tidings.settings.max_event_depth)
         if stored.type == UNREADABLE_TYPE:
             return ActionOutcome.failed("the event cannot be read from the log", permanent=True)
         event: dict[str, Any] = stored.to_wire()
-        tenant = await self.tidings.auth.tenant(job.tenant_id)
         variables = event_context(
             event,
-            tenant={"id": job.tenant_id, "name": tenant.name if tenant else job.tenant_id},
+            tenant={"id": job.tenant_id, "name": tenant.name},
             rule={"id": rule.id, "name": rule.record.name},
         )
         actions = self.tidings.actions
