@@ -176,3 +176,35 @@ def test_a_body_past_every_decoder_is_a_problem_not_plain_text(server: ServerPro
     )
     assert response.status_code in (400, 422)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    depths=st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    member=st.sampled_from(["data", "metadata", "actor"]),
+    padding=st.integers(0, 3),
+)
+def test_the_batch_bound_never_lets_a_too_deep_event_through(
+    depths: list[int], member: str, padding: int
+) -> None:
+    """Events of several depths (0: the member left out), with flat
+    siblings: the cheap bound says "fits" only when every event does."""
+    from tidings.core.envelope import check_depth, decode_drafts, drafts_fit
+
+    events = []
+    for depth in depths:
+        members: dict[str, Any] = {"data": {"flat": 1}} if padding else {}
+        if depth:
+            members[member] = nested(depth)
+        if padding > 1:
+            members["audiences"] = ["role:a"]
+        events.append(envelope("t1", **members))
+    body = orjson.dumps({"events": events})
+    drafts = decode_drafts(body, batch=True, default_tenant=None)
+    assert drafts is not None
+    deepest = max(depths)
+    if drafts_fit(body, drafts, LIMIT):
+        assert deepest <= LIMIT
+        for draft in drafts:
+            check_depth(draft, LIMIT)
+    assert drafts_fit(body, drafts, LIMIT) or deepest > 0  # flat batches always fit

@@ -16,9 +16,10 @@ Nesting is refused before anything else looks into a payload: ``data``,
 ``metadata`` and ``actor`` nest at most ``max_depth`` levels (422 naming the
 first too-deep spot), whichever path a body takes, however deep it is (past
 what msgspec and orjson can decode, the spot is found by a bounded scan of
-the raw body). A body with at most ``max_depth + 1`` brackets is known to
-fit without a look at its values (one ``bytes.count`` per bracket kind, in
-C); any other body costs one walk over its containers.
+the raw body). A body with few enough brackets for its events is known to
+fit without a look at their values (``drafts_fit``: two ``bytes.count``
+calls in C and a sum over the drafts); any other body costs one walk over
+each event's containers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tidings.core.envelope import (
     check_depth,
     decode_drafts,
     deep_pointer,
+    drafts_fit,
     now_iso,
     parse_event,
     shallow,
@@ -105,7 +107,8 @@ class Ingest:
             )
         drafts = decode_drafts(body, batch=batch, default_tenant=principal.tenant_id)
         if drafts is not None and (not batch or 0 < len(drafts) <= max_batch):
-            fits = shallow(body, self.max_depth)
+            depth = self.max_depth
+            fits = drafts_fit(body, drafts, depth) if batch else shallow(body, depth)
             return self._build_all(drafts, principal, idempotency_key, batch, fits)
         raw = self._parse(body, batch)
         if not batch:

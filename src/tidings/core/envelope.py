@@ -323,6 +323,22 @@ def shallow(body: bytes | str, max_depth: int) -> bool:
     return body.count(b"{") + body.count(b"[") <= max_depth + 1
 
 
+def drafts_fit(body: bytes, drafts: list[EventDraft], max_depth: int) -> bool:
+    """The same bound for the drafts decoded from ``body``: each draft holds
+    a bracket of its own and one per non-empty data, metadata, actor and
+    audiences (its minimum); a member nesting deeper than ``max_depth``
+    holds ``max_depth`` more than the one counted. So a body with fewer
+    brackets than the drafts' minimum plus ``max_depth`` holds none (a
+    batch's own brackets and those inside strings only add to the count)."""
+    minimum = sum(
+        [
+            1 + bool(d.data) + bool(d.metadata) + bool(d.actor) + (d.audiences is not None)
+            for d in drafts
+        ]
+    )
+    return body.count(b"{") + body.count(b"[") < minimum + max_depth
+
+
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
 DEEP_SCAN_BYTES = 1 << 20  # bounds the scan's cost (a Python step per token)
 
