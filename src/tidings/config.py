@@ -46,6 +46,7 @@ class Settings:
     max_batch: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
     max_api_body_bytes: int = 1 << 20  # every FastAPI route's body (admin, rules...): 413
+    max_event_depth: int = 32  # nesting levels of data, metadata and actor (at most 200)
     validate_payloads: bool = True
     publish_rate: float = 0.0  # events/s per API key, burst the same; 0: off (per process)
     catalog_dirs: tuple[str, ...] = ()  # extra catalog pack directories or files
@@ -70,6 +71,8 @@ class Settings:
     log_level: str = "info"
     log_json: bool = False
     cache_ttl_s: float = 5.0
+    metrics_token: str | None = None  # set: /metrics needs Authorization: Bearer <token>
+    task_restart_s: float = 1.0  # first delay before a dead background task is restarted
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -8,6 +8,8 @@ badge shown from the stream always equals ``GET .../unread-count``.
 A user only sees and changes their own notifications; ids that are not
 theirs answer 404 (not 403: their existence is not revealed) and change
 nothing. Rules' ``send_notification`` action writes through this module.
+A tenant that accepts no writes (``Tidings.admit``) gets a 409 before
+anything is stored or published.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Notifications:
         link: str | None = None,
         source_event_id: str | None = None,
     ) -> NotificationRecord:
+        await self.tidings.admit(tenant_id)
         if await self.store.get_user(tenant_id, user_id) is None:
             raise NotFound(f"unknown user {user_id!r} in tenant {tenant_id!r}", field="/userId")
         record = NotificationRecord(
@@ -104,6 +107,7 @@ class Notifications:
 
     async def mark_read(self, tenant_id: str, user_id: str, ids: Sequence[str] | None) -> int:
         """Mark ``ids`` (None: all) read; returns the new unread count."""
+        await self.tidings.admit(tenant_id)
         if ids is not None:
             wanted = set(ids)
             owned = await self.store.owned_notifications(tenant_id, user_id, list(wanted))

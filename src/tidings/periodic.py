@@ -1,14 +1,19 @@
 """A background refresh: call a coroutine every few seconds until stopped,
-logging (not raising) failures so a database outage only delays it."""
+logging (not raising) failures so a database outage only delays it.
+
+No failure of one refresh ends the loop (a database error is a warning,
+anything else an error with its traceback), and the loop itself runs
+supervised under its name (``rules``, ``tenant catalog``, ``retention``),
+so a refresh that dies anyway shows on ``/readyz`` and is restarted."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from tidings.errors import TidingsError
+from tidings.supervision import Supervisor
 
 
 class Periodic:
@@ -19,18 +24,17 @@ class Periodic:
         self.refresh = refresh
         self.log = log
         self.what = what
-        self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
-    def start(self) -> None:
-        if self.every_s > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        if self.every_s > 0 and self._supervisor is None:
+            self._supervisor = supervisor or Supervisor()
+            self._supervisor.spawn(self.what, self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._supervisor is not None:
+            await self._supervisor.stop(self.what)
+            self._supervisor = None
 
     async def _loop(self) -> None:
         while True:
@@ -39,3 +43,5 @@ class Periodic:
                 await self.refresh()
             except TidingsError as exc:  # database down: keep what we have
                 self.log.warning("%s refresh failed: %s", self.what, exc)
+            except Exception:  # a bug in one refresh: the next one may do better
+                self.log.exception("%s refresh failed", self.what)

@@ -21,6 +21,7 @@ import time
 from tidings.periodic import Periodic
 from tidings.store.base import Store, TenantRecord
 from tidings.store.jobs import SQLJobs
+from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.retention")
 DAY = 86_400.0
@@ -53,8 +54,8 @@ class Retention:
         self._poller = Periodic(interval_s, self._pass, log, "retention")
         self.deleted = 0
 
-    def start(self) -> None:
-        self._poller.start()
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        self._poller.start(supervisor)
 
     async def stop(self) -> None:
         await self._poller.stop()

@@ -1,6 +1,13 @@
 """The Tidings node: every component of one process, wired, started and
 stopped together. Embed it (``Tidings(settings)``, ``await hub.publish``) or
 serve it over HTTP (:func:`tidings.http.app.create_app`).
+
+A tenant's lifecycle is checked in one place, :meth:`Tidings.admit`, by
+every path that writes in its name: appending events (publish, batches,
+entity transitions, in-process publishes: inbound mappings, rules'
+``publish_event``), creating or reading notifications, running a job (the
+worker asks before each attempt) and replaying a tenant's range. Only a
+tenant's own transition is exempt: it is the lifecycle.
 """
 
 from __future__ import annotations
@@ -44,19 +51,29 @@ from tidings.notifications import Notifications
 from tidings.periodic import Periodic
 from tidings.ratelimit import PublishLimiter
 from tidings.retention import Retention
-from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent
+from tidings.store.base import (
+    AppendOutcome,
+    AppendResult,
+    LifecycleChange,
+    NewEvent,
+    TenantRecord,
+)
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
 from tidings.store.sql import SQLStore
+from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings")
 OPERATOR = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
 BUILT_IN_MACHINES = {"ticket": TICKET_LIFECYCLE}
+STOP_TIMEOUT_S = 10.0  # the worker's grace (5 s) and the appender's drain (5 s) fit in it
 
 
 class Tidings:
     def __init__(self, settings: Settings, *, catalog: Catalog | None = None) -> None:
         self.settings = settings
+        # Every background loop of this node runs under it (see supervision.py).
+        self.supervisor = Supervisor(restart_s=settings.task_restart_s)
         if catalog is None:  # the shipped packs and any configured ones; broken -> CatalogError
             catalog = load_catalog(Path(d) for d in settings.catalog_dirs)
         self.catalog = catalog
@@ -67,6 +84,7 @@ class Tidings:
             pool_size=settings.pool_size,
             sqlite_synchronous=settings.sqlite_synchronous,
             origin=self.node_id,
+            max_event_depth=settings.max_event_depth,
         )
         self.catalogs = TenantCatalogs(self.catalog, self.store, refresh_s=settings.cache_ttl_s)
         self.hub = Hub(
@@ -80,6 +98,7 @@ class Tidings:
             self.catalogs.for_tenant,
             max_event_bytes=settings.max_event_bytes,
             validate_payloads=settings.validate_payloads,
+            max_depth=settings.max_event_depth,
         )
         self.auth = Authenticator(
             self.store,
@@ -137,22 +156,31 @@ class Tidings:
         await self.store.open()
         await self.rulebook.load()  # before the first append: its jobs are enqueued with it
         self.rulebook.start()
-        await self.catalogs.start()
-        await self.feed.start()
+        await self.catalogs.start(self.supervisor)
+        await self.feed.start(self.supervisor)
         await self.signals.start(self._on_log, self._on_control)
-        self.retention.start()
-        self._key_use.start()
-        self.appender.start()
-        self.hub.start()
+        self.retention.start(self.supervisor)
+        self._key_use.start(self.supervisor)
+        self.appender.start(self.supervisor)
+        self.hub.start(self.supervisor)
         if self.worker is not None:
             self.worker.start()
         self.started = True
         log.info("tidings started", extra={"position": self.hub.position})
 
     async def stop(self) -> None:
+        """Stop every component, within ``STOP_TIMEOUT_S`` whatever hangs
+        (a dead database, a job that ignores cancellation)."""
         if not self.started:
             return
         self.started = False
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await self._stop_components()
+        except TimeoutError:
+            log.error("shutdown did not finish within %.0fs; exiting anyway", STOP_TIMEOUT_S)
+
+    async def _stop_components(self) -> None:
         if self.worker is not None:
             await self.worker.stop()
         await self.rulebook.stop()
@@ -165,6 +193,7 @@ class Tidings:
         await self.signals.stop()
         await self.feed.stop()
         await self.catalogs.stop()
+        await self.supervisor.stop_all()
         await self.store.close()
 
     # -- cross-process signals --------------------------------------------
@@ -323,7 +352,9 @@ class Tidings:
     ) -> tuple[Transition, AppendResult | None]:
         """Move a machine-driven entity: guards checked against
         ``permissions`` (None: a trusted caller), lifecycle row and event in
-        one transaction (409 with the allowed next states when invalid)."""
+        one transaction (409 with the allowed next states when invalid, or
+        when the tenant accepts no writes)."""
+        await self.admit(tenant_id)
         machine = await self.machine_for(entity_type)
         stored = await self.store.entity_state(entity_type, tenant_id, entity_id)
         current = stored or machine.initial
@@ -384,15 +415,23 @@ class Tidings:
             tenant_id = new.event.tenant_id
             if tenant_id in checked:
                 continue
-            tenant = await self.auth.tenant(tenant_id)
             where = f"{pointer}{i}/tenantId" if len(prepared) > 1 else "/tenantId"
-            if tenant is None:
-                raise InvalidInput(f"unknown tenant {tenant_id!r}", field=where)
-            if tenant.state not in PUBLISHING_STATES:
-                raise Conflict(
-                    f"tenant {tenant_id!r} is {tenant.state}: it accepts no publishes",
-                    field=where,
-                    state=tenant.state,
-                )
+            await self.admit(tenant_id, field=where)
             checked.add(tenant_id)
         return await self.appender.append(prepared)
+
+    async def admit(self, tenant_id: str, *, field: str = "/tenantId") -> TenantRecord:
+        """The tenant, if it accepts writes now (events, notifications,
+        jobs): an unknown tenant is a 422, a tenant outside
+        ``PUBLISHING_STATES`` (READ_ONLY, SUSPENDED, DEPROVISIONING,
+        ARCHIVED) a 409 carrying its ``state``. The one lifecycle check."""
+        tenant = await self.auth.tenant(tenant_id)
+        if tenant is None:
+            raise InvalidInput(f"unknown tenant {tenant_id!r}", field=field)
+        if tenant.state not in PUBLISHING_STATES:
+            raise Conflict(
+                f"tenant {tenant_id!r} is {tenant.state}: it accepts no writes",
+                field=field,
+                state=tenant.state,
+            )
+        return tenant

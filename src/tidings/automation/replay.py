@@ -64,6 +64,8 @@ async def replay(
     replays its rules, not the platform's)."""
     if until <= since:
         raise InvalidInput("the range is empty: --to must be after --from", field="to")
+    if tenant_id is not None and not dry_run:
+        await tidings.admit(tenant_id, field="tenantId")  # jobs of other tenants are held
     rules = await _rules(tidings, tenant_id, rule_id, tenant_rules_only)
     store = tidings.store
     query = LogQuery(tenant_ids=[tenant_id] if tenant_id else None, since=since, until=until)

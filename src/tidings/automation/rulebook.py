@@ -77,7 +77,7 @@ class RuleBook:
             await self.load()
 
     def start(self) -> None:
-        self._poller.start()
+        self._poller.start(self.tidings.supervisor)
 
     async def stop(self) -> None:
         await self._poller.stop()

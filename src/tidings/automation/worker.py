@@ -16,6 +16,17 @@ attempts spanning at least ``webhook_disable_after_s`` disables the rule,
 through the same path as an endpoint that answered 410 Gone
 (:meth:`RuleBook.disable`). Attempts that never reached the action (rule
 disabled or deleted, event pruned, template error, lost lease) do not count.
+
+The claim and flush loops run supervised (``worker.claim``,
+``worker.flush``): an error in one round is logged and the loop goes on,
+and a loop that dies anyway shows on ``/readyz`` and is restarted.
+
+A job runs only while its tenant accepts writes (``Tidings.admit``, asked
+before every attempt): for a READ_ONLY or SUSPENDED tenant the attempt
+fails with the reason and is retried on the rule's schedule (a short
+suspension delays it; a long one leaves it dead, for an operator to retry
+after reactivation); for a DEPROVISIONING, ARCHIVED or unknown tenant it
+is dead at once.
 """
 
 from __future__ import annotations
@@ -29,14 +40,13 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import orjson
 
 from tidings.automation.actions import ActionContext, one_line
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
 from tidings.automation.webhook import webhook_client
-from tidings.core.envelope import iso_utc
+from tidings.core.envelope import UNREADABLE_TYPE, event_from_row, iso_utc
 from tidings.core.retry import RetryPolicy, parse_retry
 from tidings.errors import TidingsError
 from tidings.store.base import AttemptRecord, JobRecord, JobResult
@@ -48,6 +58,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0
 TRACKED_ACTIONS = frozenset({"trigger_webhook"})  # endpoints disabled when they keep failing
+CLAIM_TASK, FLUSH_TASK = "worker.claim", "worker.flush"
+HELD_STATES = frozenset({"READ_ONLY", "SUSPENDED"})  # may come back: retried, not dead
 
 
 def settle(
@@ -84,7 +96,7 @@ class Worker:
         self._deliveries: list[Delivery] = []
         self._have_results = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
         self._http: httpx.AsyncClient | None = None
         self._last_reap = 0.0
 
@@ -94,16 +106,19 @@ class Worker:
     def start(self) -> None:
         allow_private = self.tidings.settings.allow_private_webhooks
         self._http = webhook_client(allow_private=allow_private)
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._claim_loop()), loop.create_task(self._flush_loop())]
+        supervisor = self.tidings.supervisor
+        supervisor.spawn(CLAIM_TASK, self._claim_loop)
+        supervisor.spawn(FLUSH_TASK, self._flush_loop)
+        self._started = True
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop claiming, give running jobs ``grace_s`` to finish (the rest
         are reclaimed after their lease), write what finished."""
-        if not self._tasks:
+        if not self._started:
             return
-        claim, flush = self._tasks
-        claim.cancel()
+        self._started = False
+        supervisor = self.tidings.supervisor
+        await supervisor.stop(CLAIM_TASK)
         if self._running:
             await asyncio.wait(self._running, timeout=grace_s)
         for task in self._running:
@@ -112,11 +127,7 @@ class Worker:
             await self._flush()
         except TidingsError as exc:  # their leases run out; other workers redo them
             log.warning("job results not recorded at shutdown: %s", exc)
-        flush.cancel()
-        for task in (claim, flush):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await supervisor.stop(FLUSH_TASK)
         if self._http is not None:
             await self._http.aclose()
 
@@ -198,12 +209,18 @@ class Worker:
             return ActionOutcome.failed(f"the rule is disabled ({why})", permanent=True)
         if body is None:
             return ActionOutcome.failed("the event is no longer in the log", permanent=True)
-        event: dict[str, Any] = orjson.loads(body)
-        event["position"] = job.event_position
-        tenant = await self.tidings.auth.tenant(job.tenant_id)
+        try:
+            tenant = await self.tidings.admit(job.tenant_id)
+        except TidingsError as exc:
+            gone = exc.extra.get("state") not in HELD_STATES
+            return ActionOutcome.failed(f"held: {exc.detail}", permanent=gone)
+        stored = event_from_row(job.event_position, body, self.tidings.settings.max_event_depth)
+        if stored.type == UNREADABLE_TYPE:
+            return ActionOutcome.failed("the event cannot be read from the log", permanent=True)
+        event: dict[str, Any] = stored.to_wire()
         variables = event_context(
             event,
-            tenant={"id": job.tenant_id, "name": tenant.name if tenant else job.tenant_id},
+            tenant={"id": job.tenant_id, "name": tenant.name},
             rule={"id": rule.id, "name": rule.record.name},
         )
         actions = self.tidings.actions

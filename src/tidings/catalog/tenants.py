@@ -26,6 +26,7 @@ from tidings.core.catalog import Catalog, CatalogError, EventType, build_event_t
 from tidings.errors import TidingsError
 from tidings.periodic import Periodic
 from tidings.store.base import CatalogTypeRecord, Store
+from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.catalog")
 DEFAULT_REFRESH_S = 5.0
@@ -119,12 +120,12 @@ class TenantCatalogs:
             self._types.pop(tenant_id, None)
             self._catalogs.pop(tenant_id, None)
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
         try:
             await self.refresh()
         except TidingsError as exc:  # the poller below retries
             log.warning("tenant catalog types not loaded yet: %s", exc)
-        self._poller.start()
+        self._poller.start(supervisor)
 
     async def stop(self) -> None:
         await self._poller.stop()

@@ -3,21 +3,38 @@ and the wire form.
 
 Parsing is strict and names the offending field as a JSON pointer; nothing
 here touches a database or the network.
+
+Nesting is bounded: ``data``, ``metadata`` and ``actor`` may each nest at
+most ``max_depth`` levels (the member's own object is level 1; default
+:data:`DEFAULT_MAX_DEPTH`, never more than :data:`MAX_DEPTH_CEILING`), so
+every stored envelope stays far below what the encoders can write (orjson
+refuses more than 254 levels, msgspec and ``copy.deepcopy`` run into
+Python's recursion limit near 1,000). :func:`depth_error` names the first
+too-deep spot; :func:`deep_pointer` finds it in a body no decoder can read.
+Reading the log is total: :func:`event_from_row` turns every stored row
+into an event that can be encoded and redacted (see its docstring).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+import orjson
 from msgspec import Meta
 
 from tidings.core.audience import parse_audiences
 from tidings.errors import InvalidInput
 
+log = logging.getLogger("tidings.envelope")
+DEFAULT_MAX_DEPTH = 32
+MAX_DEPTH_CEILING = 200  # the wire adds a level or two; orjson writes at most 254
+NESTED_MEMBERS = ("data", "metadata", "actor")  # the envelope members that may nest
+UNREADABLE_TYPE = "tidings.unreadable"
 ACTIONS = frozenset({"CREATED", "UPDATED", "DELETED", "ACKNOWLEDGED", "STATUS_CHANGED", "ASSIGNED"})
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -246,6 +263,191 @@ def parse_event(obj: object, *, default_tenant: str | None = None) -> EventDraft
     )
 
 
+# -- nesting depth ----------------------------------------------------------
+
+
+def _escape(key: object) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _too_deep(node: dict[str, Any] | list[Any], left: int) -> list[str] | None:
+    """The path (innermost first) to the first container below ``node``
+    that is more than ``left`` levels under it, or None. Recursion stops
+    at the limit, so it never goes deeper than the limit itself."""
+    items = node.items() if type(node) is dict else enumerate(node)
+    for key, child in items:
+        kind = type(child)
+        if kind is dict or kind is list:
+            if left == 0:
+                return [_escape(key)]
+            found = _too_deep(child, left - 1)
+            if found is not None:
+                found.append(_escape(key))
+                return found
+    return None
+
+
+def depth_error(member: str, value: Any, max_depth: int) -> InvalidInput | None:
+    """The error for envelope member ``member`` nesting more than
+    ``max_depth`` levels (the member's own container is level 1), naming the
+    first container past the limit as a JSON pointer; None when it fits."""
+    if type(value) is not dict and type(value) is not list:
+        return None
+    path = _too_deep(value, max_depth - 1)
+    if path is None:
+        return None
+    pointer = "/" + "/".join([member, *reversed(path)])
+    return InvalidInput(f"{member} nests deeper than {max_depth} levels", field=pointer)
+
+
+def check_depth(draft: EventDraft, max_depth: int) -> None:
+    """Refuse a draft whose data, metadata or actor nests too deep (on the
+    publish path: an empty member costs nothing, a flat one one pass)."""
+    for member, value in (("data", draft.data), ("metadata", draft.metadata)):
+        if value:
+            error = depth_error(member, value, max_depth)
+            if error is not None:
+                raise error
+    if draft.actor:
+        error = depth_error("actor", draft.actor, max_depth)
+        if error is not None:
+            raise error
+
+
+def shallow(body: bytes | str, max_depth: int) -> bool:
+    """A cheap sufficient bound, in C: a JSON text with at most
+    ``max_depth + 1`` brackets (strings included: it only overcounts)
+    cannot hold an envelope member nested deeper than ``max_depth``."""
+    if isinstance(body, str):
+        return body.count("{") + body.count("[") <= max_depth + 1
+    return body.count(b"{") + body.count(b"[") <= max_depth + 1
+
+
+def drafts_fit(body: bytes, drafts: list[EventDraft], max_depth: int) -> bool:
+    """The same bound for the drafts decoded from ``body``: each draft holds
+    a bracket of its own and one per non-empty data, metadata, actor and
+    audiences (its minimum); a member nesting deeper than ``max_depth``
+    holds ``max_depth`` more than the one counted. So a body with fewer
+    brackets than the drafts' minimum plus ``max_depth`` holds none (a
+    batch's own brackets and those inside strings only add to the count)."""
+    minimum = sum(
+        [
+            1 + bool(d.data) + bool(d.metadata) + bool(d.actor) + (d.audiences is not None)
+            for d in drafts
+        ]
+    )
+    return body.count(b"{") + body.count(b"[") < minimum + max_depth
+
+
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
+DEEP_SCAN_BYTES = 1 << 20  # bounds the scan's cost (a Python step per token)
+
+
+def deep_pointer(body: bytes, levels: int, *, scan_bytes: int = DEEP_SCAN_BYTES) -> str:
+    """The JSON pointer of the first container ``levels`` deep in a JSON
+    text that nests too deep for any decoder (the top value is level 1);
+    "" when it is not within the first ``scan_bytes`` bytes."""
+    path: list[list[Any]] = []  # per open container: [is_object, key or index]
+    for match in _TOKEN.finditer(body, 0, min(len(body), scan_bytes)):
+        token = match.group()
+        top = path[-1] if path else None
+        if token in (b"{", b"["):
+            if len(path) + 1 >= levels:
+                return "/" + "/".join(_escape(frame[1]) for frame in path)
+            path.append([token == b"{", None if token == b"{" else 0])
+        elif token in (b"}", b"]"):
+            if path:
+                path.pop()
+        elif token == b",":
+            if top is not None:
+                top[1] = None if top[0] else top[1] + 1
+        elif top is not None and top[0] and top[1] is None:
+            try:
+                top[1] = orjson.loads(token)  # an object key
+            except orjson.JSONDecodeError:
+                top[1] = token[1:-1].decode(errors="replace")
+    return ""
+
+
+# -- reading the log ------------------------------------------------------------
+
+
+def event_from_row(position: int, body: str | bytes, max_depth: int) -> Event:
+    """The stored event at ``position``. Total: it never raises on what a
+    row holds. A member nesting deeper than ``max_depth`` (stored before
+    the limit existed) is replaced by ``{"_tidings": "truncated: ..."}``,
+    so the event can always be encoded and redacted; a row no decoder can
+    read becomes an event of type :data:`UNREADABLE_TYPE` with no
+    audiences, which no viewer is ever shown (logged as an error)."""
+    try:
+        wire = orjson.loads(body)
+        event = Event(
+            position=position,
+            id=wire["id"],
+            tenant_id=wire["tenantId"],
+            type=wire["type"],
+            entity_type=wire.get("entityType"),
+            entity_id=wire.get("entityId"),
+            action=wire["action"],
+            timestamp=wire["timestamp"],
+            actor=wire.get("actor"),
+            metadata=wire.get("metadata") or {},
+            data=wire.get("data") or {},
+            audiences=tuple(wire.get("audiences") or ()),
+            schema=wire["schema"],
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        _log_once(position, "the event at position %d cannot be read (%s); it is skipped", exc)
+        return _unreadable(position)
+    if shallow(body, max_depth):
+        return event
+    return _bounded(event, max_depth)
+
+
+def _bounded(event: Event, max_depth: int) -> Event:
+    changes: dict[str, Any] = {}
+    for member in NESTED_MEMBERS:
+        if depth_error(member, getattr(event, member), max_depth) is not None:
+            changes[member] = {"_tidings": f"truncated: nests deeper than {max_depth} levels"}
+    if not changes:
+        return event
+    where = ", ".join(changes)
+    _log_once(
+        event.position, "the event at position %d nests too deep in %s: served truncated", where
+    )
+    return msgspec.structs.replace(event, **changes)
+
+
+_logged: set[int] = set()  # positions already reported: a row is read again and again
+
+
+def _log_once(position: int, message: str, detail: object) -> None:
+    if position in _logged:
+        return
+    if len(_logged) > 10_000:
+        _logged.clear()
+    _logged.add(position)
+    log.error(message, position, detail)
+
+
+def _unreadable(position: int) -> Event:
+    return Event(
+        id=f"unreadable-{position}",
+        type=UNREADABLE_TYPE,
+        tenant_id="",
+        entity_type=None,
+        entity_id=None,
+        action="UPDATED",
+        timestamp=iso_utc(0),
+        actor=None,
+        metadata={},
+        data={},
+        audiences=(),  # deny by default: nobody sees it
+        schema="",
+        position=position,
+    )
+
+
 class _Batch(msgspec.Struct):
     events: list[EventDraft]
 
@@ -273,8 +475,8 @@ def decode_drafts(
         return None  # perhaps an integer over 64 bits: read as orjson reads it
     try:
         decoded = _decode_batch(body) if batch else [_decode_one(body)]
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # RecursionError: nested past ~1,000 levels
     drafts = decoded.events if isinstance(decoded, _Batch) else decoded
     for draft in drafts:
         if not _finish(draft, default_tenant):

@@ -1,7 +1,15 @@
-"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness and Prometheus metrics.
+
+``/readyz`` answers 503 while the node is starting, while the database does
+not answer, or while one of its supervised background tasks is dead (named
+in ``tasks``). ``/metrics`` is open unless ``metrics_token`` is set; then it
+needs ``Authorization: Bearer <token>`` (compared in constant time) and
+answers a 401 problem otherwise.
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
@@ -10,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.responses import Response
 
-from tidings.errors import TidingsError, Unavailable
+from tidings.errors import TidingsError, Unauthorized, Unavailable
 from tidings.http.events import json_response, node
 from tidings.service import Tidings
 
@@ -54,6 +62,19 @@ class HubCollector(Collector):
             "Streams cut off as slow consumers (with a reset)",
             value=stats.slow_disconnects,
         )
+        yield CounterMetricFamily(
+            "tidings_dispatch_errors",
+            "Events that could not be handed to live streams (they stay in the log)",
+            value=stats.dispatch_errors,
+        )
+        restarts = CounterMetricFamily(
+            "tidings_task_restarts",
+            "Background tasks that died and were restarted, by task",
+            labels=["task"],
+        )
+        for name, count in sorted(self.tidings.supervisor.restarts.items()):
+            restarts.add_metric([name], count)
+        yield restarts
         jobs = CounterMetricFamily(
             "tidings_job_attempts",
             "Job attempts this process ran, by the job's resulting status",
@@ -85,20 +106,35 @@ async def healthz() -> Response:
 @router.get("/readyz", summary="Readiness: started and the database answers")
 async def readyz(request: Request) -> Response:
     tidings = node(request)
+    dead = tidings.supervisor.dead()
     try:
         if not tidings.started:
             raise Unavailable("starting up")
+        if dead:
+            raise Unavailable(f"background task dead: {', '.join(sorted(dead))}")
         await tidings.store.ping()
     except TidingsError as exc:
-        return json_response(
-            {"status": "unavailable", "detail": exc.detail}, 503, {"Retry-After": "1"}
-        )
+        body = {"status": "unavailable", "detail": exc.detail, "tasks": dead}
+        return json_response(body, 503, {"Retry-After": "1"})
     return json_response(
         {"status": "ready", "position": tidings.hub.position, "connections": len(tidings.hub)}
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+def check_metrics_token(expected: str | None, authorization: str | None) -> None:
+    """Nothing to check when no token is configured (unset or empty); else
+    the request must carry exactly ``Bearer <token>``."""
+    if not expected:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        raise Unauthorized("/metrics needs Authorization: Bearer <metrics token>")
+
+
+@router.get("/metrics", summary="Prometheus metrics (Bearer metrics token when one is set)")
 async def metrics(request: Request) -> Response:
+    check_metrics_token(node(request).settings.metrics_token, request.headers.get("authorization"))
     registry: CollectorRegistry = request.app.state.metrics
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ still describes both (``OPENAPI_PATHS``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from tidings.http.params import check_publish_media_type, header, read_body
 from tidings.http.problems import send_problem
 from tidings.service import Tidings
 
+log = logging.getLogger("tidings.http")
 Scope = dict[str, Any]
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -149,6 +151,10 @@ async def publish_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: A
         payload, extra = await handler(tidings, scope, receive)
     except TidingsError as error:
         await send_problem(send, error, scope["path"])
+        return
+    except Exception:  # a bug: still a problem document, never a plain-text 500
+        log.exception("unhandled error on %s", scope["path"])
+        await send_problem(send, TidingsError("an unexpected error occurred"), scope["path"])
         return
     body = orjson.dumps(payload)
     headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(body)), *extra]

@@ -4,6 +4,11 @@ Events committed by this process arrive through :meth:`Feed.committed`
 straight after their commit (no database read). Anything else - another
 process's commits, a lost wake-up - is read from the log, which is the
 source of truth: a missed notification costs latency, never an event.
+
+The poller runs supervised (``feed``); a failed catch-up read is logged and
+retried on the next poll, and reading the log never fails on a row's
+content (:func:`tidings.core.envelope.event_from_row`), so no stored event
+can wedge the feed.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from tidings.errors import TidingsError
 from tidings.hub.hub import Hub
 from tidings.hub.stream import LOG_REWOUND
 from tidings.store.base import Store
+from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.feed")
 READ_PAGE = 1000
+TASK = "feed"
 
 
 class Feed:
@@ -29,18 +36,21 @@ class Feed:
         self.hub = hub
         self.poll_s = poll_s
         self._catching_up: asyncio.Task[None] | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self._again = False
 
-    async def start(self) -> None:
+    async def start(self, supervisor: Supervisor | None = None) -> None:
         self.hub.position = await self.store.head_position()
-        self._poller = asyncio.get_running_loop().create_task(self._poll())
+        self._supervisor = supervisor or Supervisor()
+        self._supervisor.spawn(TASK, self._poll)
 
     async def stop(self) -> None:
-        for task in (self._poller, self._catching_up):
-            if task is not None:
-                task.cancel()
-        self._poller = self._catching_up = None
+        if self._supervisor is not None:
+            await self._supervisor.stop(TASK)
+            self._supervisor = None
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        self._catching_up = None
 
     def committed(self, events: Sequence[Event], committed_at: float | None = None) -> None:
         """This process committed ``events`` (consecutive positions)."""
@@ -73,6 +83,8 @@ class Feed:
                     return
         except TidingsError as exc:
             log.warning("feed: cannot read the log (%s); retrying on the next poll", exc)
+        except Exception:
+            log.exception("feed: catching up failed; retrying on the next poll")
         finally:
             self._catching_up = None
 

@@ -13,11 +13,19 @@ live without awaiting in between (see :func:`tidings.hub.replay.catch_up`).
 
 Redaction is decided per (tenant, type): the sensitive fields come from
 the event's own tenant's definition of its type, never another tenant's.
+
+Isolation: ``dispatch`` never raises. An error while encoding, redacting or
+handing over one event is confined to that event: it is logged once (with
+its position), counted in ``stats.dispatch_errors``, and the streams still
+waiting for it go without it (it stays in the log: history and resume
+serve it); every other event and stream carries on, and ``position``
+moves past it either way (or the feed would offer it again forever).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +43,10 @@ from tidings.hub.stream import (
     Frame,
     jittered_retry_ms,
 )
+from tidings.supervision import Supervisor
 
+log = logging.getLogger("tidings.hub")
+HEARTBEAT_TASK = "hub.heartbeat"
 DEFAULT_HEARTBEAT_S = 15.0
 DEFAULT_RETRY_MS = 2_000
 
@@ -55,6 +66,7 @@ class HubStats:
     delivered: int = 0
     dispatched_events: int = 0
     slow_disconnects: int = 0
+    dispatch_errors: int = 0  # events (or batches) that could not be handed over
     opened: int = 0
     closed: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds, drained by metrics
@@ -76,7 +88,7 @@ class Hub:
         self._per_tenant: dict[str, int] = {}
         self._heartbeat_s = heartbeat_s
         self.retry_ms = retry_ms
-        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
 
     # -- streams ----------------------------------------------------------
 
@@ -183,11 +195,17 @@ class Hub:
         return source if isinstance(source, Frame) else source(viewer)
 
     def dispatch(self, events: Iterable[Event], committed_at: float | None = None) -> None:
+        """Hand committed events to the live streams. Never raises (see the
+        module docstring); a try block costs nothing until it catches."""
         batch = list(events)
-        if len(batch) == 1:
-            delivered = self._dispatch_one(batch[0])
-        else:
-            delivered = self._dispatch_coalesced(batch)
+        try:
+            if len(batch) == 1:
+                delivered = self._dispatch_one(batch[0])
+            else:
+                delivered = self._dispatch_coalesced(batch)
+        except Exception:  # a bug past the per-event guards: still move on
+            self.report_failure(batch[0] if batch else None, len(batch))
+            delivered = 0
         if batch:
             self.position = batch[-1].position
         self.stats.delivered += delivered
@@ -202,17 +220,20 @@ class Hub:
         streams = self.index.matching(event.tenant_id, event.audiences)
         if not streams:
             return 0
-        source = self.frames_for(event)
-        shared = source if isinstance(source, Frame) else None
         event_type = event.type
         delivered = 0
-        for stream in streams:
-            if not stream.live or (
-                stream.types is not None and not stream.types.matches(event_type)
-            ):
-                continue
-            stream.deliver(shared or source(stream.viewer))  # type: ignore[operator]
-            delivered += 1
+        try:
+            source = self.frames_for(event)
+            shared = source if isinstance(source, Frame) else None
+            for stream in streams:
+                if not stream.live or (
+                    stream.types is not None and not stream.types.matches(event_type)
+                ):
+                    continue
+                stream.deliver(shared or source(stream.viewer))  # type: ignore[operator]
+                delivered += 1
+        except Exception:
+            self.report_failure(event)
         return delivered
 
     def _dispatch_coalesced(self, batch: list[Event]) -> int:
@@ -228,20 +249,23 @@ class Hub:
                 streams = matched[scope] = self.index.matching(*scope)
             if not streams:
                 continue
-            source = self.frames_for(event)
-            shared = source if isinstance(source, Frame) else None
-            for stream in streams:
-                if not stream.live or (
-                    stream.types is not None and not stream.types.matches(event.type)
-                ):
-                    continue
-                frame = shared or source(stream.viewer)  # type: ignore[operator]
-                found = pending.get(stream)
-                if found is None:
-                    pending[stream] = [frame]
-                else:
-                    found.append(frame)
-                delivered += 1
+            try:
+                source = self.frames_for(event)
+                shared = source if isinstance(source, Frame) else None
+                for stream in streams:
+                    if not stream.live or (
+                        stream.types is not None and not stream.types.matches(event.type)
+                    ):
+                        continue
+                    frame = shared or source(stream.viewer)  # type: ignore[operator]
+                    found = pending.get(stream)
+                    if found is None:
+                        pending[stream] = [frame]
+                    else:
+                        found.append(frame)
+                    delivered += 1
+            except Exception:
+                self.report_failure(event)
         for stream, frames in pending.items():
             if stream.live:
                 if len(frames) == 1:
@@ -250,18 +274,36 @@ class Hub:
                     stream.deliver_many(frames)
         return delivered
 
+    def report_failure(self, event: Event | None, count: int = 1) -> None:
+        """One log line and one count per event that could not be handed over."""
+        self.stats.dispatch_errors += count
+        if event is None:
+            return
+        log.exception(
+            "event at position %d (%s, tenant %s) could not be delivered live; it stays in the log",
+            event.position,
+            event.type,
+            event.tenant_id,
+        )
+
     # -- lifecycle --------------------------------------------------------
 
-    def start(self) -> None:
-        if self._heartbeat_task is None:
-            self._heartbeat_task = asyncio.get_running_loop().create_task(self._beat())
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Start the heartbeat, supervised (``hub.heartbeat``)."""
+        if self._supervisor is None:
+            self._supervisor = supervisor or Supervisor()
+            self._supervisor.spawn(HEARTBEAT_TASK, self._beat)
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
             for stream in list(self.index):
                 if stream.live:
-                    stream.heartbeat()
+                    try:
+                        stream.heartbeat()
+                    except Exception:  # one broken connection: close it, beat the rest
+                        log.exception("heartbeat failed; closing the stream")
+                        self.detach(stream)
 
     def close_all(self, reason: CloseReason = SHUTDOWN) -> None:
         """Graceful shutdown: every client is told to come back, with jitter."""
@@ -269,9 +311,9 @@ class Hub:
             stream.close(reason, retry_ms=jittered_retry_ms(self.retry_ms))
 
     async def stop(self) -> None:
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            self._heartbeat_task = None
+        if self._supervisor is not None:
+            await self._supervisor.stop(HEARTBEAT_TASK)
+            self._supervisor = None
         self.close_all()
 
 

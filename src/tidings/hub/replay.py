@@ -5,6 +5,11 @@ live, so the hub skips it); the replay reads the log up to the hub's
 position, repeating until it has caught up, and flips the stream live in
 the same step as its last check, with no ``await`` in between. Authorization
 is applied at replay time with the viewer's *current* audiences.
+
+A stored event never stops a resume: rows are read in a form that can be
+encoded (see :func:`tidings.core.envelope.event_from_row`), and an event
+whose frame still cannot be built is skipped, logged and counted like a
+failed live dispatch (``Hub.report_failure``); the replay goes on.
 """
 
 from __future__ import annotations
@@ -58,7 +63,10 @@ async def catch_up(
             if can_see(stream.viewer, event.tenant_id, event.audiences) and (
                 stream.types is None or stream.types.matches(event.type)
             ):
-                frames.append(hub.frame_for(event, stream.viewer))
+                try:
+                    frames.append(hub.frame_for(event, stream.viewer))
+                except Exception:
+                    hub.report_failure(event)
         if sent + len(frames) > max_replay:
             _reset(stream, target, "too_far_behind")
             cursor = target

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.audience import ALL_TENANTS, UserRecord
-from tidings.core.envelope import Event
+from tidings.core.envelope import DEFAULT_MAX_DEPTH, Event, event_from_row
 from tidings.core.rules import RuleSet
 from tidings.errors import Conflict, Unavailable
 from tidings.store.append import (
@@ -97,25 +97,6 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _row_to_event(position: int, body: str | bytes) -> Event:
-    wire = orjson.loads(body)
-    return Event(
-        position=position,
-        id=wire["id"],
-        tenant_id=wire["tenantId"],
-        type=wire["type"],
-        entity_type=wire.get("entityType"),
-        entity_id=wire.get("entityId"),
-        action=wire["action"],
-        timestamp=wire["timestamp"],
-        actor=wire.get("actor"),
-        metadata=wire.get("metadata") or {},
-        data=wire.get("data") or {},
-        audiences=tuple(wire.get("audiences") or ()),
-        schema=wire["schema"],
-    )
-
-
 def _event_body(event: Event) -> str:
     wire = event.to_wire()
     del wire["position"]
@@ -130,8 +111,10 @@ class SQLStore:
         pool_size: int = 5,
         sqlite_synchronous: str = "FULL",
         origin: str = "",
+        max_event_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self.origin = origin  # names this process in log notifications
+        self.max_event_depth = max_event_depth  # rows nesting deeper are read truncated
         # The automation rules in force: appends enqueue the jobs they match.
         self.rules: RuleSet | None = None
         self.jobs = SQLJobs(self)
@@ -680,7 +663,7 @@ class SQLStore:
                 .order_by(events.c.position)
                 .limit(limit)
             )
-            return [_row_to_event(p, b) for p, b in rows]
+            return [event_from_row(p, b, self.max_event_depth) for p, b in rows]
 
     async def query_events(self, query: LogQuery) -> list[Event]:
         conditions = _log_conditions(query, lazy_entities=self.is_sqlite)
@@ -693,7 +676,7 @@ class SQLStore:
         )
         async with self._read() as conn:
             rows = await conn.execute(stmt)
-            return [_row_to_event(p, b) for p, b in rows]
+            return [event_from_row(p, b, self.max_event_depth) for p, b in rows]
 
     async def events_by_id(self, tenant_id: str, ids: Sequence[str]) -> list[Event]:
         """The stored events of ``tenant_id`` with these ids (any order)."""
@@ -706,7 +689,7 @@ class SQLStore:
                         events.c.id.in_(list(ids[start : start + _IN_CHUNK])),
                     )
                 )
-                found.extend(_row_to_event(p, b) for p, b in rows)
+                found.extend(event_from_row(p, b, self.max_event_depth) for p, b in rows)
         return found
 
     async def count_events(self, query: LogQuery) -> int:
