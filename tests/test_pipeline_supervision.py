@@ -79,7 +79,7 @@ async def test_the_hub_isolates_events_it_cannot_encode() -> None:
     batch = [event(2, {"x": object()}), event(3, {"n": 3}), event(4, too_deep_to_encode())]
     hub.dispatch([*batch[:2], event(4, too_deep_to_encode(), metadata=pii)])
     hub.dispatch([event(5, {"n": 5})])
-    sent = list(stream._queue)
+    sent = [frame.json for frame in stream._queue]
     assert len(sent) == 2 and b'"position":3' in sent[0] and b'"position":5' in sent[1]
     assert hub.stats.dispatch_errors == 3 and hub.position == 5
 
@@ -208,7 +208,8 @@ def test_sigterm_stops_the_server_within_its_timeout(tmp_path: Path) -> None:
     tenant = admin.tenant()
     nested = '{"k":' * 300 + "{}" + "}" * 300
     deep = f'{{"type": "qms.car.updated", "tenantId": "{tenant}", "data": {nested}}}'
-    assert admin.http.post("/api/events", content=deep).status_code == 422
+    json_type = {"content-type": "application/json"}
+    assert admin.http.post("/api/events", content=deep, headers=json_type).status_code == 422
     assert admin.publish({"type": "qms.car.updated", "tenantId": tenant}).status_code == 202
 
     async def hold_streams() -> None:
