@@ -34,6 +34,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tidings.auth import Principal
+from tidings.core.audience import UserRecord
 from tidings.errors import Forbidden
 
 
@@ -144,3 +145,12 @@ def authorize(
             f"{operation} on {where} needs a global credential",
             field=field,
         )
+
+
+def authorized_user(principal: Principal, operation: str) -> UserRecord:
+    """The caller's stored user, for an operation only users may perform
+    (:data:`USERS`); :class:`Forbidden` for any other credential."""
+    authorize(principal, operation, scoped=False)
+    if principal.user is None:  # a user kind always carries its record
+        raise Forbidden(f"{operation} needs {_NEEDS[USERS]}")
+    return principal.user

@@ -51,6 +51,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from tidings.core.envelope import iso_utc
+from tidings.core.pointers import pointer_token
 from tidings.errors import InvalidInput
 
 MAX_TEMPLATE_BYTES = 64 * 1024
@@ -353,7 +354,7 @@ def _render_value(value: Any, context: Mapping[str, Any], field: str) -> Any:
         return _render_string(value, context, field)
     if isinstance(value, Mapping):
         return {
-            key: _render_value(item, context, f"{field}/{_escape(str(key))}")
+            key: _render_value(item, context, f"{field}/{pointer_token(key)}")
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
@@ -464,16 +465,11 @@ def _strings(value: Any, pointer: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if isinstance(value, Mapping):
         for key, item in value.items():
-            found.extend(_strings(item, f"{pointer}/{_escape(str(key))}"))
+            found.extend(_strings(item, f"{pointer}/{pointer_token(key)}"))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             found.extend(_strings(item, f"{pointer}/{index}"))
     return found
-
-
-def _escape(key: str) -> str:
-    """One JSON pointer token (RFC 6901)."""
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _check_size(source: str, field: str | None) -> None:

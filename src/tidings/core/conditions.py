@@ -54,6 +54,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
+from tidings.core.pointers import pointer_token
 from tidings.errors import InvalidInput
 
 OPS: Final = frozenset(
@@ -390,9 +391,7 @@ class _Test(Condition):
 
 def _pointer(field: str, token: str | int) -> str:
     """``field`` extended by one RFC 6901 reference token."""
-    if isinstance(token, str):
-        token = token.replace("~", "~0").replace("/", "~1")
-    return f"{field}/{token}"
+    return f"{field}/{pointer_token(token)}"
 
 
 def _json_value(value: Any, field: str, depth: int = 0) -> Any:

@@ -28,6 +28,7 @@ import orjson
 from msgspec import Meta
 
 from tidings.core.audience import parse_audiences
+from tidings.core.pointers import pointer_token
 from tidings.errors import InvalidInput
 
 log = logging.getLogger("tidings.envelope")
@@ -266,10 +267,6 @@ def parse_event(obj: object, *, default_tenant: str | None = None) -> EventDraft
 # -- nesting depth ----------------------------------------------------------
 
 
-def _escape(key: object) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
 def _too_deep(node: dict[str, Any] | list[Any], left: int) -> list[str] | None:
     """The path (innermost first) to the first container below ``node``
     that is more than ``left`` levels under it, or None. Recursion stops
@@ -279,10 +276,10 @@ def _too_deep(node: dict[str, Any] | list[Any], left: int) -> list[str] | None:
         kind = type(child)
         if kind is dict or kind is list:
             if left == 0:
-                return [_escape(key)]
+                return [pointer_token(key)]
             found = _too_deep(child, left - 1)
             if found is not None:
-                found.append(_escape(key))
+                found.append(pointer_token(key))
                 return found
     return None
 
@@ -353,7 +350,7 @@ def deep_pointer(body: bytes, levels: int, *, scan_bytes: int = DEEP_SCAN_BYTES)
         top = path[-1] if path else None
         if token in (b"{", b"["):
             if len(path) + 1 >= levels:
-                return "/" + "/".join(_escape(frame[1]) for frame in path)
+                return "/" + "/".join(pointer_token(frame[1]) for frame in path)
             path.append([token == b"{", None if token == b"{" else 0])
         elif token in (b"}", b"]"):
             if path:

@@ -20,6 +20,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
+from tidings.core.pointers import pointer_token
 from tidings.errors import InvalidInput
 
 DEFAULT_SCHEDULE: Final = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -163,8 +164,7 @@ def parse_retry(spec: Any, *, field: str = "/retry") -> RetryPolicy:
         if key not in allowed:
             if not isinstance(key, str):
                 raise InvalidInput("object keys must be strings", field=field)
-            token = key.replace("~", "~0").replace("/", "~1")
-            raise InvalidInput(f"unknown key {key!r}", field=f"{field}/{token}")
+            raise InvalidInput(f"unknown key {key!r}", field=f"{field}/{pointer_token(key)}")
     jitter = _number(
         spec.get("jitter", DEFAULT_JITTER),
         0,

@@ -35,6 +35,8 @@ import re2
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, relevance
 
+from tidings.core.pointers import pointer_token
+
 Check = Callable[[Any], bool]
 
 _DATE_TIME_RE = re.compile(
@@ -261,10 +263,6 @@ def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
     return out
 
 
-def _escape(part: object) -> str:
-    return str(part).replace("~", "~0").replace("/", "~1")
-
-
 def _violation(error: ValidationError) -> Violation:
     path = list(error.absolute_path)
     message = error.message
@@ -277,8 +275,8 @@ def _violation(error: ValidationError) -> Violation:
         if missing:
             path.append(missing[0])
             message = f"{missing[0]!r} is required"
-    pointer = "".join(f"/{_escape(p)}" for p in path)
-    schema_path = "".join(f"/{_escape(p)}" for p in error.absolute_schema_path)
+    pointer = "".join(f"/{pointer_token(p)}" for p in path)
+    schema_path = "".join(f"/{pointer_token(p)}" for p in error.absolute_schema_path)
     return Violation(pointer, str(error.validator), message, schema_path)
 
 

@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tidings.access import authorize
+from tidings.access import authorize, authorized_user
 from tidings.auth import Principal, hash_secret, new_ticket
 from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import Event
@@ -69,14 +69,13 @@ async def read_raw(request: Request, limit: int) -> bytes:
 async def create_ticket(request: Request) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
-    authorize(principal, "events.ticket", scoped=False)
-    assert principal.user is not None
+    user = authorized_user(principal, "events.ticket")
     ticket = new_ticket()
     ttl = tidings.settings.ticket_ttl_s
     await tidings.store.create_ticket(
         hash_secret(ticket),
-        principal.user.tenant_id,
-        principal.user.user_id,
+        user.tenant_id,
+        user.user_id,
         time.time() + ttl,
         session_expires_at=principal.expires_at,
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.access import authorize
+from tidings.access import authorize, authorized_user
 from tidings.auth import Principal
 from tidings.errors import InvalidInput
 from tidings.http.admin import ID, USER_ID
@@ -36,9 +36,8 @@ class ReadIn(BaseModel):
 
 
 def _user(principal: Principal) -> tuple[str, str]:
-    authorize(principal, "notifications.read", scoped=False)
-    assert principal.user is not None
-    return principal.user.tenant_id, principal.user.user_id
+    user = authorized_user(principal, "notifications.read")
+    return user.tenant_id, user.user_id
 
 
 @router.post("", status_code=201, summary="Create a notification (service or admin key)")

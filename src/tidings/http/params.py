@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any, overload
 
 from tidings.core.envelope import parse_instant
+from tidings.core.pointers import pointer_token
 from tidings.errors import InvalidInput, MalformedJSON, PayloadTooLarge, TidingsError
 from tidings.http.problems import send_problem
 
@@ -149,13 +150,9 @@ def _refusals(value: Any, pointer: str = "") -> Iterator[tuple[str, _Refused]]:
         elif isinstance(node, dict):
             if not all(_unicode(k) for k in node):
                 yield where, _LONE_SURROGATE  # the object: a key that cannot be named
-            stack += [(f"{where}/{_escape(k)}", v) for k, v in reversed(node.items())]
+            stack += [(f"{where}/{pointer_token(k)}", v) for k, v in reversed(node.items())]
         elif isinstance(node, list):
             stack += [(f"{where}/{i}", v) for i, v in reversed(list(enumerate(node)))]
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 def check_json(body: bytes) -> None:
