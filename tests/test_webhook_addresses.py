@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import trustme
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receivers import WebhookReceiver
+from receivers import ReceiverServer, WebhookReceiver
 from support import Admin, ServerProcess, running_server, unique
 from test_automation import completed, create, rule, wait_job, webhook, whsec
 from tidings.automation.urls import UrlRefused, checked_addresses, is_public, literal_address
@@ -239,7 +239,7 @@ class TLSReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ReceiverServer(("127.0.0.1", 0), Handler)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
