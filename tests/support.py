@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tidings.auth import mint_token
+from tidings.services.auth import mint_token
 
 REQUIRE_SERVICES = os.environ.get("TIDINGS_REQUIRE_SERVICES") == "1"
 ADMIN_KEY = "test-admin-key-0123456789abcdef0123456789"

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
     from tidings.automation.rules import Rule
-    from tidings.service import Tidings
+    from tidings.node import Tidings
     from tidings.store.base import JobRecord
 
 NAME = r"^[a-z][a-z0-9_.\-]{0,63}$"

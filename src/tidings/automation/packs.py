@@ -15,7 +15,7 @@ from tidings.errors import InvalidInput, NotFound
 from tidings.store.base import RuleRecord
 
 if TYPE_CHECKING:
-    from tidings.service import Tidings
+    from tidings.node import Tidings
 
 PACKS = Path(__file__).parent / "packs"
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tidings.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from tidings.service import Tidings
+    from tidings.node import Tidings
 
 log = logging.getLogger("tidings.plugins")
 ENTRY_POINT_GROUP = "tidings.plugins"

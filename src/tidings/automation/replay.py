@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tidings.core.rules import RuleSet
+from tidings.core.triggers import RuleSet
 from tidings.errors import InvalidInput, NotFound
 from tidings.store.append import job_row
 from tidings.store.base import LogQuery
 
 if TYPE_CHECKING:
-    from tidings.service import Tidings
+    from tidings.node import Tidings
 
 PAGE = 500
 

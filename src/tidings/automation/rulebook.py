@@ -32,14 +32,14 @@ from tidings.core.conditions import compile_conditions
 from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
 from tidings.core.patterns import compile_pattern
-from tidings.core.rules import RuleSet
+from tidings.core.triggers import RuleSet
 from tidings.errors import InvalidInput, NotFound, TidingsError
 from tidings.periodic import Periodic
 from tidings.store.base import RuleRecord
 from tidings.store.jobs import HEALTH_KEY, FailingRule
 
 if TYPE_CHECKING:
-    from tidings.service import Tidings
+    from tidings.node import Tidings
 
 log = logging.getLogger("tidings.automation")
 RULE_KEYS = {"name", "tenantId", "priority", "enabled", "trigger", "action", "retry", "author"}

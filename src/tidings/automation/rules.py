@@ -23,7 +23,7 @@ from tidings.automation.actions import ActionRegistry, CheckContext, known_keys
 from tidings.core.conditions import compile_conditions
 from tidings.core.patterns import compile_pattern
 from tidings.core.retry import RetryPolicy, parse_retry
-from tidings.core.rules import RuleTrigger
+from tidings.core.triggers import RuleTrigger
 from tidings.errors import InvalidInput
 from tidings.store.base import RuleRecord
 

@@ -53,7 +53,7 @@ from tidings.store.base import AttemptRecord, JobRecord, JobResult
 from tidings.store.jobs import Delivery
 
 if TYPE_CHECKING:
-    from tidings.service import Tidings
+    from tidings.node import Tidings
 
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0

@@ -5,7 +5,7 @@ Generated here rather than with python-ulid's object API because ids are
 minted once per published event on the hot path: each of 16 random bytes
 becomes one Crockford character through ``bytes.translate`` (its low 5 bits;
 256 is a multiple of 32, so characters stay uniform: 80 random bits), and
-the time part is encoded once per millisecond. ``tests/test_ids.py`` checks
+the time part is encoded once per millisecond. ``tests/core/test_ids.py`` checks
 the result against python-ulid's parser.
 """
 

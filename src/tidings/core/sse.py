@@ -65,7 +65,7 @@ class SSEParser:
     """Incremental parser per the HTML Living Standard's event-stream rules.
 
     Guarantees (property-tested against a whole-stream reference parser in
-    ``tests/test_fuzz_parsers.py``, for any text cut into any chunks):
+    ``tests/core/test_fuzz_parsers.py``, for any text cut into any chunks):
 
     * it never raises, whatever the stream holds;
     * a leading U+FEFF (BOM) is ignored, once, at the start of the stream;

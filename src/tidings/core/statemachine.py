@@ -6,7 +6,7 @@ own entities (seed 004's tickets). Storage of the current state and of the
 lifecycle log, and publishing the emitted event in the same transaction,
 belong to the service layer; this module only decides.
 
-Guarantees (pinned by ``tests/test_statemachine.py``):
+Guarantees (pinned by ``tests/core/test_statemachine.py``):
 
 * :meth:`StateMachine.decide` accepts exactly the declared transitions (plus
   ``from any`` ones), never leaves a terminal state, and refuses a move the

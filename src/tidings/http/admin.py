@@ -6,7 +6,7 @@ deleting a user closes them (and later reconnects answer 204). Revoking an
 API key makes it 401 on every process before the call returns here and
 within one control message elsewhere.
 
-Who may call what is decided in :mod:`tidings.access` (the one table).
+Who may call what is decided in :mod:`tidings.services.access` (the one table).
 A platform user's reach is explicit: ``platformTenants`` is required when
 ``platform`` is true (``["*"]`` for every tenant), and only global
 credentials create, change or delete platform users.
@@ -22,14 +22,14 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.access import authorize, in_scope
-from tidings.auth import Principal, hash_secret, new_api_key
 from tidings.core.audience import ALL_TENANTS, UserRecord, parse_audience
 from tidings.core.envelope import iso_utc, parse_instant
 from tidings.core.ids import new_event_id
 from tidings.errors import Forbidden, InvalidInput, NotFound
 from tidings.http.events import json_response, node, principal_of
-from tidings.service import Tidings
+from tidings.node import Tidings
+from tidings.services.access import authorize, in_scope
+from tidings.services.auth import Principal, hash_secret, new_api_key
 from tidings.store.base import ApiKeyRecord, TenantRecord
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -86,7 +86,7 @@ async def admin(
     scoped: bool = True,
     field: str | None = None,
 ) -> tuple[Tidings, Principal]:
-    """The caller, if :func:`tidings.access.authorize` lets it perform
+    """The caller, if :func:`tidings.services.access.authorize` lets it perform
     ``operation`` on ``tenant_id`` (None: a global target; ``scoped=False``
     for listings and lookups by id, which check the scope themselves)."""
     principal = await principal_of(request)

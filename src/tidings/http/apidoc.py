@@ -1,7 +1,7 @@
 """The OpenAPI document at ``/openapi.json``: FastAPI's, completed in one
 place so that it tells the truth about every operation.
 
-Guarantees (pinned by ``tests/test_fuzz_api.py``, which also fuzzes the
+Guarantees (pinned by ``tests/server/test_fuzz_api.py``, which also fuzzes the
 live server from this document with schemathesis):
 
 * Every error answer an operation can give is declared as

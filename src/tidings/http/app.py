@@ -31,7 +31,7 @@ from tidings.http import (
 from tidings.http.params import StrictBodies
 from tidings.http.publish import publish_endpoint
 from tidings.http.streams import sse_endpoint, ws_endpoint
-from tidings.service import Tidings
+from tidings.node import Tidings
 
 PUBLISH_PATHS = frozenset(publish.OPENAPI_PATHS)
 

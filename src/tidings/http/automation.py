@@ -1,5 +1,5 @@
 """The automation API (DESIGN §4): rules, dry runs, jobs and dead letters,
-replay. Admin credentials only (:mod:`tidings.access`); a tenant-bound admin
+replay. Admin credentials only (:mod:`tidings.services.access`); a tenant-bound admin
 key sees and changes only its tenant's rules and jobs (global rules need a
 global key); rules and jobs of other tenants answer 404."""
 
@@ -12,8 +12,6 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.access import authorize, in_scope
-from tidings.auth import Principal
 from tidings.automation.packs import install_pack, read_pack, shipped_packs
 from tidings.automation.replay import replay
 from tidings.automation.rules import rule_json
@@ -22,7 +20,9 @@ from tidings.errors import InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, parse_time
 from tidings.http.params import INT64_MAX, ascii_int, instant
-from tidings.service import Tidings
+from tidings.node import Tidings
+from tidings.services.access import authorize, in_scope
+from tidings.services.auth import Principal
 from tidings.store.base import JobFilter, JobRecord, RuleRecord
 
 router = APIRouter(prefix="/api/admin", tags=["automation"])

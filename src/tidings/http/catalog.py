@@ -25,8 +25,6 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from tidings import __version__
-from tidings.access import authorize
-from tidings.auth import Principal
 from tidings.catalog.tenants import stored_spec, tenant_event_type
 from tidings.core.catalog import TYPE_KEYS, Catalog, CatalogError, EventType, build_event_type
 from tidings.core.compat import compare
@@ -35,7 +33,9 @@ from tidings.core.export import asyncapi_document, schema_bundle
 from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of, read_json
-from tidings.service import Tidings
+from tidings.node import Tidings
+from tidings.services.access import authorize
+from tidings.services.auth import Principal
 from tidings.store.base import CatalogTypeRecord
 
 router = APIRouter(tags=["catalog"])

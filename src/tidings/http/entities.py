@@ -5,7 +5,7 @@ move entities through them, and read an entity's timeline (seed 004's
 A timeline says no more than the events it records: a user reads only the
 rows whose event they may see (:func:`tidings.core.audience.can_see`);
 rows that emitted no event, and the whole tenant lifecycle (reasons, key
-ids), are for admin credentials of the tenant (:mod:`tidings.access`).
+ids), are for admin credentials of the tenant (:mod:`tidings.services.access`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.access import authorize
-from tidings.auth import Principal
 from tidings.core.audience import can_see
 from tidings.core.statemachine import machine_from_spec
 from tidings.errors import InvalidInput
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of
+from tidings.services.access import authorize
+from tidings.services.auth import Principal
 
 router = APIRouter(tags=["state machines"])
 TYPE = ID  # entity types are spelled like tenant ids

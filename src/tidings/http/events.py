@@ -17,17 +17,17 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from tidings.access import authorize, authorized_user
-from tidings.auth import Principal, hash_secret, new_ticket
 from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
 from tidings.errors import InvalidInput, PayloadTooLarge
 from tidings.http.params import ascii_int, declared_length, instant
-from tidings.hub.replay import tenant_scope
-from tidings.ingest import parse_json
-from tidings.service import Tidings
+from tidings.hub.resume import tenant_scope
+from tidings.node import Tidings
+from tidings.services.access import authorize, authorized_user
+from tidings.services.auth import Principal, hash_secret, new_ticket
+from tidings.services.ingest import parse_json
 from tidings.store.base import LogQuery
 
 router = APIRouter(tags=["events"])

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from tidings.http.admin import admin
 from tidings.http.events import json_response, node, read_raw
-from tidings.inbound import check_mappings, check_secret
+from tidings.services.inbound import check_mappings, check_secret
 
 router = APIRouter(tags=["inbound"])
 NAME = r"^[A-Za-z0-9_.\-]{1,100}$"

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.access import authorize, authorized_user
-from tidings.auth import Principal
 from tidings.errors import InvalidInput
 from tidings.http.admin import ID, USER_ID
 from tidings.http.events import json_response, node, principal_of
 from tidings.http.params import ascii_int
-from tidings.notifications import notification_json
+from tidings.services.access import authorize, authorized_user
+from tidings.services.auth import Principal
+from tidings.services.notifications import notification_json
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 

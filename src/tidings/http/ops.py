@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from tidings.errors import TidingsError, Unauthorized, Unavailable
 from tidings.http.events import json_response, node
-from tidings.service import Tidings
+from tidings.node import Tidings
 
 router = APIRouter(tags=["operations"])
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -35,7 +35,7 @@ class HubCollector(Collector):
         self.latency = latency
 
     def collect(self) -> Iterator[Metric]:
-        hub, appender = self.tidings.hub, self.tidings.appender
+        hub, appender = self.tidings.hub, self.tidings.group_commit
         stats = hub.stats
         pending, stats.latencies = stats.latencies, []
         for seconds in pending:

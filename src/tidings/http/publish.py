@@ -16,7 +16,7 @@ import orjson
 from tidings.errors import InvalidInput, TidingsError
 from tidings.http.params import check_publish_media_type, header, read_body
 from tidings.http.problems import send_problem
-from tidings.service import Tidings
+from tidings.node import Tidings
 
 log = logging.getLogger("tidings.http")
 Scope = dict[str, Any]

@@ -17,7 +17,6 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from tidings.auth import Principal, hash_secret
 from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
@@ -25,9 +24,10 @@ from tidings.errors import RateLimited, StreamGone, TidingsError, Unauthorized
 from tidings.http.events import viewer_of
 from tidings.http.params import ascii_int, header
 from tidings.http.problems import send_problem
-from tidings.hub.replay import catch_up
+from tidings.hub.resume import catch_up
 from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
-from tidings.service import Tidings
+from tidings.node import Tidings
+from tidings.services.auth import Principal, hash_secret
 
 Scope = dict[str, Any]
 SSE_HEADERS = [

@@ -9,7 +9,7 @@ several events is coalesced into one write per stream.
 Ordering: the feed calls ``dispatch`` with contiguous positions only, so
 ``position`` is always "every event up to here has been offered to every
 live stream". Replaying streams read the log up to ``position`` and then go
-live without awaiting in between (see :func:`tidings.hub.replay.catch_up`).
+live without awaiting in between (see :func:`tidings.hub.resume.catch_up`).
 
 Redaction is decided per (tenant, type): the sensitive fields come from
 the event's own tenant's definition of its type, never another tenant's.

@@ -28,7 +28,7 @@ from itertools import chain
 from typing import Any
 
 from tidings.core.envelope import Event
-from tidings.core.rules import RuleSet
+from tidings.core.triggers import RuleSet
 from tidings.errors import Unavailable
 from tidings.store import entity_index
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent

@@ -1,6 +1,6 @@
 """The storage seam: one interface, a SQLite and a PostgreSQL implementation.
 
-Guarantees every implementation gives (pinned by ``tests/test_store.py``,
+Guarantees every implementation gives (pinned by ``tests/store/test_store.py``,
 which runs against each backend):
 
 * ``append_events`` is atomic: all events of one call commit together or

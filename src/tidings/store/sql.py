@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.audience import ALL_TENANTS, UserRecord
 from tidings.core.envelope import DEFAULT_MAX_DEPTH, Event, event_from_row
-from tidings.core.rules import RuleSet
+from tidings.core.triggers import RuleSet
 from tidings.errors import Conflict, Unavailable
 from tidings.store.append import (
     OUTBOX_COLUMNS,

@@ -1,0 +1,216 @@
+"""``tidings demo``: a hub on the embedded SQLite default with a demo
+tenant, users in several roles and a producer publishing realistic QMS,
+training and task events (seed 000), plus instructions to watch them.
+
+Users (tenant ``acme``, an AMO in seed 000's words):
+
+* ``alice`` - quality manager: all QMS events, PII included, tasks;
+* ``bob``   - auditor: QMS events without PII;
+* ``carol`` - technician: only her own tasks and trainings;
+* ``olga``  - platform operator: every tenant's QMS events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import secrets
+import shlex
+from typing import Any
+
+from tidings.automation.packs import install_pack, read_pack
+from tidings.config import load_settings
+from tidings.core.audience import UserRecord
+from tidings.core.envelope import now_iso
+from tidings.errors import TidingsError
+from tidings.http.app import TidingsApp
+from tidings.http.server import TidingsServer, uvicorn_config
+from tidings.logs import configure_logging
+from tidings.node import Tidings
+from tidings.services.auth import mint_token
+
+log = logging.getLogger("tidings.cli.demo")
+TENANT = "acme"
+ROLES = {
+    "quality_manager": [
+        "qms.read",
+        "qms.pii.read",
+        "training.manage",
+        "tasks.manage",
+        "lms.read",
+        "awareness.read",
+    ],
+    "auditor": ["qms.read", "lms.read"],
+    "technician": [],
+    "operator": ["qms.read"],
+}
+USERS = [
+    UserRecord(TENANT, "alice", "quality_manager"),
+    UserRecord(TENANT, "bob", "auditor"),
+    UserRecord(TENANT, "carol", "technician", resources=frozenset({"hangar-2"})),
+    UserRecord("platform", "olga", "operator", platform=True, platform_tenants=("*",)),
+]
+ACTORS = [
+    {"userId": "alice", "name": "A. Auditor", "department": "QUALITY"},
+    {"userId": "dave", "name": "D. Planner", "department": "PLANNING"},
+    {"userId": "carol", "name": "C. Tech", "department": "MAINTENANCE"},
+]
+
+
+def demo_event(n: int, rng: random.Random) -> dict[str, Any]:
+    """One realistic event of seed 000's kinds (and seed 001's LMS, which
+    the installed rule pack turns into certificates and notifications)."""
+    actor = rng.choice(ACTORS)
+    kind = n % 6
+    if kind == 5:
+        learner = rng.choice(["carol", "bob"])
+        data: dict[str, Any] = {
+            "courseId": f"hf-{rng.randint(101, 104)}",
+            "userId": learner,
+            "completedAt": now_iso(),
+            "score": rng.randint(70, 100),
+        }
+        if rng.random() < 0.5:
+            data["campaignId"] = "awareness-2026-q4"
+        return {"type": "course.completed", "entityId": data["courseId"], "data": data}
+    if kind == 0:
+        car = f"car-{rng.randint(100, 140)}"
+        return {
+            "type": rng.choice(["qms.car.created", "qms.car.updated", "qms.car.escalated"]),
+            "entityId": car,
+            "actor": actor,
+            "metadata": {
+                "status": rng.choice(["OPEN", "IN_PROGRESS", "UNDER_REVIEW"]),
+                "priority": rng.choice(["LOW", "MEDIUM", "HIGH"]),
+                "amoId": TENANT,
+                "departmentCode": "QUALITY",
+                "reporterEmail": "reporter@acme.example",
+            },
+            "data": {
+                "carId": car,
+                "title": rng.choice(["Torque seal missing", "Expired calibration"]),
+            },
+        }
+    if kind == 1:
+        return {
+            "type": "qms.audit.status_changed",
+            "entityId": f"audit-{rng.randint(1, 9)}",
+            "actor": actor,
+            "metadata": {
+                "status": rng.choice(["PLANNED", "IN_PROGRESS", "CLOSED"]),
+                "amoId": TENANT,
+            },
+        }
+    if kind == 2:
+        return {
+            "type": "tasks.assignment.created",
+            "entityId": f"task-{n}",
+            "actor": actor,
+            "data": {"assigneeId": rng.choice(["carol", "bob"]), "title": "Inspect hangar door"},
+        }
+    if kind == 3:
+        return {
+            "type": "training.assignment.created",
+            "entityId": f"training-{n}",
+            "actor": actor,
+            "data": {"userId": rng.choice(["carol", "bob"]), "course": "Human factors refresher"},
+        }
+    return {
+        "type": "qms.document.published",
+        "entityId": f"doc-{rng.randint(1, 30)}",
+        "actor": actor,
+        "metadata": {"amoId": TENANT, "departmentCode": "QUALITY"},
+    }
+
+
+async def provision(tidings: Tidings) -> None:
+    store = tidings.store
+    await store.put_tenant(TENANT, "Acme Aviation (AMO)", {"kind": "amo"})
+    await store.put_tenant("platform", "Platform operations", {})
+    for role, permissions in ROLES.items():
+        await store.put_role(role, permissions, None)
+    for user in USERS:
+        await store.put_user(user)
+    await install_pack(tidings, read_pack("lms-awareness"), TENANT, author="demo")
+
+
+async def produce(tidings: Tidings, rate: float) -> None:
+    rng = random.Random(7)
+    for n in itertools.count():
+        event = {"tenantId": TENANT, **demo_event(n, rng)}
+        try:
+            await tidings.publish(event)
+        except TidingsError as exc:  # shutting down
+            log.info("demo producer stopped: %s", exc)
+            return
+        await asyncio.sleep(1.0 / rate)
+
+
+def instructions(url: str, admin_key: str, secret: str) -> str:
+    tokens = {
+        u.user_id: mint_token(secret, tenant_id=u.tenant_id, user_id=u.user_id, ttl_s=12 * 3600)
+        for u in USERS
+    }
+    lines = [
+        "",
+        f"Tidings demo running at {url}  (SQLite, tenant '{TENANT}', press Ctrl+C to stop)",
+        "",
+        "Watch alice's stream (quality manager; sees QMS events with PII):",
+        f"  curl -N -H {shlex.quote('Authorization: Bearer ' + tokens['alice'])} {url}/api/events",
+        "",
+        "Or bob's in the terminal (auditor; no PII), narrowed to CAR events:",
+        f"  tidings tail --url {url} --token {tokens['bob']} --types 'qms.car.*'",
+        "",
+        f"In a browser (carol, technician): {url}/live#token={tokens['carol']}",
+        "Automation: the lms-awareness rule pack turns each course.completed into a",
+        "certificate.issued event, campaign progress and a notification for the learner:",
+        f"  curl -H {shlex.quote('Authorization: Bearer ' + admin_key)} {url}/api/admin/jobs",
+        "",
+        f"API docs: {url}/docs    metrics: {url}/metrics    admin key: {admin_key}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _main(port: int, database_url: str, rate: float, duration: float | None) -> None:
+    admin_key = "demo-admin-" + secrets.token_hex(12)
+    secret = secrets.token_hex(32)
+    settings = load_settings(
+        database_url=database_url,
+        port=port,
+        admin_key=admin_key,
+        jwt_secret=secret,
+        sqlite_synchronous="NORMAL",
+        log_level="warning",
+    )
+    configure_logging(settings.log_level)
+    app = TidingsApp(Tidings(settings))
+    server = TidingsServer(uvicorn_config(app, settings), app)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving  # surfaces the start-up error
+            return
+        await asyncio.sleep(0.05)
+    tidings = app.tidings
+    await provision(tidings)
+    print(instructions(f"http://{settings.host}:{settings.port}", admin_key, secret), flush=True)
+    producer = asyncio.create_task(produce(tidings, rate))
+    # uvicorn owns Ctrl+C / SIGTERM (it sets should_exit); --duration too.
+    done, _ = await asyncio.wait({serving}, timeout=duration)
+    if not done:
+        server.should_exit = True
+        await serving
+    producer.cancel()
+    await asyncio.gather(producer, return_exceptions=True)
+
+
+def run_demo(*, port: int, database_url: str, rate: float, duration: float | None) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(_main(port, database_url, rate, duration))
+    except ImportError:
+        asyncio.run(_main(port, database_url, rate, duration))
