@@ -12,7 +12,8 @@ from jsonschema import Draft202012Validator
 
 from schema_strategies import json_values, valid
 from tidings.catalog import load_catalog
-from tidings.core.catalog import Catalog, CatalogError, EventType, build_event_type, pack_types
+from tidings.core.catalog import Catalog, CatalogError, EventType
+from tidings.core.catalog_packs import build_event_type, pack_types
 from tidings.core.compat import compare
 from tidings.core.conventions import check_pack, check_type
 from tidings.core.envelope import parse_event

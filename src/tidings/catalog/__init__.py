@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from tidings.core.catalog import Catalog, CatalogError, EventType, Location, pack_types
+from tidings.core.catalog import Catalog, CatalogError, EventType, Location
+from tidings.core.catalog_packs import pack_types
 from tidings.core.conventions import check_pack
 
 PACKS_DIR = Path(__file__).with_name("packs")

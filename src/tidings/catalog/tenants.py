@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from tidings.core.catalog import Catalog, CatalogError, EventType, build_event_type
+from tidings.core.catalog import Catalog, CatalogError, EventType
+from tidings.core.catalog_packs import build_event_type
 from tidings.errors import TidingsError
 from tidings.periodic import Periodic
 from tidings.store.base import CatalogTypeRecord, Store

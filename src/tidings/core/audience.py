@@ -140,9 +140,6 @@ class Viewer:
             return self.cross_tenant_audiences
         return frozenset()
 
-    def has_permission(self, permission: str) -> bool:
-        return "*" in self.permissions or permission in self.permissions
-
 
 def can_see(viewer: Viewer, tenant_id: str, audiences: Iterable[str]) -> bool:
     """Deny by default: True only if the viewer may see an event of

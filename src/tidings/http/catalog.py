@@ -26,7 +26,8 @@ from starlette.responses import Response
 
 from tidings import __version__
 from tidings.catalog.tenants import stored_spec, tenant_event_type
-from tidings.core.catalog import TYPE_KEYS, Catalog, CatalogError, EventType, build_event_type
+from tidings.core.catalog import Catalog, CatalogError, EventType
+from tidings.core.catalog_packs import TYPE_KEYS, build_event_type
 from tidings.core.compat import compare
 from tidings.core.conventions import check_type
 from tidings.core.export import asyncapi_document, schema_bundle

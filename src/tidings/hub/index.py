@@ -2,7 +2,7 @@
 
 Dispatch cost follows the number of *matching* subscriptions: an event looks
 up only the buckets of its own audiences. The keys are exactly those of
-:mod:`tidings.core.audience` (``can_see``); ``tests/test_index.py`` checks
+:mod:`tidings.core.audience` (``can_see``); ``tests/core/test_audience.py`` checks
 the index against the predicate for random viewers and events.
 
 Buckets:
