@@ -39,12 +39,28 @@ def make_event(position: int, *, tenant: str = TENANT, **fields: Any) -> Event:
 
 def reader(tenant: str = TENANT, **fields: Any) -> Viewer:
     """A viewer of ``tenant`` holding the audience every test event has."""
-    return Viewer(
-        tenant_id=tenant, audiences=frozenset({READ}), permissions=frozenset({"qms.read"}), **fields
-    )
+    values: dict[str, Any] = {
+        "audiences": frozenset({READ}),
+        "permissions": frozenset({"qms.read"}),
+        **fields,
+    }
+    return Viewer(tenant_id=tenant, **values)
 
 
 Hook = Callable[[], Awaitable[None]]
+
+
+class Gate:
+    """A ``before_read`` hook that holds every read until ``released`` is
+    set; ``reading`` is set once a read is waiting."""
+
+    def __init__(self) -> None:
+        self.reading = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.reading.set()
+        await self.released.wait()
 
 
 class MemoryLog:

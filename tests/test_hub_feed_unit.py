@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from memory_log import MemoryLog, Recorder
+from memory_log import Gate, MemoryLog, Recorder
 from tidings.errors import Unavailable
 from tidings.hub import feed as feed_module
 from tidings.hub.feed import Feed
@@ -108,21 +108,15 @@ async def test_commits_during_a_read_are_neither_lost_nor_repeated(
     log: MemoryLog, hub: Hub, feed: Feed
 ) -> None:
     stream = live(hub)
-    reading, release = asyncio.Event(), asyncio.Event()
-
-    async def slow() -> None:
-        reading.set()
-        await release.wait()
-
-    log.before_read = slow
+    gate = log.before_read = Gate()
     log.append(2)  # someone else's
     feed.wake()
-    await reading.wait()
+    await gate.reading.wait()
     log.before_read = None
     # While the read is in flight: a wake-up (coalesced) and more commits.
     feed.wake()
     log.append(1)
-    release.set()
+    gate.released.set()
     await settled(feed)
     assert stream.positions == [1, 2, 3]
     assert [after for _, after in log.reads] == [0, 3]  # woken again: one more read
@@ -132,17 +126,11 @@ async def test_own_commit_racing_a_read_is_not_repeated(
     log: MemoryLog, hub: Hub, feed: Feed
 ) -> None:
     stream = live(hub)
-    reading, release = asyncio.Event(), asyncio.Event()
-
-    async def slow() -> None:
-        reading.set()
-        await release.wait()
-
-    log.before_read = slow
+    gate = log.before_read = Gate()
     feed.wake()
-    await reading.wait()
+    await gate.reading.wait()
     feed.committed(log.append(2))  # dispatched at once, while the read is out
-    release.set()
+    gate.released.set()
     await settled(feed)
     assert stream.positions == [1, 2]  # the read's copy of 1 and 2 is dropped
 
@@ -174,6 +162,21 @@ async def test_a_failed_read_is_retried_later_without_a_gap(
     feed.committed(log.append(1))  # 3 now leaves a gap: the feed reads 1..3
     await settled(feed)
     assert stream.positions == [1, 2, 3]
+
+
+async def test_the_poller_retries_a_failed_read(log: MemoryLog, hub: Hub) -> None:
+    stream = live(hub)
+    feed = Feed(log, hub, poll_s=0.01)  # type: ignore[arg-type]
+    await feed.start()
+    try:
+        log.append(2)
+        log.fail = Unavailable("database unavailable")
+        feed.wake()
+        await settled(feed)
+        log.fail = None  # no wake-up, no commit of ours: the next poll finds them
+        await until(lambda: stream.positions == [1, 2])
+    finally:
+        await feed.stop()
 
 
 async def test_an_unexpected_read_error_is_logged_and_retried(
@@ -242,16 +245,11 @@ async def test_a_log_that_moved_back_resets_every_stream(
 
 
 async def test_stop_ends_a_catch_up_in_flight(log: MemoryLog, hub: Hub) -> None:
-    never = asyncio.Event()
     feed = Feed(log, hub)  # type: ignore[arg-type]
     await feed.start()
-
-    async def hang() -> None:
-        await never.wait()
-
-    log.before_read = hang
+    gate = log.before_read = Gate()  # never released
     feed.wake()
-    await asyncio.sleep(0)
+    await gate.reading.wait()
     task = feed._catching_up
     assert task is not None
     await feed.stop()

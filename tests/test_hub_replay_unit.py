@@ -147,6 +147,26 @@ async def test_replay_shows_only_what_the_viewer_may_see(log: MemoryLog, hub: Hu
     assert stream.live and stream.last_position == 5  # skipped events still move it on
 
 
+async def test_authorization_is_the_viewers_current_one(
+    log: MemoryLog, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay_module, "REPLAY_PAGE", 2)
+    committed(log, hub, 6)
+    stream = attached(hub)
+    queries = 0
+
+    async def revoke_after_the_first_page() -> None:
+        nonlocal queries
+        if log.reads[-1][0] == "query_events":
+            queries += 1
+            if queries == 2:  # the grant is revoked while the replay runs
+                hub.update_viewer(stream, reader(audiences=frozenset({"permission:other"})))
+
+    log.before_read = revoke_after_the_first_page
+    await replay(stream, hub, log, after=0)
+    assert stream.positions == [1, 2] and stream.live
+
+
 async def test_an_event_that_cannot_be_framed_is_skipped_and_counted(
     log: MemoryLog, hub: Hub
 ) -> None:
