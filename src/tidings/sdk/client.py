@@ -177,8 +177,8 @@ class operation(Generic[P, T]):  # lower case: a decorator, like ``property``
     Read on a :class:`TidingsClient` it is a method returning ``T``; on an
     :class:`AsyncTidingsClient` a coroutine function returning ``T``; both
     with ``build``'s name, docstring and parameters (``inspect.signature``
-    shows them). Read on the class it is ``build`` itself, called with the
-    client first (like a plain function in a class body).
+    shows them). Read on the class it is this object, which runs the method
+    when called with a client first (like a plain function in a class body).
     """
 
     def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
