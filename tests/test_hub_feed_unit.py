@@ -39,6 +39,15 @@ async def feed(log: MemoryLog, hub: Hub) -> AsyncIterator[Feed]:
     await feed.stop()
 
 
+@pytest.fixture
+async def poller(log: MemoryLog, hub: Hub) -> AsyncIterator[Feed]:
+    """A feed that polls the log every 10 ms."""
+    feed = Feed(log, hub, poll_s=0.01)  # type: ignore[arg-type]
+    await feed.start()
+    yield feed
+    await feed.stop()
+
+
 def live(hub: Hub, stream: Recorder | None = None) -> Recorder:
     stream = stream or Recorder()
     hub.attach(stream)
@@ -147,101 +156,82 @@ async def test_catching_up_reads_page_after_page(
     assert [after for _, after in log.reads] == [0, 3, 6]
 
 
-async def test_a_failed_read_is_retried_later_without_a_gap(
-    log: MemoryLog, hub: Hub, feed: Feed, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (Unavailable("database unavailable"), "cannot read the log"),
+        (RuntimeError("a bug"), "catching up failed"),
+    ],
+    ids=["database", "bug"],
+)
+async def test_a_failed_read_is_logged_and_retried_without_a_gap(
+    log: MemoryLog,
+    hub: Hub,
+    feed: Feed,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    logged: str,
 ) -> None:
     stream = live(hub)
     log.append(2)
-    log.fail = Unavailable("database unavailable")
+    log.fail = error
     with caplog.at_level(logging.WARNING, "tidings.feed"):
         feed.wake()
         await settled(feed)
     assert stream.positions == [] and hub.position == 0
-    assert "cannot read the log" in caplog.text
+    assert logged in caplog.text
     log.fail = None
     feed.committed(log.append(1))  # 3 now leaves a gap: the feed reads 1..3
     await settled(feed)
     assert stream.positions == [1, 2, 3]
 
 
-async def test_the_poller_retries_a_failed_read(log: MemoryLog, hub: Hub) -> None:
+async def test_the_poller_retries_a_failed_read(log: MemoryLog, hub: Hub, poller: Feed) -> None:
     stream = live(hub)
-    feed = Feed(log, hub, poll_s=0.01)  # type: ignore[arg-type]
-    await feed.start()
-    try:
-        log.append(2)
-        log.fail = Unavailable("database unavailable")
-        feed.wake()
-        await settled(feed)
-        log.fail = None  # no wake-up, no commit of ours: the next poll finds them
-        await until(lambda: stream.positions == [1, 2])
-    finally:
-        await feed.stop()
+    log.append(2)
+    log.fail = Unavailable("database unavailable")
+    poller.wake()
+    await settled(poller)
+    log.fail = None  # no wake-up, no commit of ours: the next poll finds them
+    await until(lambda: stream.positions == [1, 2])
 
 
-async def test_an_unexpected_read_error_is_logged_and_retried(
-    log: MemoryLog, hub: Hub, feed: Feed, caplog: pytest.LogCaptureFixture
+async def test_the_poller_catches_up_on_other_writers(
+    log: MemoryLog, hub: Hub, poller: Feed
 ) -> None:
     stream = live(hub)
-    log.append(1)
-    log.fail = RuntimeError("bug")
-    with caplog.at_level(logging.ERROR, "tidings.feed"):
-        feed.wake()
-        await settled(feed)
-    assert "catching up failed" in caplog.text
+    log.append(3)  # no wake-up at all: the poll finds them
+    await until(lambda: stream.positions == [1, 2, 3])
+
+
+async def test_the_poller_survives_a_failing_head_query(
+    log: MemoryLog, hub: Hub, poller: Feed
+) -> None:
+    stream = live(hub)
+    log.fail = Unavailable("database unavailable")
+    await until(lambda: log.reads.count(("head_position", None)) >= 4)  # polls on, failing
     log.fail = None
-    feed.wake()
-    await settled(feed)
-    assert stream.positions == [1]
-
-
-async def test_the_poller_catches_up_on_other_writers(log: MemoryLog, hub: Hub) -> None:
-    stream = live(hub)
-    feed = Feed(log, hub, poll_s=0.01)  # type: ignore[arg-type]
-    await feed.start()
-    try:
-        log.append(3)  # no wake-up at all: the poll finds them
-        await until(lambda: stream.positions == [1, 2, 3])
-    finally:
-        await feed.stop()
-
-
-async def test_the_poller_survives_a_failing_head_query(log: MemoryLog, hub: Hub) -> None:
-    stream = live(hub)
-    feed = Feed(log, hub, poll_s=0.01)  # type: ignore[arg-type]
-    await feed.start()
-    try:
-        log.fail = Unavailable("database unavailable")
-        await until(lambda: log.reads.count(("head_position", None)) >= 4)  # polls on, failing
-        log.fail = None
-        log.append(1)
-        await until(lambda: stream.positions == [1])
-    finally:
-        await feed.stop()
+    log.append(1)
+    await until(lambda: stream.positions == [1])
 
 
 async def test_a_log_that_moved_back_resets_every_stream(
-    log: MemoryLog, hub: Hub, caplog: pytest.LogCaptureFixture
+    log: MemoryLog, hub: Hub, poller: Feed, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = live(hub), live(hub)
-    feed = Feed(log, hub, poll_s=0.01)  # type: ignore[arg-type]
-    await feed.start()
-    try:
-        feed.committed(log.append(5))
-        del log.events[3:]  # restored from a backup that lacked 4 and 5
-        with caplog.at_level(logging.ERROR, "tidings.feed"):
-            await until(lambda: first.closed)
-        assert hub.position == 3
-        for stream in (first, second):
-            assert stream.closed and stream.close_reason is not None
-            assert stream.close_reason.reason == "log_rewound"
-            reset = json.loads(stream.controls[-1].json)
-            assert reset == {"type": "reset", "reason": "log_rewound", "lastEventId": "5"}
-        assert "moved back from 5 to 3" in caplog.text
-        feed.committed(log.append(1))  # position 4 again, in the restored log
-        assert hub.position == 4
-    finally:
-        await feed.stop()
+    poller.committed(log.append(5))
+    del log.events[3:]  # restored from a backup that lacked 4 and 5
+    with caplog.at_level(logging.ERROR, "tidings.feed"):
+        await until(lambda: first.closed)
+    assert hub.position == 3
+    for stream in (first, second):
+        assert stream.closed and stream.close_reason is not None
+        assert stream.close_reason.reason == "log_rewound"
+        reset = json.loads(stream.controls[-1].json)
+        assert reset == {"type": "reset", "reason": "log_rewound", "lastEventId": "5"}
+    assert "moved back from 5 to 3" in caplog.text
+    poller.committed(log.append(1))  # position 4 again, in the restored log
+    assert hub.position == 4
 
 
 async def test_stop_ends_a_catch_up_in_flight(log: MemoryLog, hub: Hub) -> None:
