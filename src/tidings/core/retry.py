@@ -184,7 +184,8 @@ def parse_retry(spec: Any, *, field: str = "/retry") -> RetryPolicy:
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds from ``now`` (epoch seconds) that an HTTP ``Retry-After``
     header asks to wait: delta-seconds or an HTTP-date. None when absent or
-    unparseable; a date in the past gives 0."""
+    unparseable; a date in the past gives 0. The one parser of the header:
+    the webhook action and the SDK both read it here."""
     if not isinstance(value, str):
         return None
     text = value.strip()

@@ -1,7 +1,11 @@
 """The Python SDK: publish, read history and administer a Tidings server
 over HTTP (:class:`TidingsClient`, :class:`AsyncTidingsClient`), and follow
 its live stream (:class:`Subscriber`). Errors are the
-:mod:`tidings.errors` classes the server's problem documents name."""
+:mod:`tidings.errors` classes the server's problem documents name.
+
+Importing it loads httpx and a few pure tidings modules (errors, ids, the
+SSE parser, the Retry-After parser), never the server: no SQLAlchemy,
+alembic, jinja2 or web framework (``tests/sdk/test_exported_members.py``)."""
 
 from tidings.core.ids import new_event_id
 from tidings.errors import (

@@ -1,11 +1,12 @@
 """HTTP clients for a Tidings server: :class:`TidingsClient` (sync) and
 :class:`AsyncTidingsClient` (asyncio).
 
-Both share :class:`BaseClient`, which holds every non-I/O decision. Each
-operation is a small generator that yields what it needs (a request to
-send, or a pause before retrying) and returns the parsed answer; the two
-clients only differ in how they run those steps. So request building,
-problem parsing and the retry policy exist once.
+Every public method is written once, in :class:`BaseClient`, as an
+:class:`operation`: a small generator that yields what it needs (a request
+to send, or a pause before retrying) and returns the parsed answer. The two
+clients only differ in how they run those steps (blocking, or awaited), so
+request building, problem parsing and the retry policy exist once, and the
+methods of both clients have the same names, signatures and docstrings.
 
 Guarantees:
 
@@ -24,22 +25,28 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import random
 import time
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 from urllib.parse import quote
 
 import httpx
 
 from tidings import __version__, errors
 from tidings.core.ids import new_event_id
+from tidings.core.retry import parse_retry_after
 from tidings.errors import TidingsError, Unavailable
+from tidings.sdk.closing import AsyncClosing
 
 T = TypeVar("T")
+P = ParamSpec("P")
+HTTPClient = TypeVar("HTTPClient", httpx.Client, httpx.AsyncClient)
+Transport = TypeVar("Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 3
 MAX_RETRY_AFTER_S = 30.0
@@ -66,9 +73,11 @@ class Pause:
 
 
 Step = httpx.Request | Pause
-# An operation yields steps; after a request it receives the response (or
-# the transport error is thrown into it); it returns the parsed answer.
-Operation = Generator[Step, httpx.Response | None, T]
+# What an operation is sent back after a step: the answer to its request,
+# the transport error that request met, or None after a pause.
+Outcome = httpx.Response | httpx.TransportError | None
+# An operation yields steps, is sent their outcomes, returns the parsed answer.
+Operation = Generator[Step, Outcome, T]
 
 
 def _error_classes() -> tuple[dict[str, type[TidingsError]], dict[int, type[TidingsError]]]:
@@ -125,18 +134,9 @@ def error_from_response(response: httpx.Response) -> TidingsError:
 
 
 def retry_after_s(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta or HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    """``Retry-After`` in seconds from now (delta or HTTP date), or None when
+    absent or unparseable (:func:`tidings.core.retry.parse_retry_after`)."""
+    return parse_retry_after(response.headers.get("retry-after"), time.time())
 
 
 def backoff_s(attempt: int, base: float, cap: float) -> float:
@@ -171,14 +171,67 @@ def with_event_id(event: Mapping[str, Any]) -> dict[str, Any]:
     return copy
 
 
-class BaseClient:
-    """Configuration and every operation, without I/O.
+class operation(Generic[P, T]):  # lower case: a decorator, like ``property``
+    """A public client method, written once as the generator ``build``.
 
-    ``url`` is the server's base URL; ``token`` the bearer credential (an
-    API key ``tdk_...``, the admin key, or a user JWT).
+    Read on a :class:`TidingsClient` it is a method returning ``T``; on an
+    :class:`AsyncTidingsClient` a coroutine function returning ``T``; both
+    with ``build``'s name, docstring and parameters (``inspect.signature``
+    shows them). Read on the class it is this object, which runs the method
+    when called with a client first (like a plain function in a class body).
     """
 
-    _http: httpx.Client | httpx.AsyncClient
+    def __init__(self, build: Callable[Concatenate[Any, P], Operation[T]]) -> None:
+        self.build = build
+        functools.update_wrapper(self, build)
+        signature = inspect.signature(build)
+        self.__signature__ = signature.replace(
+            return_annotation=_answer(signature.return_annotation)
+        )
+        self.bound_signature = self.__signature__.replace(
+            parameters=list(signature.parameters.values())[1:]
+        )
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, client: TidingsClient, owner: type[Any]) -> Callable[P, T]: ...
+    @overload
+    def __get__(
+        self, client: AsyncTidingsClient, owner: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, client: BaseClient[Any, Any] | None, owner: type[Any]) -> Any:
+        return self if client is None else client._bind(self)
+
+    def __call__(self, client: BaseClient[Any, Any], /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return client._bind(self)(*args, **kwargs)
+
+    def dress(self, method: Callable[P, Any], client: BaseClient[Any, Any]) -> Callable[P, Any]:
+        """``method`` (running this operation on ``client``) with ``build``'s
+        name, docstring and parameters."""
+        functools.update_wrapper(method, self.build)
+        method.__qualname__ = f"{type(client).__qualname__}.{self.build.__name__}"
+        method.__signature__ = self.bound_signature  # type: ignore[attr-defined]
+        return method
+
+
+def _answer(annotation: Any) -> Any:
+    """``T`` of an ``Operation[T]`` return annotation: what the method
+    returns (annotations here are strings, PEP 563)."""
+    prefix = "Operation["
+    if isinstance(annotation, str) and annotation.startswith(prefix):
+        return annotation[len(prefix) : -1]
+    return inspect.Signature.empty
+
+
+class BaseClient(Generic[HTTPClient, Transport]):
+    """Configuration and every operation, without I/O; :class:`TidingsClient`
+    and :class:`AsyncTidingsClient` run them.
+
+    ``url`` is the server's base URL; ``token`` the bearer credential (an
+    API key ``tdk_...``, the admin key, or a user JWT); ``transport`` an
+    httpx transport to send through (default: the network).
+    """
 
     def __init__(
         self,
@@ -189,6 +242,7 @@ class BaseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         backoff: float = 0.25,
         max_backoff: float = MAX_RETRY_AFTER_S,
+        transport: Transport | None = None,
     ) -> None:
         self.base_url = url.rstrip("/")
         self.token = token
@@ -196,12 +250,23 @@ class BaseClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self._http: HTTPClient = self._open(transport, **self._client_options())
 
     def _client_options(self) -> dict[str, Any]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return {"base_url": self.base_url, "headers": headers, "timeout": self.timeout}
+
+    # -- what each client does its own way -------------------------------------
+
+    def _open(self, transport: Transport | None, **options: Any) -> HTTPClient:
+        """The httpx client that sends this client's requests."""
+        raise TypeError("use TidingsClient or AsyncTidingsClient; BaseClient sends nothing")
+
+    def _bind(self, op: operation[P, T]) -> Callable[P, Any]:
+        """``op`` as a method of this client."""
+        raise NotImplementedError
 
     # -- the one request/response cycle --------------------------------------
 
@@ -220,51 +285,59 @@ class BaseClient:
         )
         attempt = 0
         while True:
-            try:
-                response = yield request
-            except httpx.TransportError as exc:
+            outcome = yield request
+            if isinstance(outcome, httpx.TransportError):
                 if retry and attempt < self.max_retries:
                     yield Pause(backoff_s(attempt, self.backoff, self.max_backoff))
                     attempt += 1
                     continue
-                raise Unavailable(
-                    f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}".rstrip(": ")
-                ) from None
-            assert response is not None
-            if response.is_success:
-                return response.json() if response.content else None
-            if retry and response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                wait = retry_after_s(response)
+                failure = f"{type(outcome).__name__}: {outcome}".rstrip(": ")
+                raise Unavailable(f"cannot reach {self.base_url}: {failure}") from None
+            if outcome is None:
+                raise TypeError("a request's outcome is a response or a transport error")
+            if outcome.is_success:
+                return outcome.json() if outcome.content else None
+            if retry and outcome.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                wait = retry_after_s(outcome)
                 if wait is None:
                     wait = backoff_s(attempt, self.backoff, self.max_backoff)
                 yield Pause(min(wait, self.max_backoff))
                 attempt += 1
                 continue
-            raise error_from_response(response)
+            raise error_from_response(outcome)
 
-    # -- operations -----------------------------------------------------------
+    # -- operations (the public methods of both clients) ------------------------
 
-    def _publish(
-        self, event: Mapping[str, Any], idempotency_key: str | None
+    @operation
+    def publish(
+        self, event: Mapping[str, Any], idempotency_key: str | None = None
     ) -> Operation[dict[str, Any]]:
+        """Publish one event; returns ``{"id", "position"}`` once it is durable."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         answer = yield from self._call(
             "POST", "/api/events", json=with_event_id(event), headers=headers, retry=True
         )
         return dict(answer)
 
-    def _publish_batch(
-        self, events: Iterable[Mapping[str, Any]]
-    ) -> Operation[list[dict[str, Any]]]:
+    @operation
+    def publish_batch(self, events: Iterable[Mapping[str, Any]]) -> Operation[list[dict[str, Any]]]:
+        """Publish several events atomically; one ``{"id", "position"}`` each."""
         body = {"events": [with_event_id(e) for e in events]}
         answer = yield from self._call("POST", "/api/events/batch", json=body, retry=True)
         return list(answer["results"])
 
-    def _stream_ticket(self) -> Operation[str]:
+    @operation
+    def stream_ticket(self) -> Operation[str]:
+        """A single-use stream ticket for the current user (JWT callers)."""
         answer = yield from self._call("POST", "/api/events/tickets")
         return str(answer["ticket"])
 
-    def _history(self, filters: Mapping[str, Any]) -> Operation[dict[str, Any]]:
+    @operation
+    def history(self, /, **filters: Any) -> Operation[dict[str, Any]]:
+        """One page of the log, newest first unless ``order="asc"``:
+        ``{"items": [...], "nextCursor": str | None}``. Filters: ``types``,
+        ``entity_type``, ``entity_id``, ``since``/``until`` (ISO-8601),
+        ``cursor``, ``limit``, ``order``, ``tenant_id`` (admin credentials)."""
         params: dict[str, Any] = {}
         for name, value in filters.items():
             key = HISTORY_FILTERS.get(name)
@@ -275,27 +348,31 @@ class BaseClient:
         answer = yield from self._call("GET", "/api/events/log", params=params)
         return dict(answer)
 
-    def _put_tenant(
-        self, tenant_id: str, name: str, settings: Mapping[str, Any] | None
+    @operation
+    def put_tenant(
+        self, tenant_id: str, name: str, settings: Mapping[str, Any] | None = None
     ) -> Operation[dict[str, Any]]:
+        """Create or update a tenant (admin)."""
         body = {"name": name, "settings": dict(settings or {})}
         answer = yield from self._call(
             "PUT", f"/api/admin/tenants/{_segment(tenant_id)}", json=body
         )
         return dict(answer)
 
-    def _put_user(
+    @operation
+    def put_user(
         self,
         tenant_id: str,
         user_id: str,
         system_role: str,
         *,
-        grant: Sequence[str],
-        revoke: Sequence[str],
-        resources: Sequence[str],
-        platform: bool,
-        platform_tenants: Sequence[str] | None,
+        grant: Sequence[str] = (),
+        revoke: Sequence[str] = (),
+        resources: Sequence[str] = (),
+        platform: bool = False,
+        platform_tenants: Sequence[str] | None = None,
     ) -> Operation[dict[str, Any]]:
+        """Create or update a user (admin); their open streams follow at once."""
         body: dict[str, Any] = {
             "systemRole": system_role,
             "permissionOverrides": {"grant": list(grant), "revoke": list(revoke)},
@@ -308,79 +385,81 @@ class BaseClient:
         answer = yield from self._call("PUT", path, json=body)
         return dict(answer)
 
-    def _put_role(
-        self, role: str, permissions: Sequence[str], tenant_id: str | None
+    @operation
+    def put_role(
+        self, role: str, permissions: Sequence[str], tenant_id: str | None = None
     ) -> Operation[dict[str, Any]]:
+        """Set a role's default permissions, globally or for one tenant (admin)."""
         body: dict[str, Any] = {"permissions": list(permissions)}
         if tenant_id is not None:
             body["tenantId"] = tenant_id
         answer = yield from self._call("PUT", f"/api/admin/roles/{_segment(role)}", json=body)
         return dict(answer)
 
-    def _create_api_key(
-        self, scopes: Sequence[str], tenant_id: str | None, name: str
+    @operation
+    def create_api_key(
+        self, scopes: Sequence[str], tenant_id: str | None = None, name: str = "api key"
     ) -> Operation[dict[str, Any]]:
+        """Create an API key (admin); the answer's ``key`` is shown only once."""
         body: dict[str, Any] = {"scopes": list(scopes), "name": name}
         if tenant_id is not None:
             body["tenantId"] = tenant_id
         answer = yield from self._call("POST", "/api/admin/api-keys", json=body)
         return dict(answer)
 
-    def _notify(
-        self, user_id: str, title: str, fields: Mapping[str, Any]
+    @operation
+    def notify(
+        self,
+        user_id: str,
+        title: str,
+        *,
+        type: str = "info",
+        body: str = "",
+        link: str | None = None,
+        tenant_id: str | None = None,
     ) -> Operation[dict[str, Any]]:
-        body = {
+        """Create an in-app notification for a user (pushed live to them)."""
+        fields = {"type": type, "body": body, "link": link, "tenantId": tenant_id}
+        request = {
             "userId": user_id,
             "title": title,
             **{k: v for k, v in fields.items() if v is not None},
         }
-        answer = yield from self._call("POST", "/api/notifications", json=body)
+        answer = yield from self._call("POST", "/api/notifications", json=request)
         return dict(answer)
 
 
-class TidingsClient(BaseClient):
+def _finish(operation: Operation[T], step: Callable[[Step], Outcome]) -> T:
+    """Run ``operation`` to its answer, taking each step with ``step``."""
+    try:
+        outcome: Outcome = None
+        while True:
+            outcome = step(operation.send(outcome))
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+class TidingsClient(BaseClient[httpx.Client, httpx.BaseTransport]):
     """Blocking client (``httpx.Client``); use it as a context manager or
     call :meth:`close`."""
 
-    _http: httpx.Client
+    def _open(self, transport: httpx.BaseTransport | None, **options: Any) -> httpx.Client:
+        return httpx.Client(transport=transport, **options)
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        token: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff: float = 0.25,
-        max_backoff: float = MAX_RETRY_AFTER_S,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            token=token,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-        )
-        self._http = httpx.Client(transport=transport, **self._client_options())
+    def _bind(self, op: operation[P, T]) -> Callable[P, T]:
+        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return _finish(op.build(self, *args, **kwargs), self._take)
 
-    def _run(self, operation: Operation[T]) -> T:
-        reply: httpx.Response | None = None
-        thrown: httpx.TransportError | None = None
-        while True:
-            try:
-                step = operation.throw(thrown) if thrown else operation.send(reply)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            reply, thrown = None, None
-            if isinstance(step, Pause):
-                time.sleep(step.seconds)
-                continue
-            try:
-                reply = self._http.send(step)
-            except httpx.TransportError as exc:
-                thrown = exc
+        return op.dress(method, self)
+
+    def _take(self, step: Step) -> Outcome:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return None
+        try:
+            return self._http.send(step)
+        except httpx.TransportError as exc:
+            return exc
 
     def close(self) -> None:
         self._http.close()
@@ -396,219 +475,36 @@ class TidingsClient(BaseClient):
     ) -> None:
         self.close()
 
-    def publish(
-        self, event: Mapping[str, Any], idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        """Publish one event; returns ``{"id", "position"}`` once it is durable."""
-        return self._run(self._publish(event, idempotency_key))
 
-    def publish_batch(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Publish several events atomically; one ``{"id", "position"}`` each."""
-        return self._run(self._publish_batch(events))
-
-    def stream_ticket(self) -> str:
-        """A single-use stream ticket for the current user (JWT callers)."""
-        return self._run(self._stream_ticket())
-
-    def history(self, **filters: Any) -> dict[str, Any]:
-        """One page of the log, newest first unless ``order="asc"``:
-        ``{"items": [...], "nextCursor": str | None}``. Filters: ``types``,
-        ``entity_type``, ``entity_id``, ``since``/``until`` (ISO-8601),
-        ``cursor``, ``limit``, ``order``, ``tenant_id`` (admin credentials)."""
-        return self._run(self._history(filters))
-
-    def put_tenant(
-        self, tenant_id: str, name: str, settings: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Create or update a tenant (admin)."""
-        return self._run(self._put_tenant(tenant_id, name, settings))
-
-    def put_user(
-        self,
-        tenant_id: str,
-        user_id: str,
-        system_role: str,
-        *,
-        grant: Sequence[str] = (),
-        revoke: Sequence[str] = (),
-        resources: Sequence[str] = (),
-        platform: bool = False,
-        platform_tenants: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
-        """Create or update a user (admin); their open streams follow at once."""
-        return self._run(
-            self._put_user(
-                tenant_id,
-                user_id,
-                system_role,
-                grant=grant,
-                revoke=revoke,
-                resources=resources,
-                platform=platform,
-                platform_tenants=platform_tenants,
-            )
-        )
-
-    def put_role(
-        self, role: str, permissions: Sequence[str], tenant_id: str | None = None
-    ) -> dict[str, Any]:
-        """Set a role's default permissions, globally or for one tenant (admin)."""
-        return self._run(self._put_role(role, permissions, tenant_id))
-
-    def create_api_key(
-        self, scopes: Sequence[str], tenant_id: str | None = None, name: str = "api key"
-    ) -> dict[str, Any]:
-        """Create an API key (admin); the answer's ``key`` is shown only once."""
-        return self._run(self._create_api_key(scopes, tenant_id, name))
-
-    def notify(
-        self,
-        user_id: str,
-        title: str,
-        *,
-        type: str = "info",
-        body: str = "",
-        link: str | None = None,
-        tenant_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Create an in-app notification for a user (pushed live to them)."""
-        fields = {"type": type, "body": body, "link": link, "tenantId": tenant_id}
-        return self._run(self._notify(user_id, title, fields))
-
-
-class AsyncTidingsClient(BaseClient):
+class AsyncTidingsClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransport], AsyncClosing):
     """Asyncio client (``httpx.AsyncClient``); use it with ``async with`` or
     call :meth:`aclose`. Same methods as :class:`TidingsClient`, awaited."""
 
-    _http: httpx.AsyncClient
+    def _open(
+        self, transport: httpx.AsyncBaseTransport | None, **options: Any
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, **options)
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        token: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        backoff: float = 0.25,
-        max_backoff: float = MAX_RETRY_AFTER_S,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            url,
-            token=token,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-        )
-        self._http = httpx.AsyncClient(transport=transport, **self._client_options())
-
-    async def _run(self, operation: Operation[T]) -> T:
-        reply: httpx.Response | None = None
-        thrown: httpx.TransportError | None = None
-        while True:
+    def _bind(self, op: operation[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+        async def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            operation = op.build(self, *args, **kwargs)
+            outcome: Outcome = None
             try:
-                step = operation.throw(thrown) if thrown else operation.send(reply)
+                while True:
+                    outcome = await self._take(operation.send(outcome))
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            reply, thrown = None, None
-            if isinstance(step, Pause):
-                await asyncio.sleep(step.seconds)
-                continue
-            try:
-                reply = await self._http.send(step)
-            except httpx.TransportError as exc:
-                thrown = exc
+                return cast(T, done.value)
+
+        return op.dress(method, self)
+
+    async def _take(self, step: Step) -> Outcome:
+        if isinstance(step, Pause):
+            await asyncio.sleep(step.seconds)
+            return None
+        try:
+            return await self._http.send(step)
+        except httpx.TransportError as exc:
+            return exc
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def publish(
-        self, event: Mapping[str, Any], idempotency_key: str | None = None
-    ) -> dict[str, Any]:
-        """Publish one event; returns ``{"id", "position"}`` once it is durable."""
-        return await self._run(self._publish(event, idempotency_key))
-
-    async def publish_batch(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Publish several events atomically; one ``{"id", "position"}`` each."""
-        return await self._run(self._publish_batch(events))
-
-    async def stream_ticket(self) -> str:
-        """A single-use stream ticket for the current user (JWT callers)."""
-        return await self._run(self._stream_ticket())
-
-    async def history(self, **filters: Any) -> dict[str, Any]:
-        """One page of the log, newest first unless ``order="asc"``:
-        ``{"items": [...], "nextCursor": str | None}``. Filters: ``types``,
-        ``entity_type``, ``entity_id``, ``since``/``until`` (ISO-8601),
-        ``cursor``, ``limit``, ``order``, ``tenant_id`` (admin credentials)."""
-        return await self._run(self._history(filters))
-
-    async def put_tenant(
-        self, tenant_id: str, name: str, settings: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Create or update a tenant (admin)."""
-        return await self._run(self._put_tenant(tenant_id, name, settings))
-
-    async def put_user(
-        self,
-        tenant_id: str,
-        user_id: str,
-        system_role: str,
-        *,
-        grant: Sequence[str] = (),
-        revoke: Sequence[str] = (),
-        resources: Sequence[str] = (),
-        platform: bool = False,
-        platform_tenants: Sequence[str] | None = None,
-    ) -> dict[str, Any]:
-        """Create or update a user (admin); their open streams follow at once."""
-        return await self._run(
-            self._put_user(
-                tenant_id,
-                user_id,
-                system_role,
-                grant=grant,
-                revoke=revoke,
-                resources=resources,
-                platform=platform,
-                platform_tenants=platform_tenants,
-            )
-        )
-
-    async def put_role(
-        self, role: str, permissions: Sequence[str], tenant_id: str | None = None
-    ) -> dict[str, Any]:
-        """Set a role's default permissions, globally or for one tenant (admin)."""
-        return await self._run(self._put_role(role, permissions, tenant_id))
-
-    async def create_api_key(
-        self, scopes: Sequence[str], tenant_id: str | None = None, name: str = "api key"
-    ) -> dict[str, Any]:
-        """Create an API key (admin); the answer's ``key`` is shown only once."""
-        return await self._run(self._create_api_key(scopes, tenant_id, name))
-
-    async def notify(
-        self,
-        user_id: str,
-        title: str,
-        *,
-        type: str = "info",
-        body: str = "",
-        link: str | None = None,
-        tenant_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Create an in-app notification for a user (pushed live to them)."""
-        fields = {"type": type, "body": body, "link": link, "tenantId": tenant_id}
-        return await self._run(self._notify(user_id, title, fields))

@@ -37,16 +37,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
-import orjson
 
 from tidings.core.sse import Message, SSEParser, log_position
 from tidings.errors import InvalidInput, TidingsError, Unavailable
 from tidings.sdk.client import USER_AGENT, backoff_s, error_from_response
+from tidings.sdk.closing import AsyncClosing
 
 TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 Event = dict[str, Any]
@@ -62,7 +62,7 @@ class _Reconnect(Exception):
         self.delay = delay
 
 
-class Subscriber:
+class Subscriber(AsyncClosing):
     """An async iterator over the events a user (or admin) may see.
 
     ``token`` is a bearer credential or a callable (sync or async) returning
@@ -126,17 +126,6 @@ class Subscriber:
             await events.aclose()
         if self._owns_http:
             await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- the connection loop -----------------------------------------------------
 
@@ -232,8 +221,8 @@ class Subscriber:
         if not message.data:
             return None
         try:
-            data = orjson.loads(message.data)
-        except orjson.JSONDecodeError:
+            data = json.loads(message.data, parse_constant=_no_constant)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to be ours
             return None
         if not isinstance(data, dict):
             return None
@@ -271,3 +260,8 @@ def is_control(message: Event) -> bool:
     """Whether a yielded dict is a control message (``connected``, ``reset``,
     ``reconnect``, ``closed``) rather than an event envelope."""
     return message.get("type") in CONTROL_TYPES and "schema" not in message
+
+
+def _no_constant(name: str) -> Any:
+    """Strict JSON, as the server writes it: ``NaN`` and ``Infinity`` are not."""
+    raise ValueError(f"{name} is not JSON")
