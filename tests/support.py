@@ -60,7 +60,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 
-    def start(self, log_path: Path, timeout: float = 20.0) -> ServerProcess:
+    def start(self, log_path: Path, timeout: float = 60.0) -> ServerProcess:
         self.log_path = log_path
         env = {
             **os.environ,
