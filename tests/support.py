@@ -179,8 +179,8 @@ def running_server(
     tmp: Path, *, env: dict[str, str] | None = None, database_url: str | None = None
 ) -> Iterator[ServerProcess]:
     server = ServerProcess(database_url or f"sqlite:///{tmp / 'tidings.db'}", env=env)
-    server.start(tmp / "server.log")
     try:
+        server.start(tmp / "server.log")  # stopped even when it never became ready
         yield server
     finally:
         server.stop()

@@ -17,11 +17,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from support import ADMIN_KEY, Admin, ServerProcess, bearer, unique
 from tidings.services.access import may
@@ -509,6 +512,10 @@ register(
     op("GET", "/qms/events", expect(READERS_OF_T | {"other_user"}))(
         lambda w: call("GET", "/qms/events", params={"tenantId": w.tenant})
     ),
+    # a refused WebSocket handshake is a bare 403, whatever the reason
+    op("GET", "/ws/events", {k: 101 if k in READERS_OF_T | {"other_user"} else 403 for k in KINDS})(
+        lambda w: call("GET", "/ws/events", params={"tenantId": w.tenant})
+    ),
 )
 
 
@@ -546,11 +553,25 @@ def credential(kind: str, world: World) -> dict[str, str]:
 
 def send(server: ServerProcess, headers: dict[str, str], request: Call) -> int:
     method, path, kwargs = request
+    if path == "/ws/events":
+        return handshake(server, headers, path, kwargs["params"])
     with httpx.Client(base_url=server.url, headers=headers, timeout=15) as client:
         if path in ("/api/events", "/qms/events") and method == "GET":
             with client.stream("GET", path, **kwargs) as response:
                 return response.status_code  # a stream: the status is enough
         return client.request(method, path, **kwargs).status_code
+
+
+def handshake(
+    server: ServerProcess, headers: dict[str, str], path: str, params: dict[str, str]
+) -> int:
+    """The status of a WebSocket handshake: 101 when the server accepted it."""
+    url = server.url.replace("http", "ws", 1) + f"{path}?{urlencode(params)}"
+    try:
+        with connect(url, additional_headers=headers, open_timeout=15):
+            return 101
+    except InvalidStatus as refused:
+        return refused.response.status_code
 
 
 @pytest.mark.parametrize("kind", KINDS)

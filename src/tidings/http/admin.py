@@ -27,6 +27,18 @@ from tidings.core.envelope import iso_utc, parse_instant
 from tidings.core.ids import new_event_id
 from tidings.errors import Forbidden, InvalidInput, NotFound
 from tidings.http.events import json_response, node, principal_of
+from tidings.http.models import answers, needs
+from tidings.http.models.admin import (
+    ApiKeyList,
+    Lifecycle,
+    NewApiKey,
+    Role,
+    Tenant,
+    TenantList,
+    TenantMove,
+    User,
+    UserList,
+)
 from tidings.node import Tidings
 from tidings.services.access import authorize, in_scope
 from tidings.services.auth import Principal, hash_secret, new_api_key
@@ -122,7 +134,12 @@ def _permission(value: str, field: str) -> str:
     return value
 
 
-@router.put("/tenants/{tenant_id}", summary="Create or update a tenant")
+@router.put(
+    "/tenants/{tenant_id}",
+    summary="Create or update a tenant",
+    responses=answers(Tenant),
+    openapi_extra=needs("tenants.write"),
+)
 async def put_tenant(
     request: Request, body: TenantIn, tenant_id: str = Path(pattern=ID)
 ) -> Response:
@@ -133,7 +150,12 @@ async def put_tenant(
     return json_response(_tenant_json(tenant), 200 if existed else 201)
 
 
-@router.get("/tenants", summary="List tenants")
+@router.get(
+    "/tenants",
+    summary="List tenants",
+    responses=answers(TenantList),
+    openapi_extra=needs("tenants.list"),
+)
 async def list_tenants(request: Request) -> Response:
     tidings, principal = await admin(request, "tenants.list", scoped=False)
     tenants = await tidings.store.list_tenants()
@@ -141,7 +163,12 @@ async def list_tenants(request: Request) -> Response:
     return json_response({"items": [_tenant_json(t) for t in visible]})
 
 
-@router.get("/tenants/{tenant_id}", summary="One tenant")
+@router.get(
+    "/tenants/{tenant_id}",
+    summary="One tenant",
+    responses=answers(Tenant),
+    openapi_extra=needs("tenants.read"),
+)
 async def get_tenant(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
     tidings, _ = await admin(request, "tenants.read", tenant_id)
     tenant = await tidings.store.get_tenant(tenant_id)
@@ -155,7 +182,12 @@ async def _existing_tenant(tidings: Tidings, tenant_id: str) -> None:
         raise NotFound(f"unknown tenant {tenant_id!r}")
 
 
-@router.put("/tenants/{tenant_id}/users/{user_id}", summary="Create or update a user")
+@router.put(
+    "/tenants/{tenant_id}/users/{user_id}",
+    summary="Create or update a user",
+    responses=answers(User),
+    openapi_extra=needs("users.write"),
+)
 async def put_user(
     request: Request,
     body: UserIn,
@@ -220,7 +252,12 @@ async def _platform_reach(tidings: Tidings, body: UserIn) -> tuple[str, ...]:
     return tuple(dict.fromkeys(named))
 
 
-@router.get("/tenants/{tenant_id}/users/{user_id}", summary="One user")
+@router.get(
+    "/tenants/{tenant_id}/users/{user_id}",
+    summary="One user",
+    responses=answers(User),
+    openapi_extra=needs("users.read"),
+)
 async def get_user(
     request: Request, tenant_id: str = Path(pattern=ID), user_id: str = Path(pattern=USER_ID)
 ) -> Response:
@@ -231,7 +268,12 @@ async def get_user(
     return json_response(_user_json(user))
 
 
-@router.get("/tenants/{tenant_id}/users", summary="List a tenant's users")
+@router.get(
+    "/tenants/{tenant_id}/users",
+    summary="List a tenant's users",
+    responses=answers(UserList),
+    openapi_extra=needs("users.read"),
+)
 async def list_users(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
     tidings, _ = await admin(request, "users.read", tenant_id)
     return json_response(
@@ -243,6 +285,7 @@ async def list_users(request: Request, tenant_id: str = Path(pattern=ID)) -> Res
     "/tenants/{tenant_id}/users/{user_id}",
     status_code=204,
     summary="Delete a user (closes their streams)",
+    openapi_extra=needs("users.write"),
 )
 async def delete_user(
     request: Request, tenant_id: str = Path(pattern=ID), user_id: str = Path(pattern=USER_ID)
@@ -257,7 +300,12 @@ async def delete_user(
     return Response(status_code=204)
 
 
-@router.put("/roles/{role}", summary="Set a role's default permissions (global, or per tenant)")
+@router.put(
+    "/roles/{role}",
+    summary="Set a role's default permissions (global, or per tenant)",
+    responses=answers(Role),
+    openapi_extra=needs("roles.write"),
+)
 async def put_role(request: Request, body: RoleIn, role: str = Path(pattern=NAME)) -> Response:
     tidings, _ = await admin(request, "roles.write", body.tenantId, field="/tenantId")
     permissions = [_permission(p, f"/permissions/{i}") for i, p in enumerate(body.permissions)]
@@ -315,7 +363,13 @@ def _may_set_rate(tidings: Tidings, principal: Principal, rate: float | None) ->
         )
 
 
-@router.post("/api-keys", status_code=201, summary="Create an API key (shown once)")
+@router.post(
+    "/api-keys",
+    status_code=201,
+    summary="Create an API key (shown once)",
+    responses=answers(NewApiKey, 201),
+    openapi_extra=needs("api_keys.write"),
+)
 async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
     tidings, principal = await admin(request, "api_keys.write", body.tenantId, field="/tenantId")
     if body.tenantId is not None:
@@ -337,7 +391,12 @@ async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
     return json_response({**_key_json(record), "key": key}, 201)
 
 
-@router.get("/api-keys", summary="List API keys (never their secrets)")
+@router.get(
+    "/api-keys",
+    summary="List API keys (never their secrets)",
+    responses=answers(ApiKeyList),
+    openapi_extra=needs("api_keys.list"),
+)
 async def list_api_keys(request: Request) -> Response:
     """Every key in the caller's scope, newest first; ``?tenantId=`` narrows,
     ``?revoked=false`` (or ``true``) keeps the live (or revoked) keys only."""
@@ -354,7 +413,12 @@ async def list_api_keys(request: Request) -> Response:
     return json_response({"items": [_key_json(r) for r in records]})
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke an API key (at once)")
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    summary="Revoke an API key (at once)",
+    openapi_extra=needs("api_keys.write"),
+)
 async def revoke_api_key(
     request: Request, key_id: str = Path(pattern=r"^key_[0-9A-Za-z]{1,40}$")
 ) -> Response:
@@ -376,7 +440,12 @@ class TransitionIn(Strict):
     triggerSource: Literal["system", "user", "job", "edge", "integration"] = "user"
 
 
-@router.post("/tenants/{tenant_id}/transition", summary="Move a tenant through its lifecycle")
+@router.post(
+    "/tenants/{tenant_id}/transition",
+    summary="Move a tenant through its lifecycle",
+    responses=answers(TenantMove),
+    openapi_extra=needs("tenants.transition"),
+)
 async def transition_tenant(
     request: Request, body: TransitionIn, tenant_id: str = Path(pattern=ID)
 ) -> Response:
@@ -398,7 +467,12 @@ async def transition_tenant(
     )
 
 
-@router.get("/tenants/{tenant_id}/lifecycle", summary="A tenant's lifecycle log, oldest first")
+@router.get(
+    "/tenants/{tenant_id}/lifecycle",
+    summary="A tenant's lifecycle log, oldest first",
+    responses=answers(Lifecycle),
+    openapi_extra=needs("tenants.lifecycle"),
+)
 async def tenant_lifecycle(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
     tidings, _ = await admin(request, "tenants.lifecycle", tenant_id)
     await _existing_tenant(tidings, tenant_id)

@@ -77,6 +77,8 @@ def build_api(tidings: Tidings) -> FastAPI:
         version=__version__,
         description="A multi-tenant domain-event hub: publish, store, stream, automate.",
         lifespan=lifespan,
+        docs_url=None,  # apidoc.install_docs: Swagger UI packaged, not from a CDN
+        redoc_url=None,
     )
     api.state.tidings = tidings
     api.state.metrics = ops.metrics_registry(tidings)
@@ -94,6 +96,7 @@ def build_api(tidings: Tidings) -> FastAPI:
     ):
         api.include_router(router)
     pages.install(api)
+    apidoc.install_docs(api)
     aliases = tidings.settings.stream_aliases
 
     def openapi() -> dict[str, Any]:

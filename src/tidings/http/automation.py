@@ -19,6 +19,21 @@ from tidings.core.envelope import iso_utc
 from tidings.errors import InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, parse_time
+from tidings.http.models import answers, needs
+from tidings.http.models.automation import (
+    Actions,
+    Discarded,
+    DryRun,
+    Job,
+    JobPage,
+    Processing,
+    ReplayReport,
+    Retried,
+    Rule,
+    RuleList,
+    RulePackList,
+    SavedRule,
+)
 from tidings.http.params import INT64_MAX, ascii_int, instant
 from tidings.node import Tidings
 from tidings.services.access import authorize, in_scope
@@ -94,7 +109,12 @@ def _created(tidings: Tidings, record: RuleRecord, secret: str | None, status: i
     return json_response(body, status)
 
 
-@router.get("/actions", summary="Action types rules can use")
+@router.get(
+    "/actions",
+    summary="Action types rules can use",
+    responses=answers(Actions),
+    openapi_extra=needs("actions.list"),
+)
 async def list_actions(request: Request) -> Response:
     tidings, _ = await admin(request, "actions.list", scoped=False)
     return json_response(
@@ -102,7 +122,13 @@ async def list_actions(request: Request) -> Response:
     )
 
 
-@router.post("/rules", summary="Create an automation rule", status_code=201)
+@router.post(
+    "/rules",
+    summary="Create an automation rule",
+    status_code=201,
+    responses=answers(SavedRule, 201),
+    openapi_extra=needs("rules.write"),
+)
 async def create_rule(request: Request, body: RuleIn) -> Response:
     tidings, principal = await admin(request, "rules.write", body.tenantId, field="/tenantId")
     record, secret = await tidings.rulebook.save(
@@ -111,7 +137,9 @@ async def create_rule(request: Request, body: RuleIn) -> Response:
     return _created(tidings, record, secret, 201)
 
 
-@router.get("/rules", summary="List rules")
+@router.get(
+    "/rules", summary="List rules", responses=answers(RuleList), openapi_extra=needs("rules.list")
+)
 async def list_rules(request: Request) -> Response:
     tidings, principal = await admin(request, "rules.list", scoped=False)
     wanted = request.query_params.get("tenantId")
@@ -123,7 +151,12 @@ async def list_rules(request: Request) -> Response:
     return json_response({"items": items})
 
 
-@router.post("/rules/test", summary="Dry run of a rule not saved yet")
+@router.post(
+    "/rules/test",
+    summary="Dry run of a rule not saved yet",
+    responses=answers(DryRun),
+    openapi_extra=needs("rules.write"),
+)
 async def test_new_rule(request: Request, body: DryRunIn) -> Response:
     if body.rule is None:
         raise InvalidInput("rule is required", field="/rule")
@@ -131,13 +164,23 @@ async def test_new_rule(request: Request, body: DryRunIn) -> Response:
     return json_response(tidings.rulebook.dry_run(body.rule.model_dump(), body.event))
 
 
-@router.get("/rules/{rule_id}", summary="One rule")
+@router.get(
+    "/rules/{rule_id}",
+    summary="One rule",
+    responses=answers(Rule),
+    openapi_extra=needs("rules.write"),
+)
 async def get_rule(request: Request, rule_id: str = Path(pattern=RULE_ID)) -> Response:
     tidings, _, record = await _rule_for(request, rule_id)
     return json_response(rule_json(record, tidings.actions))
 
 
-@router.put("/rules/{rule_id}", summary="Replace a rule")
+@router.put(
+    "/rules/{rule_id}",
+    summary="Replace a rule",
+    responses=answers(SavedRule),
+    openapi_extra=needs("rules.write"),
+)
 async def put_rule(
     request: Request, body: RuleIn, rule_id: str = Path(pattern=RULE_ID)
 ) -> Response:
@@ -149,14 +192,21 @@ async def put_rule(
     return _created(tidings, record, secret, 200)
 
 
-@router.delete("/rules/{rule_id}", summary="Delete a rule", status_code=204)
+@router.delete(
+    "/rules/{rule_id}", summary="Delete a rule", status_code=204, openapi_extra=needs("rules.write")
+)
 async def delete_rule(request: Request, rule_id: str = Path(pattern=RULE_ID)) -> Response:
     tidings, _, record = await _rule_for(request, rule_id)
     await tidings.rulebook.delete(record)
     return Response(status_code=204)
 
 
-@router.post("/rules/{rule_id}/test", summary="Dry run: would this rule fire for an event?")
+@router.post(
+    "/rules/{rule_id}/test",
+    summary="Dry run: would this rule fire for an event?",
+    responses=answers(DryRun),
+    openapi_extra=needs("rules.write"),
+)
 async def test_rule(
     request: Request, body: DryRunIn, rule_id: str = Path(pattern=RULE_ID)
 ) -> Response:
@@ -171,7 +221,12 @@ async def test_rule(
     return json_response(tidings.rulebook.dry_run(stored, body.event))
 
 
-@router.post("/rules/{rule_id}/rotate-secret", summary="Rotate a webhook rule's secret")
+@router.post(
+    "/rules/{rule_id}/rotate-secret",
+    summary="Rotate a webhook rule's secret",
+    responses=answers(SavedRule),
+    openapi_extra=needs("rules.write"),
+)
 async def rotate_secret(
     request: Request, body: SecretIn, rule_id: str = Path(pattern=RULE_ID)
 ) -> Response:
@@ -184,7 +239,12 @@ class PackIn(Strict):
     tenantId: str | None = Field(default=None, pattern=ID)
 
 
-@router.get("/rule-packs", summary="Rule packs shipped with Tidings")
+@router.get(
+    "/rule-packs",
+    summary="Rule packs shipped with Tidings",
+    responses=answers(RulePackList),
+    openapi_extra=needs("rule_packs.list"),
+)
 async def list_packs(request: Request) -> Response:
     await admin(request, "rule_packs.list", scoped=False)
     items = [
@@ -194,7 +254,12 @@ async def list_packs(request: Request) -> Response:
     return json_response({"items": items})
 
 
-@router.post("/rule-packs/{name}", summary="Install a shipped rule pack (idempotent)")
+@router.post(
+    "/rule-packs/{name}",
+    summary="Install a shipped rule pack (idempotent)",
+    responses=answers(RuleList),
+    openapi_extra=needs("rules.write"),
+)
 async def install_rule_pack(
     request: Request, body: PackIn, name: str = Path(pattern=r"^[a-z0-9\-]{1,64}$")
 ) -> Response:
@@ -260,7 +325,12 @@ def _statuses(value: str | None) -> tuple[str, ...]:
     return wanted
 
 
-@router.get("/jobs", summary="Jobs and dead letters (filters, newest first)")
+@router.get(
+    "/jobs",
+    summary="Jobs and dead letters (filters, newest first)",
+    responses=answers(JobPage),
+    openapi_extra=needs("jobs.list"),
+)
 async def list_jobs(request: Request) -> Response:
     tidings, principal = await admin(request, "jobs.list", scoped=False)
     params = request.query_params
@@ -295,7 +365,12 @@ async def _job_for(request: Request, raw_id: str) -> tuple[Tidings, Principal, J
     return tidings, principal, job
 
 
-@router.get("/jobs/{job_id}", summary="One job with every attempt")
+@router.get(
+    "/jobs/{job_id}",
+    summary="One job with every attempt",
+    responses=answers(Job),
+    openapi_extra=needs("jobs.write"),
+)
 async def get_job(request: Request, job_id: str = JOB_ID) -> Response:
     _, _, job = await _job_for(request, job_id)
     return json_response(job_json(job))
@@ -308,7 +383,12 @@ async def _retry(tidings: Tidings, principal: Principal, ids: list[int]) -> int:
     return count
 
 
-@router.post("/jobs/{job_id}/retry", summary="Run a failed, dead or finished job again now")
+@router.post(
+    "/jobs/{job_id}/retry",
+    summary="Run a failed, dead or finished job again now",
+    responses=answers(Job),
+    openapi_extra=needs("jobs.write"),
+)
 async def retry_job(request: Request, job_id: str = JOB_ID) -> Response:
     tidings, principal, job = await _job_for(request, job_id)
     if job.status in ("pending", "running"):
@@ -317,13 +397,23 @@ async def retry_job(request: Request, job_id: str = JOB_ID) -> Response:
     return json_response(job_json(await _reload(tidings, job.id)))
 
 
-@router.post("/jobs/retry", summary="Retry many jobs")
+@router.post(
+    "/jobs/retry",
+    summary="Retry many jobs",
+    responses=answers(Retried),
+    openapi_extra=needs("jobs.write"),
+)
 async def retry_jobs(request: Request, body: JobsIn) -> Response:
     tidings, principal = await admin(request, "jobs.write", scoped=False)
     return json_response({"retried": await _retry(tidings, principal, body.ids)})
 
 
-@router.post("/jobs/{job_id}/discard", summary="Give up on a job, with a reason")
+@router.post(
+    "/jobs/{job_id}/discard",
+    summary="Give up on a job, with a reason",
+    responses=answers(Job),
+    openapi_extra=needs("jobs.write"),
+)
 async def discard_job(request: Request, body: DiscardIn, job_id: str = JOB_ID) -> Response:
     tidings, principal, job = await _job_for(request, job_id)
     if job.status not in ("pending", "failed", "dead"):
@@ -334,7 +424,12 @@ async def discard_job(request: Request, body: DiscardIn, job_id: str = JOB_ID) -
     return json_response(job_json(await _reload(tidings, job.id)))
 
 
-@router.post("/jobs/discard", summary="Discard many jobs, with a reason")
+@router.post(
+    "/jobs/discard",
+    summary="Discard many jobs, with a reason",
+    responses=answers(Discarded),
+    openapi_extra=needs("jobs.write"),
+)
 async def discard_jobs(request: Request, body: JobsIn) -> Response:
     tidings, principal = await admin(request, "jobs.write", scoped=False)
     if not body.reason:
@@ -345,7 +440,12 @@ async def discard_jobs(request: Request, body: JobsIn) -> Response:
     return json_response({"discarded": count})
 
 
-@router.get("/events/{event_id}/processing", summary="An event's processed state (its jobs)")
+@router.get(
+    "/events/{event_id}/processing",
+    summary="An event's processed state (its jobs)",
+    responses=answers(Processing),
+    openapi_extra=needs("jobs.list"),
+)
 async def processing(request: Request, event_id: str = Path(max_length=128)) -> Response:
     tidings, principal = await admin(request, "jobs.list", scoped=False)
     tenant_id = request.query_params.get("tenantId")
@@ -375,7 +475,12 @@ def processing_state(counts: dict[str, int]) -> dict[str, Any]:
 # -- replay --------------------------------------------------------------------
 
 
-@router.post("/replay", summary="Run a time range of the log through the rules again")
+@router.post(
+    "/replay",
+    summary="Run a time range of the log through the rules again",
+    responses=answers(ReplayReport),
+    openapi_extra=needs("replay"),
+)
 async def replay_range(request: Request, body: ReplayIn) -> Response:
     # tenantId None replays every tenant: a global target
     tidings, principal = await admin(request, "replay", body.tenantId, field="/tenantId")

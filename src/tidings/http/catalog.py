@@ -34,6 +34,15 @@ from tidings.core.export import asyncapi_document, schema_bundle
 from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of, read_json
+from tidings.http.models import answers, needs
+from tidings.http.models.catalog import (
+    AsyncApiDocument,
+    CatalogList,
+    NewVersion,
+    SchemaBundle,
+    TenantTypes,
+    TypeDetail,
+)
 from tidings.node import Tidings
 from tidings.services.access import authorize
 from tidings.services.auth import Principal
@@ -102,7 +111,12 @@ def _flag(value: str | None, name: str) -> bool | None:
     return value == "true"
 
 
-@router.get("/api/catalog", summary="Event types (filter by module, category, text)")
+@router.get(
+    "/api/catalog",
+    summary="Event types (filter by module, category, text)",
+    responses=answers(CatalogList),
+    openapi_extra=needs("catalog.read"),
+)
 async def list_catalog(request: Request) -> Response:
     _, catalog, tenant_id = await _catalog_for(request)
     params = request.query_params
@@ -125,7 +139,12 @@ def _origin(request: Request) -> tuple[str, str]:
     return request.url.netloc or "localhost", request.url.scheme or "http"
 
 
-@router.get("/api/catalog/asyncapi.json", summary="The catalog as an AsyncAPI 3.0 document")
+@router.get(
+    "/api/catalog/asyncapi.json",
+    summary="The catalog as an AsyncAPI 3.0 document",
+    responses=answers(AsyncApiDocument),
+    openapi_extra=needs("catalog.read"),
+)
 async def asyncapi(request: Request) -> Response:
     _, catalog, tenant_id = await _catalog_for(request)
     host, protocol = _origin(request)
@@ -141,13 +160,23 @@ async def asyncapi(request: Request) -> Response:
     return json_response(document)
 
 
-@router.get("/api/catalog/schemas.json", summary="Every payload schema as one JSON Schema bundle")
+@router.get(
+    "/api/catalog/schemas.json",
+    summary="Every payload schema as one JSON Schema bundle",
+    responses=answers(SchemaBundle),
+    openapi_extra=needs("catalog.read"),
+)
 async def schemas(request: Request) -> Response:
     _, catalog, tenant_id = await _catalog_for(request)
     return json_response(schema_bundle(catalog, catalog_id=tenant_id or "shipped"))
 
 
-@router.get("/api/catalog/{event_type}", summary="One event type with all its schema versions")
+@router.get(
+    "/api/catalog/{event_type}",
+    summary="One event type with all its schema versions",
+    responses=answers(TypeDetail),
+    openapi_extra=needs("catalog.read"),
+)
 async def get_type(request: Request, event_type: str = Path(pattern=TYPE_NAME)) -> Response:
     _, catalog, _tenant = await _catalog_for(request)
     return json_response(catalog.get(event_type).detail_json())
@@ -227,7 +256,12 @@ async def _save(
     return saved
 
 
-@router.get("/api/admin/catalog/{tenant_id}/types", summary="A tenant's own event types")
+@router.get(
+    "/api/admin/catalog/{tenant_id}/types",
+    summary="A tenant's own event types",
+    responses=answers(TenantTypes),
+    openapi_extra=needs("catalog.write"),
+)
 async def list_tenant_types(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
     tidings = await _tenant(request, tenant_id)
     records = await tidings.store.list_catalog_types(tenant_id)
@@ -244,7 +278,8 @@ async def list_tenant_types(request: Request, tenant_id: str = Path(pattern=ID))
     "/api/admin/catalog/{tenant_id}/types",
     status_code=201,
     summary="Add a tenant event type (first version from fields or schema)",
-    openapi_extra=_body(_ENTRY_SCHEMA),
+    openapi_extra={**_body(_ENTRY_SCHEMA), **needs("catalog.write")},
+    responses=answers(TypeDetail, 201),
 )
 async def create_tenant_type(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
     tidings = await _tenant(request, tenant_id)
@@ -261,7 +296,12 @@ async def create_tenant_type(request: Request, tenant_id: str = Path(pattern=ID)
     return json_response(event_type.detail_json(), 201)
 
 
-@router.get("/api/admin/catalog/{tenant_id}/types/{event_type}", summary="One tenant event type")
+@router.get(
+    "/api/admin/catalog/{tenant_id}/types/{event_type}",
+    summary="One tenant event type",
+    responses=answers(TypeDetail),
+    openapi_extra=needs("catalog.write"),
+)
 async def get_tenant_type(
     request: Request,
     tenant_id: str = Path(pattern=ID),
@@ -275,7 +315,8 @@ async def get_tenant_type(
 @router.patch(
     "/api/admin/catalog/{tenant_id}/types/{event_type}",
     summary="Change a tenant type's description, audiences, sensitive fields or active flag",
-    openapi_extra=_body(_ENTRY_SCHEMA),
+    openapi_extra={**_body(_ENTRY_SCHEMA), **needs("catalog.write")},
+    responses=answers(TypeDetail),
 )
 async def patch_tenant_type(
     request: Request,
@@ -310,16 +351,20 @@ async def patch_tenant_type(
     "/api/admin/catalog/{tenant_id}/types/{event_type}/versions",
     status_code=201,
     summary="Add a schema version (older versions stay accepted)",
-    openapi_extra=_body(
-        {
-            "type": "object",
-            "properties": {
-                "fields": {"type": "string"},
-                "schema": {"type": "object"},
-                "note": {"type": "string"},
-            },
-        }
-    ),
+    openapi_extra={
+        **_body(
+            {
+                "type": "object",
+                "properties": {
+                    "fields": {"type": "string"},
+                    "schema": {"type": "object"},
+                    "note": {"type": "string"},
+                },
+            }
+        ),
+        **needs("catalog.write"),
+    },
+    responses=answers(NewVersion, 201),
 )
 async def add_version(
     request: Request,

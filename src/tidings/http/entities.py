@@ -22,6 +22,8 @@ from tidings.core.statemachine import machine_from_spec
 from tidings.errors import InvalidInput
 from tidings.http.admin import ID, admin
 from tidings.http.events import json_response, node, principal_of
+from tidings.http.models import answers, needs
+from tidings.http.models.admin import EntityMove, Machine, Timeline
 from tidings.services.access import authorize
 from tidings.services.auth import Principal
 
@@ -39,7 +41,12 @@ class TransitionIn(BaseModel):
     triggerSource: Literal["system", "user", "job", "edge", "integration"] | None = None
 
 
-@router.put("/api/admin/state-machines/{entity_type}", summary="Declare a state machine")
+@router.put(
+    "/api/admin/state-machines/{entity_type}",
+    summary="Declare a state machine",
+    responses=answers(Machine),
+    openapi_extra=needs("state_machines.write"),
+)
 async def put_machine(
     request: Request, spec: dict[str, Any], entity_type: str = Path(pattern=TYPE)
 ) -> Response:
@@ -63,7 +70,10 @@ def _tenant_of(principal: Principal, operation: str, tenant_id: str | None, fiel
 
 
 @router.post(
-    "/api/entities/{entity_type}/{entity_id}/transition", summary="Move an entity to a state"
+    "/api/entities/{entity_type}/{entity_id}/transition",
+    summary="Move an entity to a state",
+    responses=answers(EntityMove),
+    openapi_extra=needs("entities.transition"),
 )
 async def transition(
     request: Request,
@@ -98,7 +108,12 @@ async def transition(
     )
 
 
-@router.get("/api/entities/{entity_type}/{entity_id}/timeline", summary="An entity's timeline")
+@router.get(
+    "/api/entities/{entity_type}/{entity_id}/timeline",
+    summary="An entity's timeline",
+    responses=answers(Timeline),
+    openapi_extra=needs("entities.timeline", "tenants.lifecycle"),
+)
 async def timeline(
     request: Request,
     entity_type: str = Path(pattern=TYPE),

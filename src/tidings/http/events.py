@@ -22,6 +22,8 @@ from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
 from tidings.errors import InvalidInput, PayloadTooLarge
+from tidings.http.models import answers, needs
+from tidings.http.models.events import EventPage, Ticket
 from tidings.http.params import ascii_int, declared_length, instant
 from tidings.hub.resume import tenant_scope
 from tidings.node import Tidings
@@ -65,7 +67,13 @@ async def read_raw(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@router.post("/api/events/tickets", summary="Get a single-use stream ticket (browsers)")
+@router.post(
+    "/api/events/tickets",
+    summary="Get a single-use stream ticket (browsers)",
+    status_code=201,
+    responses=answers(Ticket, 201),
+    openapi_extra=needs("events.ticket"),
+)
 async def create_ticket(request: Request) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
@@ -97,7 +105,12 @@ def parse_time(value: str | None, name: str) -> float | None:
     return None if value is None else instant(value, name)
 
 
-@router.get("/api/events/log", summary="Event history (filters, cursor paging)")
+@router.get(
+    "/api/events/log",
+    summary="Event history (filters, cursor paging)",
+    responses=answers(EventPage),
+    openapi_extra=needs("events.read"),
+)
 async def history(request: Request) -> Response:
     tidings = node(request)
     principal = await principal_of(request)

@@ -11,6 +11,8 @@ from starlette.responses import Response
 
 from tidings.http.admin import admin
 from tidings.http.events import json_response, node, read_raw
+from tidings.http.models import answers, needs
+from tidings.http.models.admin import InboundAnswer, InboundLog, Integration
 from tidings.services.inbound import check_mappings, check_secret
 
 router = APIRouter(tags=["inbound"])
@@ -25,7 +27,12 @@ class IntegrationIn(BaseModel):
     mappings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-@router.put("/api/admin/integrations/{name}", summary="Create or update an inbound integration")
+@router.put(
+    "/api/admin/integrations/{name}",
+    summary="Create or update an inbound integration",
+    responses=answers(Integration),
+    openapi_extra=needs("integrations"),
+)
 async def put_integration(
     request: Request, body: IntegrationIn, name: str = Path(pattern=NAME)
 ) -> Response:
@@ -36,7 +43,12 @@ async def put_integration(
     return json_response({"name": name, "scheme": body.scheme, "mappings": body.mappings})
 
 
-@router.get("/api/admin/integrations/{name}/log", summary="The integration's inbound audit log")
+@router.get(
+    "/api/admin/integrations/{name}/log",
+    summary="The integration's inbound audit log",
+    responses=answers(InboundLog),
+    openapi_extra=needs("integrations"),
+)
 async def integration_log(request: Request, name: str = Path(pattern=NAME)) -> Response:
     tidings, _ = await admin(request, "integrations")
     rows = await tidings.store.inbound_history(name)
@@ -54,7 +66,11 @@ async def integration_log(request: Request, name: str = Path(pattern=NAME)) -> R
     return json_response({"items": items})
 
 
-@router.post("/api/inbound/{name}", summary="Receive a signed webhook from an external system")
+@router.post(
+    "/api/inbound/{name}",
+    summary="Receive a signed webhook from an external system",
+    responses=answers(InboundAnswer),
+)
 async def receive(request: Request, name: str = Path(pattern=NAME)) -> Response:
     body = await read_raw(request, MAX_BODY)
     answer = await node(request).inbound.receive(name, body, dict(request.headers))

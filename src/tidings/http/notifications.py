@@ -11,6 +11,9 @@ from starlette.responses import Response
 from tidings.errors import InvalidInput
 from tidings.http.admin import ID, USER_ID
 from tidings.http.events import json_response, node, principal_of
+from tidings.http.models import answers, needs
+from tidings.http.models.common import Count
+from tidings.http.models.notifications import Notification, NotificationPage
 from tidings.http.params import ascii_int
 from tidings.services.access import authorize, authorized_user
 from tidings.services.auth import Principal
@@ -40,7 +43,13 @@ def _user(principal: Principal) -> tuple[str, str]:
     return user.tenant_id, user.user_id
 
 
-@router.post("", status_code=201, summary="Create a notification (service or admin key)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a notification (service or admin key)",
+    responses=answers(Notification, 201),
+    openapi_extra=needs("notifications.create"),
+)
 async def create(request: Request, body: NotificationIn) -> Response:
     tidings = node(request)
     principal = await principal_of(request)
@@ -61,7 +70,12 @@ async def create(request: Request, body: NotificationIn) -> Response:
     return json_response(notification_json(record), 201)
 
 
-@router.get("", summary="The caller's notifications, newest first")
+@router.get(
+    "",
+    summary="The caller's notifications, newest first",
+    responses=answers(NotificationPage),
+    openapi_extra=needs("notifications.read"),
+)
 async def list_(
     request: Request,
     unread: bool = False,
@@ -80,14 +94,24 @@ async def list_(
     return json_response({"items": items, "nextCursor": next_cursor})
 
 
-@router.get("/unread-count", summary="How many of the caller's notifications are unread")
+@router.get(
+    "/unread-count",
+    summary="How many of the caller's notifications are unread",
+    responses=answers(Count),
+    openapi_extra=needs("notifications.read"),
+)
 async def unread_count(request: Request) -> Response:
     tidings = node(request)
     tenant_id, user_id = _user(await principal_of(request))
     return json_response({"count": await tidings.store.unread_count(tenant_id, user_id)})
 
 
-@router.post("/read", summary="Mark some of the caller's notifications read")
+@router.post(
+    "/read",
+    summary="Mark some of the caller's notifications read",
+    responses=answers(Count),
+    openapi_extra=needs("notifications.read"),
+)
 async def read(request: Request, body: ReadIn) -> Response:
     tidings = node(request)
     tenant_id, user_id = _user(await principal_of(request))
@@ -95,7 +119,12 @@ async def read(request: Request, body: ReadIn) -> Response:
     return json_response({"count": count})
 
 
-@router.post("/read-all", summary="Mark all of the caller's notifications read")
+@router.post(
+    "/read-all",
+    summary="Mark all of the caller's notifications read",
+    responses=answers(Count),
+    openapi_extra=needs("notifications.read"),
+)
 async def read_all(request: Request) -> Response:
     tidings = node(request)
     tenant_id, user_id = _user(await principal_of(request))

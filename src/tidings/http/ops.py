@@ -20,6 +20,8 @@ from starlette.responses import Response
 
 from tidings.errors import TidingsError, Unauthorized, Unavailable
 from tidings.http.events import json_response, node
+from tidings.http.models import answers
+from tidings.http.models.ops import Health, NotReady, Ready
 from tidings.node import Tidings
 
 router = APIRouter(tags=["operations"])
@@ -98,12 +100,16 @@ def metrics_registry(tidings: Tidings) -> CollectorRegistry:
     return registry
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", responses=answers(Health))
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="Readiness: started and the database answers")
+@router.get(
+    "/readyz",
+    summary="Readiness: started and the database answers",
+    responses={**answers(Ready), **answers(NotReady, 503, "not ready (starting, or no database)")},
+)
 async def readyz(request: Request) -> Response:
     tidings = node(request)
     dead = tidings.supervisor.dead()
