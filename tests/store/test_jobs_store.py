@@ -35,8 +35,14 @@ def result(
 
 
 async def test_jobs_are_enqueued_with_their_events_once(store: SQLStore) -> None:
-    store.rules = RuleSet(
-        [trigger("r1"), trigger("r2", tenant="t2"), trigger("r3", path="data.x", op="eq", value=2)]
+    store.jobs.use_rules(
+        RuleSet(
+            [
+                trigger("r1"),
+                trigger("r2", tenant="t2"),
+                trigger("r3", path="data.x", op="eq", value=2),
+            ]
+        )
     )
     first = new("t1", id="e1")
     outcome = await store.append_events([first, new("t2"), new("t1", "other.type")])
@@ -54,7 +60,7 @@ async def test_jobs_are_enqueued_with_their_events_once(store: SQLStore) -> None
 
 
 async def test_a_failed_append_leaves_no_job(store: SQLStore) -> None:
-    store.rules = RuleSet([trigger("r1")])
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     event = new("t1", id="e-lifecycle")
     change = LifecycleChange("ACTIVE", None, None, "user")
     await store.put_tenant("t1", "T", {})
@@ -66,7 +72,7 @@ async def test_a_failed_append_leaves_no_job(store: SQLStore) -> None:
 
 
 async def test_claims_are_exclusive_and_stale_results_ignored(store: SQLStore) -> None:
-    store.rules = RuleSet([trigger("r1")])
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     await store.append_events([new("t1") for _ in range(5)])
     now = time.time()
     a = await store.jobs.claim("A", 3, 60, now)
@@ -88,7 +94,7 @@ async def test_claims_are_exclusive_and_stale_results_ignored(store: SQLStore) -
 
 
 async def test_expired_leases_are_found(store: SQLStore) -> None:
-    store.rules = RuleSet([trigger("r1")])
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     await store.append_events([new("t1")])
     now = time.time()
     ((claimed, _),) = await store.jobs.claim("A", 1, 0.01, now)
@@ -98,7 +104,7 @@ async def test_expired_leases_are_found(store: SQLStore) -> None:
 
 async def test_retention_keeps_dead_jobs_and_their_events(store: SQLStore) -> None:
     old = time.time() - 10_000
-    store.rules = RuleSet([trigger("r1")])
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     await store.append_events([new("t1", created=old) for _ in range(3)])
     claimed = await store.jobs.claim("A", 3, 60, time.time())
     (dead, _), (done, _), (gone, _) = claimed

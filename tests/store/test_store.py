@@ -211,7 +211,7 @@ async def test_sqlite_indexes_entities_by_itself_by_count_and_by_time(
     store = SQLStore(url)
 
     async def indexed() -> list[int]:
-        async with store._reader.connect() as conn:
+        async with store.backend.reader.connect() as conn:
             rows = await conn.exec_driver_sql("SELECT position FROM entity_index ORDER BY 1")
             return [r[0] for r in rows]
 
@@ -303,7 +303,7 @@ async def test_positions_are_never_reused_after_retention_empties_the_log(
     assert [e.position for e in found] == [3]
     if store.is_sqlite:  # pruned events left the entity index too
         await store.index_entities()
-        async with store._reader.connect() as conn:
+        async with store.backend.reader.connect() as conn:
             rows = (await conn.exec_driver_sql("SELECT position FROM entity_index")).all()
         assert [r[0] for r in rows] == [3]
 
