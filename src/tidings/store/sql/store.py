@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING
 
 from tidings.core.envelope import DEFAULT_MAX_DEPTH
 from tidings.store.jobs import SQLJobs
-from tidings.store.sql.common import (
-    Backend,
-    SQLCatalogTypes,
-    SQLDirectory,
-    SQLEventLog,
-    SQLIntegrations,
-    SQLLifecycles,
-    SQLNotifications,
-)
+from tidings.store.sql.catalog_types import SQLCatalogTypes
+from tidings.store.sql.common import Backend
+from tidings.store.sql.directory import SQLDirectory
+from tidings.store.sql.integrations import SQLIntegrations
+from tidings.store.sql.lifecycles import SQLLifecycles
+from tidings.store.sql.log import SQLEventLog
+from tidings.store.sql.notifications import SQLNotifications
 from tidings.store.sql.postgres import PostgresBackend
 from tidings.store.sql.sqlite import SQLiteBackend
 
