@@ -141,7 +141,7 @@ class SQLiteAppender:
         same transaction (e.g. a state change whose event this is) and may
         abort the whole of it."""
         loop = asyncio.get_running_loop()
-        steps = [_compiled(step) for step in before]
+        steps = [_compiled(step) for step in before] if before else ()  # none on publish
         try:
             outcome = await loop.run_in_executor(
                 self._executor, self._append, new_events, rules, steps
