@@ -13,7 +13,7 @@ from tidings.core.conditions import compile_conditions
 from tidings.core.triggers import RuleSet, RuleTrigger
 from tidings.errors import Conflict
 from tidings.store.base import AttemptRecord, JobFilter, JobResult, LifecycleChange
-from tidings.store.sql import SQLStore
+from tidings.store.ports import Store
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,9 +34,15 @@ def result(
     return JobResult(job_id, worker, record, status, run_at=run_at)
 
 
-async def test_jobs_are_enqueued_with_their_events_once(store: SQLStore) -> None:
-    store.rules = RuleSet(
-        [trigger("r1"), trigger("r2", tenant="t2"), trigger("r3", path="data.x", op="eq", value=2)]
+async def test_jobs_are_enqueued_with_their_events_once(store: Store) -> None:
+    store.jobs.use_rules(
+        RuleSet(
+            [
+                trigger("r1"),
+                trigger("r2", tenant="t2"),
+                trigger("r3", path="data.x", op="eq", value=2),
+            ]
+        )
     )
     first = new("t1", id="e1")
     outcome = await store.append_events([first, new("t2"), new("t1", "other.type")])
@@ -53,8 +59,8 @@ async def test_jobs_are_enqueued_with_their_events_once(store: SQLStore) -> None
     ]
 
 
-async def test_a_failed_append_leaves_no_job(store: SQLStore) -> None:
-    store.rules = RuleSet([trigger("r1")])
+async def test_a_failed_append_leaves_no_job(store: Store) -> None:
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     event = new("t1", id="e-lifecycle")
     change = LifecycleChange("ACTIVE", None, None, "user")
     await store.put_tenant("t1", "T", {})
@@ -65,8 +71,8 @@ async def test_a_failed_append_leaves_no_job(store: SQLStore) -> None:
     assert await store.read_events(0, 10) == []
 
 
-async def test_claims_are_exclusive_and_stale_results_ignored(store: SQLStore) -> None:
-    store.rules = RuleSet([trigger("r1")])
+async def test_claims_are_exclusive_and_stale_results_ignored(store: Store) -> None:
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     await store.append_events([new("t1") for _ in range(5)])
     now = time.time()
     a = await store.jobs.claim("A", 3, 60, now)
@@ -87,8 +93,8 @@ async def test_claims_are_exclusive_and_stale_results_ignored(store: SQLStore) -
     assert stored is not None and [a.attempt for a in stored.history] == [1]
 
 
-async def test_expired_leases_are_found(store: SQLStore) -> None:
-    store.rules = RuleSet([trigger("r1")])
+async def test_expired_leases_are_found(store: Store) -> None:
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     await store.append_events([new("t1")])
     now = time.time()
     ((claimed, _),) = await store.jobs.claim("A", 1, 0.01, now)
@@ -96,9 +102,9 @@ async def test_expired_leases_are_found(store: SQLStore) -> None:
     assert await store.jobs.expired(now) == []
 
 
-async def test_retention_keeps_dead_jobs_and_their_events(store: SQLStore) -> None:
+async def test_retention_keeps_dead_jobs_and_their_events(store: Store) -> None:
     old = time.time() - 10_000
-    store.rules = RuleSet([trigger("r1")])
+    store.jobs.use_rules(RuleSet([trigger("r1")]))
     await store.append_events([new("t1", created=old) for _ in range(3)])
     claimed = await store.jobs.claim("A", 3, 60, time.time())
     (dead, _), (done, _), (gone, _) = claimed

@@ -1,10 +1,11 @@
 """The store contract, written once and run against every implementation:
-SQLite and a real PostgreSQL server."""
+SQLite and a real PostgreSQL server. Each test takes the store as the role
+(``tidings.store.ports``) it exercises; SQLite's internals are pinned in
+``test_sqlite_internals.py``."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from typing import Any
 
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tidings.core.audience import UserRecord
 from tidings.core.envelope import Event
 from tidings.core.ids import new_event_id
-from tidings.store.base import ApiKeyRecord, LogQuery, NewEvent
+from tidings.errors import Conflict
+from tidings.store.base import ApiKeyRecord, LifecycleChange, LogQuery, NewEvent
 from tidings.store.migrate import upgrade
-from tidings.store.schema import ONLY_ON, SQLITE_PAGE_SIZE, metadata
+from tidings.store.ports import Directory, EventLog, NotificationStore, Store
+from tidings.store.schema import ONLY_ON, metadata
 from tidings.store.sql import SQLStore, normalize_url
 
 pytestmark = pytest.mark.asyncio
@@ -53,7 +56,7 @@ def new(
     )
 
 
-async def test_appends_get_consecutive_positions_in_order(store: SQLStore) -> None:
+async def test_appends_get_consecutive_positions_in_order(store: EventLog) -> None:
     outcome = await store.append_events([new(), new(), new()])
     positions = [r.position for r in outcome.results]
     assert positions == [1, 2, 3] and [e.position for e in outcome.stored] == positions
@@ -64,7 +67,7 @@ async def test_appends_get_consecutive_positions_in_order(store: SQLStore) -> No
     assert stored == outcome.stored[0]
 
 
-async def test_a_large_append_stores_every_row_whole_and_in_order(store: SQLStore) -> None:
+async def test_a_large_append_stores_every_row_whole_and_in_order(store: EventLog) -> None:
     """250 events: SQLite inserts 100 rows per statement and the rest one by one."""
     batch = [new(entity=f"c{i}", key=f"k{i}" if i % 7 == 0 else None) for i in range(250)]
     outcome = await store.append_events(batch)
@@ -76,7 +79,7 @@ async def test_a_large_append_stores_every_row_whole_and_in_order(store: SQLStor
     assert [(r.position, r.duplicate) for r in again.results] == [(15, True), (250, True)]
 
 
-async def test_producer_ids_and_idempotency_keys_are_stored_once(store: SQLStore) -> None:
+async def test_producer_ids_and_idempotency_keys_are_stored_once(store: EventLog) -> None:
     first = await store.append_events([new(id="evt_mine"), new(key="k1")])
     again = await store.append_events(
         [new(id="evt_mine"), new(key="k1"), new(id="evt_mine", tenant="t2")]
@@ -88,7 +91,7 @@ async def test_producer_ids_and_idempotency_keys_are_stored_once(store: SQLStore
     assert within.results[0].position == within.results[1].position and within.results[1].duplicate
 
 
-async def test_users_roles_and_tombstones(store: SQLStore) -> None:
+async def test_users_roles_and_tombstones(store: Directory) -> None:
     await store.put_tenant("t1", "T1", {"a": 1})
     user = UserRecord(
         "t1",
@@ -118,7 +121,7 @@ async def test_users_roles_and_tombstones(store: SQLStore) -> None:
     assert not await store.user_was_deleted("t1", "u1")
 
 
-async def test_api_keys_and_single_use_tickets(store: SQLStore) -> None:
+async def test_api_keys_and_single_use_tickets(store: Directory) -> None:
     record = ApiKeyRecord("key_1", "h" * 64, "k", frozenset({"publish"}), "t1", time.time())
     await store.create_api_key(record)
     assert await store.get_api_key("h" * 64) == record
@@ -129,7 +132,7 @@ async def test_api_keys_and_single_use_tickets(store: SQLStore) -> None:
     assert await store.consume_ticket("old", time.time()) is None
 
 
-async def test_history_queries(store: SQLStore) -> None:
+async def test_history_queries(store: EventLog) -> None:
     now = time.time()
     await store.append_events(
         [
@@ -157,7 +160,7 @@ async def test_history_queries(store: SQLStore) -> None:
 
 
 async def test_entity_history_is_whole_whether_or_not_the_index_has_caught_up(
-    store: SQLStore,
+    store: EventLog,
 ) -> None:
     """SQLite indexes entities in bulk behind the log (PostgreSQL in the
     append): a query must see the same events before and after."""
@@ -199,98 +202,8 @@ async def test_entity_history_is_whole_whether_or_not_the_index_has_caught_up(
     await check([5])  # index and tail together
 
 
-async def test_sqlite_indexes_entities_by_itself_by_count_and_by_time(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tidings.store import entity_index
-
-    monkeypatch.setattr(entity_index, "EVERY_ROWS", 5)
-    monkeypatch.setattr(entity_index, "EVERY_S", 0.05)
-    url = f"sqlite:///{tmp_path / 'lazy.db'}"
-    await upgrade(url)
-    store = SQLStore(url)
-
-    async def indexed() -> list[int]:
-        async with store._reader.connect() as conn:
-            rows = await conn.exec_driver_sql("SELECT position FROM entity_index ORDER BY 1")
-            return [r[0] for r in rows]
-
-    try:
-        await store.append_events([new(entity=f"e{i}") for i in range(6)])
-        assert await indexed() == [1, 2, 3, 4, 5, 6]  # 6 >= 5 rows: right after the commit
-        await store.append_events([new(entity="e9")])
-        assert await indexed() == [1, 2, 3, 4, 5, 6]
-        for _ in range(100):  # and the straggler within EVERY_S
-            await asyncio.sleep(0.02)
-            if await indexed() == [1, 2, 3, 4, 5, 6, 7]:
-                break
-        assert await indexed() == [1, 2, 3, 4, 5, 6, 7]
-    finally:
-        await store.close()
-
-
-async def test_sqlite_indexes_a_tail_left_by_a_stopped_process_when_it_opens(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tidings.store import entity_index
-
-    monkeypatch.setattr(entity_index, "EVERY_S", 3600.0)
-    url = f"sqlite:///{tmp_path / 'tail.db'}"
-    await upgrade(url)
-    first = SQLStore(url)
-    await first.append_events([new(entity="e1"), new(entity="e2")])
-    await first.close()
-    with sqlite3.connect(tmp_path / "tail.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM entity_index").fetchone() == (0,)
-    second = SQLStore(url)
-    await second.open()
-    await second.close()
-    with sqlite3.connect(tmp_path / "tail.db") as conn:
-        assert conn.execute("SELECT position FROM entity_index ORDER BY 1").fetchall() == [
-            (1,),
-            (2,),
-        ]
-
-
-async def test_the_migration_indexes_the_entities_of_an_existing_sqlite_log(tmp_path: Any) -> None:
-    from alembic import command
-
-    from tidings.store.migrate import alembic_config
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "0008")
-    row = "INSERT INTO events VALUES (?, ?, 't1', 'x.y.z', ?, ?, 0, NULL, '{}')"
-    with sqlite3.connect(tmp_path / "old.db") as conn:
-        conn.executemany(
-            row, [(1, "e1", "car", "c1"), (2, "e2", None, None), (3, "e3", None, "c2")]
-        )
-    await upgrade(url)
-    with sqlite3.connect(tmp_path / "old.db") as conn:
-        assert conn.execute("SELECT * FROM entity_index").fetchall() == [
-            ("t1", "", "c2", 3),
-            ("t1", "car", "c1", 1),
-        ]
-        assert conn.execute("SELECT * FROM log_marks").fetchall() == [("entities", 3)]
-
-
-async def test_new_sqlite_databases_get_large_pages_and_old_ones_keep_theirs(
-    tmp_path: Any,
-) -> None:
-    new, old = tmp_path / "new.db", tmp_path / "old.db"
-    with sqlite3.connect(old) as conn:
-        conn.execute("CREATE TABLE kept (x)")  # a database made before: 4 KiB pages
-    for path in (new, old):
-        await upgrade(f"sqlite:///{path}")
-    with sqlite3.connect(new) as conn:
-        assert conn.execute("PRAGMA page_size").fetchone() == (SQLITE_PAGE_SIZE,)
-        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
-    with sqlite3.connect(old) as conn:
-        assert conn.execute("PRAGMA page_size").fetchone() == (4096,)
-        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
-
-
 async def test_positions_are_never_reused_after_retention_empties_the_log(
-    store: SQLStore,
+    store: EventLog,
 ) -> None:
     old = time.time() - 1000
     await store.append_events([new("t1", created=old), new("t1", created=old)])
@@ -301,15 +214,10 @@ async def test_positions_are_never_reused_after_retention_empties_the_log(
     assert [r.position for r in outcome.results] == [3]
     found = await store.query_events(LogQuery(tenant_ids=["t1"], entity_id="c1"))
     assert [e.position for e in found] == [3]
-    if store.is_sqlite:  # pruned events left the entity index too
-        await store.index_entities()
-        async with store._reader.connect() as conn:
-            rows = (await conn.exec_driver_sql("SELECT position FROM entity_index")).all()
-        assert [r[0] for r in rows] == [3]
 
 
 async def test_concurrent_writers_commit_in_position_order(
-    database_url: str, store: SQLStore
+    database_url: str, store: EventLog
 ) -> None:
     """Two store instances (as two processes would) append concurrently
     while a tailer follows ``read_events(after=last)``: it must see every
@@ -319,7 +227,7 @@ async def test_concurrent_writers_commit_in_position_order(
     done = asyncio.Event()
     seen: list[int] = []
 
-    async def writer(target: SQLStore) -> None:
+    async def writer(target: EventLog) -> None:
         for _ in range(25):
             await target.append_events([new(), new()])
 
@@ -365,7 +273,7 @@ async def test_migrations_are_idempotent_and_match_the_models(database_url: str)
     assert only_sqlite == entity_tables
 
 
-async def test_retention_prunes_in_batches_and_moves_the_horizon(store: SQLStore) -> None:
+async def test_retention_prunes_in_batches_and_moves_the_horizon(store: EventLog) -> None:
     now = time.time()
     await store.append_events(
         [new("t1", created=now - 1000) for _ in range(5)] + [new("t2", created=now - 1000)]
@@ -381,7 +289,7 @@ async def test_retention_prunes_in_batches_and_moves_the_horizon(store: SQLStore
     assert [e.position for e in await store.read_events(0, 10)] == [6, 7]
 
 
-async def test_notifications_are_scoped_to_their_user(store: SQLStore) -> None:
+async def test_notifications_are_scoped_to_their_user(store: NotificationStore) -> None:
     from tidings.core.ids import new_monotonic_ulid
     from tidings.store.base import NotificationRecord
 
@@ -403,3 +311,60 @@ async def test_notifications_are_scoped_to_their_user(store: SQLStore) -> None:
     assert await store.mark_read("t1", "a", None) == 1
     assert await store.unread_count("t1", "a") == 0
     assert await store.list_notifications("t1", "a", unread_only=True, before=None, limit=10) == []
+
+
+async def test_the_duplicate_check_spans_many_queries(store: EventLog) -> None:
+    """More named events than one duplicate-check query takes (IN_CHUNK):
+    every one is found again, by id and by key."""
+    from tidings.store.append import IN_CHUNK
+
+    count = 2 * IN_CHUNK + 50
+    first = await store.append_events([new(id=f"evt_{i}", key=f"key_{i}") for i in range(count)])
+    by_id = await store.append_events([new(id=f"evt_{i}") for i in range(count)])
+    by_key = await store.append_events([new(key=f"key_{i}") for i in range(count)])
+    original = [r.position for r in first.results]
+    for again in (by_id, by_key):
+        assert all(r.duplicate for r in again.results) and again.stored == []
+        assert [r.position for r in again.results] == original
+    found = await store.events_by_id("t1", [f"evt_{i}" for i in range(count)])
+    assert sorted(e.position for e in found) == original
+
+
+async def test_transitions_are_compare_and_set(store: Store) -> None:
+    """A transition from a state the entity is no longer in (or a second
+    "first" transition) raises Conflict and changes nothing; the winner's
+    state, history row and event commit together."""
+    change = LifecycleChange("OPEN", "r", "u1", "user")
+    entity = ("ticket", "t1", "k1")
+    event = new(entity="k1")
+    done = await store.transition_entity(entity, "NEW", change, event, exists=False)
+    assert [r.position for r in done.results] == [1]
+    with pytest.raises(Conflict):  # someone created it first
+        await store.transition_entity(entity, "NEW", change, new(), exists=False)
+    with pytest.raises(Conflict):  # it is OPEN, not NEW
+        await store.transition_entity(
+            entity, "NEW", LifecycleChange("CLOSED", None, None, "user"), new(), exists=True
+        )
+    closed = LifecycleChange("CLOSED", None, None, "user")
+    await store.transition_entity(entity, "OPEN", closed, None, exists=True)
+    assert await store.entity_state(*entity) == "CLOSED"
+    history = await store.lifecycle(*entity)
+    assert [(h["from_state"], h["to_state"]) for h in history] == [
+        ("NEW", "OPEN"),
+        ("OPEN", "CLOSED"),
+    ]
+    assert history[0]["event_id"] == event.event.id
+    assert await store.head_position() == 1  # the losers appended nothing
+
+    await store.put_tenant("t1", "T1", {})
+    with pytest.raises(Conflict):
+        await store.transition_tenant("t1", "ACTIVE", change, new())
+    await store.transition_tenant(
+        "t1", "CREATED", LifecycleChange("ACTIVE", None, None, "user"), None
+    )
+    tenant = await store.get_tenant("t1")
+    assert tenant is not None and tenant.state == "ACTIVE"
+    assert [h["to_state"] for h in await store.lifecycle("tenant", "t1", "t1")] == [
+        "CREATED",
+        "ACTIVE",
+    ]

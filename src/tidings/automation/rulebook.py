@@ -70,7 +70,7 @@ class RuleBook:
         self.rules = compiled
         self._version = version
         enabled = [r.trigger for r in compiled.values() if r.enabled]
-        self.store.rules = RuleSet(enabled) if enabled else None
+        self.store.jobs.use_rules(RuleSet(enabled) if enabled else None)
 
     async def refresh(self) -> None:
         if await self.store.jobs.rules_version() != self._version:

@@ -23,10 +23,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
+from tidings.core.envelope import Event
 from tidings.errors import TidingsError, Unavailable
-from tidings.hub.feed import Feed
-from tidings.store.base import AppendOutcome, AppendResult, NewEvent, Store
+from tidings.store.ports import EventLog
+from tidings.store.records import AppendOutcome, AppendResult, NewEvent
 from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.store.group_commit")
@@ -34,11 +36,18 @@ DEFAULT_MAX_BATCH = 2000
 TASK = "appender"
 
 
+class Committed(Protocol):
+    """Who hears of each commit before its callers are answered (the
+    hub's :class:`~tidings.hub.feed.Feed`)."""
+
+    def committed(self, events: Sequence[Event], committed_at: float | None = None) -> None: ...
+
+
 class GroupCommit:
     def __init__(
         self,
-        store: Store,
-        feed: Feed,
+        store: EventLog,
+        feed: Committed,
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         on_jobs: Callable[[AppendOutcome], None] | None = None,

@@ -4,9 +4,10 @@ the store.
 The append transaction writes one *outbox* row per event that matched
 rules (``store/append.py``); everything after that lives here: workers
 turn outbox rows into jobs (one per rule, idempotent per (event, rule)),
-claim due jobs under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the database write lock
-on SQLite), record each attempt, and either finish them or schedule the
-next attempt. Every update of a claimed job checks the claim it came from
+claim due jobs under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+on SQLite the database write lock, and its dialect leaves ``FOR UPDATE``
+out), record each attempt, and either finish them or schedule the next
+attempt. Every update of a claimed job checks the claim it came from
 (worker and attempt number), so a worker that lost its lease can never
 overwrite the job's newer state.
 
@@ -23,46 +24,34 @@ disable it, one wins and announces it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Float, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from tidings.store.append import JOB_COLUMNS
-from tidings.store.base import AttemptRecord, JobFilter, JobRecord, JobResult, RuleRecord
+from tidings.core.triggers import RuleSet
+from tidings.store.records import (
+    AttemptRecord,
+    Delivery,
+    FailingRule,
+    JobFilter,
+    JobRecord,
+    JobResult,
+    JobRow,
+    RuleRecord,
+)
 from tidings.store.schema import events, job_attempts, jobs, outbox, rules
 
 if TYPE_CHECKING:
-    from tidings.store.sql import SQLStore
+    from tidings.store.sql.common import Backend
+
+__all__ = ["HEALTH_KEY", "Delivery", "FailingRule", "SQLJobs", "next_health"]
 
 CLAIMABLE = ("pending", "failed")  # failed: an attempt failed, the next is scheduled
 RETRYABLE = ("failed", "dead", "succeeded", "discarded")
 HEALTH_KEY = "health"  # in a rule's spec: its endpoint's current run of failures
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One attempt that reached (or tried to reach) a rule's endpoint."""
-
-    rule_id: str
-    ok: bool
-    at: float  # when the attempt started
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FailingRule:
-    """A rule whose run of failed deliveries passed both limits."""
-
-    rule_id: str
-    failures: int
-    since: float
-    last_detail: str
 
 
 def next_health(
@@ -82,8 +71,20 @@ def next_health(
 
 
 class SQLJobs:
-    def __init__(self, store: SQLStore) -> None:
-        self._store = store
+    """:class:`~tidings.store.ports.JobQueue` on a SQL backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._rules: RuleSet | None = None
+
+    @property
+    def rules(self) -> RuleSet | None:
+        """The rules in force: appends enqueue the jobs they match."""
+        return self._rules
+
+    def use_rules(self, rules: RuleSet | None) -> None:
+        """Put ``rules`` in force for every append from now on."""
+        self._rules = rules
 
     # -- rules ------------------------------------------------------------
 
@@ -99,7 +100,7 @@ class SQLJobs:
             "updated_at": record.updated_at,
             "deleted_at": record.deleted_at,
         }
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             found = await conn.execute(update(rules).where(rules.c.id == record.id).values(values))
             if found.rowcount == 0:
                 await conn.execute(
@@ -107,7 +108,7 @@ class SQLJobs:
                 )
 
     async def get_rule(self, rule_id: str) -> RuleRecord | None:
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             row = (await conn.execute(select(rules).where(rules.c.id == rule_id))).first()
         return _rule(row) if row is not None else None
 
@@ -115,7 +116,7 @@ class SQLJobs:
         stmt = select(rules).order_by(rules.c.priority.desc(), rules.c.id)
         if not include_deleted:
             stmt = stmt.where(rules.c.deleted_at.is_(None))
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             return [_rule(row) for row in await conn.execute(stmt)]
 
     async def record_deliveries(
@@ -131,17 +132,16 @@ class SQLJobs:
         if not by_rule:
             return []
         stmt = select(rules.c.id, rules.c.spec).where(rules.c.id.in_(list(by_rule)))
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             stored = {i: orjson.loads(spec) for i, spec in await conn.execute(stmt)}
         if all(
             next_health(spec.get(HEALTH_KEY), by_rule[i]) == spec.get(HEALTH_KEY)
             for i, spec in stored.items()
         ):
             return []  # the common case: successes of healthy rules
-        if not self._store.is_sqlite:
-            stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update()
         found: list[FailingRule] = []
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             current = {i: orjson.loads(spec) for i, spec in await conn.execute(stmt)}
             changed = []
             for rule_id, spec in current.items():
@@ -179,7 +179,7 @@ class SQLJobs:
             .where(rules.c.id == rule_id, rules.c.enabled.is_(True), rules.c.deleted_at.is_(None))
             .values(enabled=False, disabled_reason=reason, updated_at=now)
         )
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             if (await conn.execute(stmt)).rowcount != 1:
                 return None
             row = (await conn.execute(select(rules).where(rules.c.id == rule_id))).one()
@@ -188,7 +188,7 @@ class SQLJobs:
     async def rules_version(self) -> tuple[int, float]:
         """Changes whenever any rule is created, changed or deleted."""
         stmt = select(func.count(), func.coalesce(func.max(rules.c.updated_at), 0.0))
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             count, latest = (await conn.execute(stmt)).one()
         return int(count), float(latest)
 
@@ -199,43 +199,41 @@ class SQLJobs:
     ) -> int:
         """Turn outbox rows into jobs (``delays``: each rule's delay before
         its first attempt). Returns how many outbox rows were taken."""
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             return await self._materialize(conn, now, delays or {}, limit)
 
     async def _materialize(
         self, conn: AsyncConnection, now: float, delays: Mapping[str, float], limit: int
     ) -> int:
-        stmt = select(outbox).order_by(outbox.c.event_position).limit(limit)
-        if not self._store.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
+        stmt = (
+            select(outbox)
+            .order_by(outbox.c.event_position)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         rows = (await conn.execute(stmt)).all()
         if not rows:
             return 0
         values = [
-            {
-                "tenant_id": row.tenant_id,
-                "rule_id": rule_id,
-                "event_position": row.event_position,
-                "event_id": row.event_id,
-                "event_type": row.event_type,
-                "status": "pending",
-                "attempts": 0,
-                "run_at": row.created_at + delays.get(rule_id, 0.0),
-                "created_at": row.created_at,
-                "updated_at": now,
-            }
+            JobRow(
+                row.tenant_id,
+                rule_id,
+                row.event_position,
+                row.event_id,
+                row.event_type,
+                "pending",
+                0,
+                row.created_at + delays.get(rule_id, 0.0),
+                row.created_at,
+                now,
+            )._asdict()
             for row in rows
             for rule_id in row.rule_ids.split()
         ]
-        await conn.execute(self._insert_new(), values)
+        await conn.execute(self.backend.insert_new(jobs), values)
         taken = [row.event_position for row in rows]
         await conn.execute(delete(outbox).where(outbox.c.event_position.in_(taken)))
         return len(rows)
-
-    def _insert_new(self) -> Any:
-        """INSERT that skips (event, rule) pairs which already have a job."""
-        dialect_insert = sqlite_insert if self._store.is_sqlite else pg_insert
-        return dialect_insert(jobs).on_conflict_do_nothing()
 
     async def claim(
         self,
@@ -248,7 +246,7 @@ class SQLJobs:
         """Take up to ``limit`` due jobs for ``worker`` until ``now + lease_s``
         (after turning the outbox into jobs); each comes with its event's
         stored body (None if it was pruned)."""
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             await self._materialize(conn, now, delays or {}, 2000)
             ids: list[int] = []
             for status in CLAIMABLE:  # one index range each: (status, run_at)
@@ -259,9 +257,8 @@ class SQLJobs:
                     .where(jobs.c.status == status, jobs.c.run_at <= now)
                     .order_by(jobs.c.run_at)
                     .limit(limit - len(ids))
+                    .with_for_update(skip_locked=True)
                 )
-                if not self._store.is_sqlite:
-                    due = due.with_for_update(skip_locked=True)
                 ids += [i for (i,) in await conn.execute(due)]
             if not ids:
                 return []
@@ -299,7 +296,7 @@ class SQLJobs:
             .order_by(jobs.c.lease_until)
             .limit(limit)
         )
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             return [_job(r) for r in await conn.execute(stmt)]
 
     async def finish(self, results: Sequence[JobResult]) -> int:
@@ -308,12 +305,12 @@ class SQLJobs:
         Returns how many applied."""
         if not results:
             return 0
-        async with self._store._write() as conn:
-            current = select(jobs.c.id, jobs.c.worker, jobs.c.attempts).where(
-                jobs.c.id.in_([r.job_id for r in results]), jobs.c.status == "running"
+        async with self.backend.write() as conn:
+            current = (
+                select(jobs.c.id, jobs.c.worker, jobs.c.attempts)
+                .where(jobs.c.id.in_([r.job_id for r in results]), jobs.c.status == "running")
+                .with_for_update()
             )
-            if not self._store.is_sqlite:
-                current = current.with_for_update()  # SQLite: the write lock is held already
             claims = {i: (w, a) for i, w, a in await conn.execute(current)}
             valid = []
             for r in results:  # one result per claim (a reaper may report one twice)
@@ -329,7 +326,7 @@ class SQLJobs:
     async def list_jobs(self, query: JobFilter, *, history: bool = False) -> list[JobRecord]:
         """Jobs newest first; with ``history``, each with its attempts."""
         stmt = select(jobs).where(*_job_conditions(query)).order_by(jobs.c.id.desc())
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             found = [_job(r) for r in await conn.execute(stmt.limit(query.limit))]
             if not history or not found:
                 return found
@@ -349,11 +346,11 @@ class SQLJobs:
             .where(*_job_conditions(query))
             .group_by(jobs.c.status)
         )
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             return {status: int(n) for status, n in await conn.execute(stmt)}
 
     async def get_job(self, job_id: int) -> JobRecord | None:
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
             if row is None:
                 return None
@@ -383,7 +380,7 @@ class SQLJobs:
                 updated_at=now,
             )
         )
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             return int((await conn.execute(stmt)).rowcount)
 
     async def discard_jobs(
@@ -397,20 +394,21 @@ class SQLJobs:
             .where(*conditions)
             .values(status="discarded", discard_reason=reason, updated_at=now)
         )
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             return int((await conn.execute(stmt)).rowcount)
 
-    async def enqueue(self, rows: Sequence[tuple[Any, ...]], *, force: bool, now: float) -> int:
-        """Replay: add jobs (JOB_COLUMNS rows) that do not exist yet; with
-        ``force``, also queue again the ones that exist and are finished.
-        Returns how many were queued."""
+    async def enqueue(self, rows: Sequence[JobRow], *, force: bool, now: float) -> int:
+        """Replay: add jobs that do not exist yet (one per (event, rule));
+        with ``force``, also queue again the ones that exist and are
+        finished. Returns how many were queued."""
         if not rows:
             return 0
-        dicts = [dict(zip(JOB_COLUMNS, row, strict=True)) for row in rows]
         queued = 0
-        async with self._store._write() as conn:
-            for values in dicts:
-                if (await conn.execute(self._insert_new().values(**values))).rowcount == 1:
+        insert_new = self.backend.insert_new(jobs)
+        async with self.backend.write() as conn:
+            for row in rows:
+                values = row._asdict()
+                if (await conn.execute(insert_new.values(**values))).rowcount == 1:
                     queued += 1
                 elif force:
                     queued += await _requeue(conn, values, now)
@@ -426,7 +424,7 @@ class SQLJobs:
         queued = select(outbox.c.event_position, outbox.c.rule_ids).where(
             outbox.c.event_position.in_(wanted)
         )
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             found = {(p, r): s for p, r, s in await conn.execute(stmt)}
             for position, rule_ids in await conn.execute(queued):
                 for rule_id in rule_ids.split():
@@ -438,7 +436,7 @@ class SQLJobs:
         stmt = select(outbox.c.rule_ids).where(outbox.c.event_id == event_id)
         if tenant_ids is not None:
             stmt = stmt.where(outbox.c.tenant_id.in_(list(tenant_ids)))
-        async with self._store._read() as conn:
+        async with self.backend.read() as conn:
             return sum(len(ids.split()) for (ids,) in await conn.execute(stmt))
 
     async def prune_jobs(self, before: float, batch: int = 1000) -> int:
@@ -450,7 +448,7 @@ class SQLJobs:
             .where(jobs.c.status.in_(("succeeded", "discarded")), jobs.c.updated_at < before)
             .limit(batch)
         )
-        async with self._store._write() as conn:
+        async with self.backend.write() as conn:
             ids = [i for (i,) in await conn.execute(doomed)]
             if ids:
                 await conn.execute(delete(job_attempts).where(job_attempts.c.job_id.in_(ids)))

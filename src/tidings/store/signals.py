@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from tidings.store.sql import CONTROL_CHANNEL, LOG_CHANNEL
+from tidings.store.sql.postgres import CONTROL_CHANNEL, LOG_CHANNEL
 
 log = logging.getLogger("tidings.signals")
 # (new head position or -1: unknown, read the log; the committing process's origin)
