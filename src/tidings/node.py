@@ -31,32 +31,29 @@ from tidings.catalog import load_catalog
 from tidings.catalog.tenants import TenantCatalogs
 from tidings.config import Settings
 from tidings.core.catalog import Catalog
-from tidings.core.envelope import now_iso
-from tidings.core.statemachine import (
-    TENANT_LIFECYCLE,
-    TICKET_LIFECYCLE,
-    StateMachine,
-    Transition,
-    machine_from_spec,
-)
-from tidings.errors import Conflict, InvalidInput, NotFound, TidingsError
+from tidings.core.statemachine import Transition
+from tidings.errors import Conflict, InvalidInput, TidingsError
 from tidings.hub.feed import Feed
 from tidings.hub.hub import Hub
 from tidings.hub.stream import KEY_REVOKED, TENANT_SUSPENDED, USER_DELETED, BaseStream
 from tidings.periodic import Periodic
-from tidings.services.auth import CLOSED_STATES, PUBLISHING_STATES, Authenticator, Principal
+from tidings.services.auth import (
+    CLOSED_STATES,
+    OPERATOR,
+    PUBLISHING_STATES,
+    Authenticator,
+    Principal,
+)
+from tidings.services.history import History
+from tidings.services.identity import Identity
 from tidings.services.inbound import Inbound
 from tidings.services.ingest import Ingest
+from tidings.services.lifecycle import Lifecycle
 from tidings.services.notifications import Notifications
 from tidings.services.ratelimit import PublishLimiter
 from tidings.services.retention import Retention
-from tidings.store.base import (
-    AppendOutcome,
-    AppendResult,
-    LifecycleChange,
-    NewEvent,
-    TenantRecord,
-)
+from tidings.services.tickets import Tickets
+from tidings.store.base import AppendOutcome, AppendResult, NewEvent, TenantRecord
 from tidings.store.group_commit import GroupCommit
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
@@ -64,8 +61,6 @@ from tidings.store.sql import SQLStore
 from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings")
-OPERATOR = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
-BUILT_IN_MACHINES = {"ticket": TICKET_LIFECYCLE}
 STOP_TIMEOUT_S = 10.0  # the worker's grace (5 s) and the appender's drain (5 s) fit in it
 
 
@@ -121,6 +116,22 @@ class Tidings:
         )
         self.signals: Signals = (
             LocalSignals() if self.store.is_sqlite else PostgresSignals(self.store.url)
+        )
+        # The use cases transports call (tidings.services): each gets the ports it uses.
+        self.identity = Identity(
+            self.store, control=self.control, publish_rate=settings.publish_rate
+        )
+        self.lifecycle = Lifecycle(
+            self.store,
+            prepare=self.ingest.prepare,
+            committed=self._committed,
+            admit=self.admit,
+            take=self.limiter.take,
+            control=self.control,
+        )
+        self.tickets = Tickets(self.store, self.auth.user_principal, ttl_s=settings.ticket_ttl_s)
+        self.history = History(
+            self.store, self.hub, self.catalogs.sensitive, max_replay=settings.max_replay
         )
         self.notifications = Notifications(self)
         self.inbound = Inbound(self)
@@ -284,106 +295,16 @@ class Tidings:
         triggered_by: str | None = None,
         trigger_source: str = "user",
     ) -> tuple[Transition, AppendResult | None]:
-        """Move a tenant through its lifecycle (seed 001): validate, record
-        the lifecycle row and publish the ``ON_TENANT_*`` event in one
-        transaction, then apply the state's effects on every process."""
-        tenant = await self.store.get_tenant(tenant_id)
-        if tenant is None:
-            raise NotFound(f"unknown tenant {tenant_id!r}")
-        move = TENANT_LIFECYCLE.decide(
-            tenant.state,
-            to,
-            reason=reason,
-            triggered_by=triggered_by,
-            trigger_source=trigger_source,
+        """Move a tenant through its lifecycle as the node (embedders,
+        inbound mappings): :meth:`tidings.services.lifecycle.Lifecycle.move_tenant`."""
+        return await self.lifecycle.move_tenant(
+            tenant_id, to, reason=reason, triggered_by=triggered_by, trigger_source=trigger_source
         )
-        event = None
-        if move.event_type is not None:
-            data: dict[str, Any] = {
-                "tenantId": tenant_id,
-                "previousState": move.from_state,
-                "newState": move.to_state,
-                "triggerSource": trigger_source,
-                "changedAt": now_iso(),
-            }
-            if reason:
-                data["reason"] = reason
-            if triggered_by:
-                data["triggeredBy"] = triggered_by
-            envelope = {
-                "type": move.event_type,
-                "tenantId": tenant_id,
-                "entityId": tenant_id,
-                "data": data,
-            }
-            event = self.ingest.prepare(envelope, OPERATOR)
-        change = LifecycleChange(to, reason, triggered_by, trigger_source)
-        outcome = await self.store.transition_tenant(tenant_id, tenant.state, change, event)
-        self._committed(outcome)
-        await self.control("tenant_changed", tenant=tenant_id, state=to)
-        return move, (outcome.results[0] if outcome.results else None)
 
     def _committed(self, outcome: AppendOutcome) -> None:
         """Events appended outside the appender: to the feed, jobs to the worker."""
         self.feed.committed(outcome.stored, time.time())
         self._jobs_enqueued(outcome)
-
-    async def machine_for(self, entity_type: str) -> StateMachine:
-        """A host-declared machine, else a built-in one (seed 004's tickets)."""
-        spec = await self.store.get_state_machine(entity_type)
-        if spec is not None:
-            return machine_from_spec(entity_type, spec)
-        if entity_type in BUILT_IN_MACHINES:
-            return BUILT_IN_MACHINES[entity_type]
-        raise NotFound(f"no state machine for entity type {entity_type!r}")
-
-    async def transition_entity(
-        self,
-        entity_type: str,
-        tenant_id: str,
-        entity_id: str,
-        to: str,
-        *,
-        permissions: frozenset[str] | None,
-        reason: str | None = None,
-        triggered_by: str | None = None,
-        trigger_source: str = "user",
-        data: dict[str, Any] | None = None,
-    ) -> tuple[Transition, AppendResult | None]:
-        """Move a machine-driven entity: guards checked against
-        ``permissions`` (None: a trusted caller), lifecycle row and event in
-        one transaction (409 with the allowed next states when invalid, or
-        when the tenant accepts no writes)."""
-        await self.admit(tenant_id)
-        machine = await self.machine_for(entity_type)
-        stored = await self.store.entity_state(entity_type, tenant_id, entity_id)
-        current = stored or machine.initial
-        move = machine.decide(
-            current,
-            to,
-            permissions=permissions,
-            reason=reason,
-            triggered_by=triggered_by,
-            trigger_source=trigger_source,
-        )
-        event = None
-        if move.event_type is not None:
-            payload: dict[str, Any] = {**(data or {}), machine.id_field: entity_id}
-            payload[f"previous{machine.state_key}"] = current
-            payload[f"new{machine.state_key}"] = to
-            payload.setdefault("changedAt", now_iso())
-            if reason:
-                payload.setdefault("reason", reason)
-            envelope = {"type": move.event_type, "tenantId": tenant_id, "entityId": entity_id}
-            event = self.ingest.prepare(
-                {**envelope, "entityType": entity_type, "data": payload}, OPERATOR
-            )
-        change = LifecycleChange(to, reason, triggered_by, trigger_source)
-        outcome = await self.store.transition_entity(
-            (entity_type, tenant_id, entity_id), current, change, event, exists=stored is not None
-        )
-        self._committed(outcome)
-        return move, (outcome.results[0] if outcome.results else None)
 
     async def publish(
         self,

@@ -22,14 +22,14 @@ from typing import Any
 
 from tidings.automation.packs import install_pack, read_pack
 from tidings.config import load_settings
-from tidings.core.audience import UserRecord
 from tidings.core.envelope import now_iso
 from tidings.errors import TidingsError
 from tidings.http.app import TidingsApp
 from tidings.http.server import TidingsServer, uvicorn_config
 from tidings.logs import configure_logging
 from tidings.node import Tidings
-from tidings.services.auth import mint_token
+from tidings.services.auth import OPERATOR, mint_token
+from tidings.services.identity import UserChange
 
 log = logging.getLogger("tidings.cli.demo")
 TENANT = "acme"
@@ -46,11 +46,11 @@ ROLES = {
     "technician": [],
     "operator": ["qms.read"],
 }
-USERS = [
-    UserRecord(TENANT, "alice", "quality_manager"),
-    UserRecord(TENANT, "bob", "auditor"),
-    UserRecord(TENANT, "carol", "technician", resources=frozenset({"hangar-2"})),
-    UserRecord("platform", "olga", "operator", platform=True, platform_tenants=("*",)),
+USERS = [  # (tenant, user id, user)
+    (TENANT, "alice", UserChange("quality_manager")),
+    (TENANT, "bob", UserChange("auditor")),
+    (TENANT, "carol", UserChange("technician", resources=["hangar-2"])),
+    ("platform", "olga", UserChange("operator", platform=True, platform_tenants=["*"])),
 ]
 ACTORS = [
     {"userId": "alice", "name": "A. Auditor", "department": "QUALITY"},
@@ -126,13 +126,13 @@ def demo_event(n: int, rng: random.Random) -> dict[str, Any]:
 
 
 async def provision(tidings: Tidings) -> None:
-    store = tidings.store
-    await store.put_tenant(TENANT, "Acme Aviation (AMO)", {"kind": "amo"})
-    await store.put_tenant("platform", "Platform operations", {})
+    identity = tidings.identity
+    await identity.put_tenant(OPERATOR, TENANT, "Acme Aviation (AMO)", {"kind": "amo"})
+    await identity.put_tenant(OPERATOR, "platform", "Platform operations", {})
     for role, permissions in ROLES.items():
-        await store.put_role(role, permissions, None)
-    for user in USERS:
-        await store.put_user(user)
+        await identity.put_role(OPERATOR, role, permissions, None)
+    for tenant_id, user_id, user in USERS:
+        await identity.put_user(OPERATOR, tenant_id, user_id, user)
     await install_pack(tidings, read_pack("lms-awareness"), TENANT, author="demo")
 
 
@@ -150,8 +150,8 @@ async def produce(tidings: Tidings, rate: float) -> None:
 
 def instructions(url: str, admin_key: str, secret: str) -> str:
     tokens = {
-        u.user_id: mint_token(secret, tenant_id=u.tenant_id, user_id=u.user_id, ttl_s=12 * 3600)
-        for u in USERS
+        user_id: mint_token(secret, tenant_id=tenant_id, user_id=user_id, ttl_s=12 * 3600)
+        for tenant_id, user_id, _ in USERS
     }
     lines = [
         "",

@@ -1,31 +1,21 @@
-"""The admin API: tenants, users, role defaults and API keys (DESIGN §4).
-
-Every change to who may see what takes effect on open streams at once:
-updating a user or a role re-derives the audiences of their live streams;
-deleting a user closes them (and later reconnects answer 204). Revoking an
-API key makes it 401 on every process before the call returns here and
-within one control message elsewhere.
-
-Who may call what is decided in :mod:`tidings.services.access` (the one table).
-A platform user's reach is explicit: ``platformTenants`` is required when
-``platform`` is true (``["*"]`` for every tenant), and only global
-credentials create, change or delete platform users.
+"""The admin API: tenants, users, role defaults, API keys and the tenant
+lifecycle (DESIGN §4), over :mod:`tidings.services.identity` and
+:mod:`tidings.services.lifecycle`, which authorize each call, write it and
+send its control message (so a change takes effect on open streams before
+the call returns). Here: parsing the bodies and shaping the JSON.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.core.audience import ALL_TENANTS, UserRecord, parse_audience
-from tidings.core.envelope import iso_utc, parse_instant
-from tidings.core.ids import new_event_id
-from tidings.errors import Forbidden, InvalidInput, NotFound
+from tidings.core.audience import UserRecord
+from tidings.core.envelope import iso_utc
+from tidings.errors import InvalidInput
 from tidings.http.events import json_response, node, principal_of
 from tidings.http.models import answers, needs
 from tidings.http.models.admin import (
@@ -40,9 +30,10 @@ from tidings.http.models.admin import (
     UserList,
 )
 from tidings.node import Tidings
-from tidings.services.access import authorize, in_scope
-from tidings.services.auth import Principal, hash_secret, new_api_key
-from tidings.store.base import ApiKeyRecord, TenantRecord
+from tidings.services.access import authorize
+from tidings.services.auth import Principal
+from tidings.services.identity import MAX_KEY_LIFETIME_S, KeyRequest, UserChange
+from tidings.store.base import ApiKeyRecord, TenantRecord  # record types, for annotations
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 ID = r"^[A-Za-z0-9_.\-]{1,64}$"
@@ -75,9 +66,6 @@ class UserIn(Strict):
 class RoleIn(Strict):
     permissions: list[str] = Field(max_length=1000)
     tenantId: str | None = Field(default=None, pattern=ID)
-
-
-MAX_KEY_LIFETIME_S = 10 * 365 * 86400.0
 
 
 class ApiKeyIn(Strict):
@@ -129,11 +117,6 @@ def _user_json(user: UserRecord) -> dict[str, Any]:
     }
 
 
-def _permission(value: str, field: str) -> str:
-    parse_audience(f"permission:{value}", field=field)
-    return value
-
-
 @router.put(
     "/tenants/{tenant_id}",
     summary="Create or update a tenant",
@@ -143,11 +126,11 @@ def _permission(value: str, field: str) -> str:
 async def put_tenant(
     request: Request, body: TenantIn, tenant_id: str = Path(pattern=ID)
 ) -> Response:
-    tidings, _ = await admin(request, "tenants.write", tenant_id)
-    existed = await tidings.store.get_tenant(tenant_id) is not None
-    tenant = await tidings.store.put_tenant(tenant_id, body.name, body.settings)
-    await tidings.control("tenant_changed", tenant=tenant_id)
-    return json_response(_tenant_json(tenant), 200 if existed else 201)
+    principal = await principal_of(request)
+    tenant, created = await node(request).identity.put_tenant(
+        principal, tenant_id, body.name, body.settings
+    )
+    return json_response(_tenant_json(tenant), 201 if created else 200)
 
 
 @router.get(
@@ -157,10 +140,9 @@ async def put_tenant(
     openapi_extra=needs("tenants.list"),
 )
 async def list_tenants(request: Request) -> Response:
-    tidings, principal = await admin(request, "tenants.list", scoped=False)
-    tenants = await tidings.store.list_tenants()
-    visible = [t for t in tenants if in_scope(principal, t.id)]
-    return json_response({"items": [_tenant_json(t) for t in visible]})
+    principal = await principal_of(request)
+    tenants = await node(request).identity.list_tenants(principal)
+    return json_response({"items": [_tenant_json(t) for t in tenants]})
 
 
 @router.get(
@@ -170,16 +152,9 @@ async def list_tenants(request: Request) -> Response:
     openapi_extra=needs("tenants.read"),
 )
 async def get_tenant(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
-    tidings, _ = await admin(request, "tenants.read", tenant_id)
-    tenant = await tidings.store.get_tenant(tenant_id)
-    if tenant is None:
-        raise NotFound(f"unknown tenant {tenant_id!r}")
+    principal = await principal_of(request)
+    tenant = await node(request).identity.get_tenant(principal, tenant_id)
     return json_response(_tenant_json(tenant))
-
-
-async def _existing_tenant(tidings: Tidings, tenant_id: str) -> None:
-    if await tidings.store.get_tenant(tenant_id) is None:
-        raise NotFound(f"unknown tenant {tenant_id!r}")
 
 
 @router.put(
@@ -194,62 +169,17 @@ async def put_user(
     tenant_id: str = Path(pattern=ID),
     user_id: str = Path(pattern=USER_ID),
 ) -> Response:
-    tidings, principal = await admin(request, "users.write", tenant_id)
-    await _existing_tenant(tidings, tenant_id)
-    existing = await tidings.store.get_user(tenant_id, user_id)
-    if body.platform or (existing is not None and existing.platform):
-        authorize(principal, "users.platform", tenant_id, field="/platform")
-    reach = await _platform_reach(tidings, body)
-    grants = [
-        _permission(p, f"/permissionOverrides/grant/{i}")
-        for i, p in enumerate(body.permissionOverrides.grant)
-    ]
-    revokes = [
-        _permission(p, f"/permissionOverrides/revoke/{i}")
-        for i, p in enumerate(body.permissionOverrides.revoke)
-    ]
-    resources = [
-        parse_audience(f"resource:{r}", field=f"/resources/{i}")[9:]
-        for i, r in enumerate(body.resources)
-    ]
-    user = UserRecord(
-        tenant_id=tenant_id,
-        user_id=user_id,
+    principal = await principal_of(request)
+    change = UserChange(
         system_role=body.systemRole,
-        grants=frozenset(grants),
-        revokes=frozenset(revokes),
-        resources=frozenset(resources),
+        grants=body.permissionOverrides.grant,
+        revokes=body.permissionOverrides.revoke,
+        resources=body.resources,
         platform=body.platform,
-        platform_tenants=reach,
+        platform_tenants=body.platformTenants,
     )
-    await tidings.store.put_user(user)
-    await tidings.control("user_changed", tenant=tenant_id, user=user_id)
+    user = await node(request).identity.put_user(principal, tenant_id, user_id, change)
     return json_response(_user_json(user))
-
-
-async def _platform_reach(tidings: Tidings, body: UserIn) -> tuple[str, ...]:
-    """The tenants a platform user may see besides its own: always named
-    (``["*"]`` for all, alone), each an existing tenant; () for others."""
-    named = body.platformTenants
-    if not body.platform:
-        if named:
-            raise InvalidInput(
-                "platformTenants is only for platform users", field="/platformTenants"
-            )
-        return ()
-    if not named:
-        raise InvalidInput(
-            'a platform user needs platformTenants: the tenants it may see, or ["*"] for all',
-            field="/platformTenants",
-        )
-    if ALL_TENANTS in named:
-        if len(named) > 1:
-            raise InvalidInput('"*" stands alone: it means every tenant', field="/platformTenants")
-        return (ALL_TENANTS,)
-    for i, tenant_id in enumerate(named):
-        if await tidings.store.get_tenant(tenant_id) is None:
-            raise InvalidInput(f"unknown tenant {tenant_id!r}", field=f"/platformTenants/{i}")
-    return tuple(dict.fromkeys(named))
 
 
 @router.get(
@@ -261,10 +191,8 @@ async def _platform_reach(tidings: Tidings, body: UserIn) -> tuple[str, ...]:
 async def get_user(
     request: Request, tenant_id: str = Path(pattern=ID), user_id: str = Path(pattern=USER_ID)
 ) -> Response:
-    tidings, _ = await admin(request, "users.read", tenant_id)
-    user = await tidings.store.get_user(tenant_id, user_id)
-    if user is None:
-        raise NotFound(f"unknown user {user_id!r}")
+    principal = await principal_of(request)
+    user = await node(request).identity.get_user(principal, tenant_id, user_id)
     return json_response(_user_json(user))
 
 
@@ -275,10 +203,9 @@ async def get_user(
     openapi_extra=needs("users.read"),
 )
 async def list_users(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
-    tidings, _ = await admin(request, "users.read", tenant_id)
-    return json_response(
-        {"items": [_user_json(u) for u in await tidings.store.list_users(tenant_id)]}
-    )
+    principal = await principal_of(request)
+    users = await node(request).identity.list_users(principal, tenant_id)
+    return json_response({"items": [_user_json(u) for u in users]})
 
 
 @router.delete(
@@ -290,13 +217,8 @@ async def list_users(request: Request, tenant_id: str = Path(pattern=ID)) -> Res
 async def delete_user(
     request: Request, tenant_id: str = Path(pattern=ID), user_id: str = Path(pattern=USER_ID)
 ) -> Response:
-    tidings, principal = await admin(request, "users.write", tenant_id)
-    existing = await tidings.store.get_user(tenant_id, user_id)
-    if existing is not None and existing.platform:
-        authorize(principal, "users.platform", tenant_id)
-    if not await tidings.store.delete_user(tenant_id, user_id):
-        raise NotFound(f"unknown user {user_id!r}")
-    await tidings.control("user_deleted", tenant=tenant_id, user=user_id)
+    principal = await principal_of(request)
+    await node(request).identity.delete_user(principal, tenant_id, user_id)
     return Response(status_code=204)
 
 
@@ -307,13 +229,11 @@ async def delete_user(
     openapi_extra=needs("roles.write"),
 )
 async def put_role(request: Request, body: RoleIn, role: str = Path(pattern=NAME)) -> Response:
-    tidings, _ = await admin(request, "roles.write", body.tenantId, field="/tenantId")
-    permissions = [_permission(p, f"/permissions/{i}") for i, p in enumerate(body.permissions)]
-    await tidings.store.put_role(role, permissions, body.tenantId)
-    await tidings.control("roles_changed", tenant=body.tenantId, role=role)
-    return json_response(
-        {"role": role, "tenantId": body.tenantId, "permissions": sorted(set(permissions))}
+    principal = await principal_of(request)
+    permissions = await node(request).identity.put_role(
+        principal, role, body.permissions, body.tenantId
     )
+    return json_response({"role": role, "tenantId": body.tenantId, "permissions": permissions})
 
 
 def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
@@ -335,34 +255,6 @@ def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
     }
 
 
-def _expiry(body: ApiKeyIn, now: float) -> float | None:
-    if body.expiresAt is not None and body.expiresInS is not None:
-        raise InvalidInput("give expiresAt or expiresInS, not both", field="/expiresInS")
-    if body.expiresInS is not None:
-        return now + body.expiresInS
-    if body.expiresAt is None:
-        return None
-    at = parse_instant(body.expiresAt, "/expiresAt")
-    if not math.isfinite(at) or not now < at <= now + MAX_KEY_LIFETIME_S:
-        raise InvalidInput(
-            "expiresAt must be in the future, at most ten years ahead", field="/expiresAt"
-        )
-    return at
-
-
-def _may_set_rate(tidings: Tidings, principal: Principal, rate: float | None) -> None:
-    """Tenant-bound credentials may lower the platform's publish rate for a
-    key, never lift or raise it."""
-    default = tidings.settings.publish_rate
-    if rate is None or principal.tenant_id is None or default <= 0:
-        return
-    if rate == 0 or rate > default:
-        raise Forbidden(
-            f"a tenant-bound key may set publishRate from above 0 up to {default:g}",
-            field="/publishRate",
-        )
-
-
 @router.post(
     "/api-keys",
     status_code=201,
@@ -371,23 +263,16 @@ def _may_set_rate(tidings: Tidings, principal: Principal, rate: float | None) ->
     openapi_extra=needs("api_keys.write"),
 )
 async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
-    tidings, principal = await admin(request, "api_keys.write", body.tenantId, field="/tenantId")
-    if body.tenantId is not None:
-        await _existing_tenant(tidings, body.tenantId)
-    _may_set_rate(tidings, principal, body.publishRate)
-    now = time.time()
-    key = new_api_key()
-    record = ApiKeyRecord(
-        id="key_" + new_event_id()[4:],
-        key_hash=hash_secret(key),
+    principal = await principal_of(request)
+    wanted = KeyRequest(
         name=body.name,
         scopes=frozenset(body.scopes),
         tenant_id=body.tenantId,
-        created_at=now,
-        expires_at=_expiry(body, now),
+        expires_at=body.expiresAt,
+        expires_in_s=body.expiresInS,
         publish_rate=body.publishRate,
     )
-    await tidings.store.create_api_key(record)
+    record, key = await node(request).identity.create_api_key(principal, wanted)
     return json_response({**_key_json(record), "key": key}, 201)
 
 
@@ -400,16 +285,14 @@ async def create_api_key(request: Request, body: ApiKeyIn) -> Response:
 async def list_api_keys(request: Request) -> Response:
     """Every key in the caller's scope, newest first; ``?tenantId=`` narrows,
     ``?revoked=false`` (or ``true``) keeps the live (or revoked) keys only."""
-    tidings, principal = await admin(request, "api_keys.list", scoped=False)
+    principal = await principal_of(request)
     wanted = request.query_params.get("tenantId") or None
-    if wanted is not None:
-        authorize(principal, "api_keys.list", wanted, field="tenantId")
     revoked = request.query_params.get("revoked")
     if revoked not in (None, "true", "false"):
         raise InvalidInput("revoked must be true or false", field="revoked")
-    records = await tidings.store.list_api_keys(principal.tenant_id or wanted)
-    if revoked is not None:
-        records = [r for r in records if (r.revoked_at is not None) == (revoked == "true")]
+    records = await node(request).identity.list_api_keys(
+        principal, wanted, revoked=None if revoked is None else revoked == "true"
+    )
     return json_response({"items": [_key_json(r) for r in records]})
 
 
@@ -424,13 +307,8 @@ async def revoke_api_key(
 ) -> Response:
     """The key answers 401 on this process before this returns, and on the
     others as soon as they get the control message. Revoking twice is fine."""
-    tidings, principal = await admin(request, "api_keys.write", scoped=False)
-    record = await tidings.store.get_api_key_by_id(key_id)
-    if record is None or not in_scope(principal, record.tenant_id):
-        raise NotFound(f"no API key {key_id!r}")  # not theirs: do not reveal it
-    if record.revoked_at is None:
-        await tidings.store.revoke_api_key(key_id, time.time())
-    await tidings.control("api_key_revoked", tenant=record.tenant_id, key=key_id)
+    principal = await principal_of(request)
+    await node(request).identity.revoke_api_key(principal, key_id)
     return Response(status_code=204)
 
 
@@ -449,13 +327,9 @@ class TransitionIn(Strict):
 async def transition_tenant(
     request: Request, body: TransitionIn, tenant_id: str = Path(pattern=ID)
 ) -> Response:
-    tidings, principal = await admin(request, "tenants.transition", tenant_id)
-    move, event = await tidings.transition_tenant(
-        tenant_id,
-        body.to,
-        reason=body.reason,
-        triggered_by=principal.key_id or principal.kind,
-        trigger_source=body.triggerSource,
+    principal = await principal_of(request)
+    move, event = await node(request).lifecycle.transition_tenant(
+        principal, tenant_id, body.to, reason=body.reason, trigger_source=body.triggerSource
     )
     return json_response(
         {
@@ -474,9 +348,8 @@ async def transition_tenant(
     openapi_extra=needs("tenants.lifecycle"),
 )
 async def tenant_lifecycle(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
-    tidings, _ = await admin(request, "tenants.lifecycle", tenant_id)
-    await _existing_tenant(tidings, tenant_id)
-    rows = await tidings.store.lifecycle("tenant", tenant_id, tenant_id)
+    principal = await principal_of(request)
+    rows = await node(request).lifecycle.tenant_history(principal, tenant_id)
     items = [
         {
             "from": r["from_state"],

@@ -2,10 +2,8 @@
 move entities through them, and read an entity's timeline (seed 004's
 ``/timeline`` shape).
 
-A timeline says no more than the events it records: a user reads only the
-rows whose event they may see (:func:`tidings.core.audience.can_see`);
-rows that emitted no event, and the whole tenant lifecycle (reasons, key
-ids), are for admin credentials of the tenant (:mod:`tidings.services.access`).
+The use cases, their authorization and what a timeline shows to whom
+live in :mod:`tidings.services.lifecycle`; here: parsing and the JSON.
 """
 
 from __future__ import annotations
@@ -17,15 +15,10 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.core.audience import can_see
-from tidings.core.statemachine import machine_from_spec
-from tidings.errors import InvalidInput
-from tidings.http.admin import ID, admin
+from tidings.http.admin import ID
 from tidings.http.events import json_response, node, principal_of
 from tidings.http.models import answers, needs
 from tidings.http.models.admin import EntityMove, Machine, Timeline
-from tidings.services.access import authorize
-from tidings.services.auth import Principal
 
 router = APIRouter(tags=["state machines"])
 TYPE = ID  # entity types are spelled like tenant ids
@@ -50,23 +43,9 @@ class TransitionIn(BaseModel):
 async def put_machine(
     request: Request, spec: dict[str, Any], entity_type: str = Path(pattern=TYPE)
 ) -> Response:
-    tidings, _ = await admin(request, "state_machines.write")
-    if entity_type == "tenant":
-        raise InvalidInput("the tenant lifecycle is built in", field="entityType")
-    machine = machine_from_spec(entity_type, spec)
-    await tidings.store.put_state_machine(entity_type, spec)
+    principal = await principal_of(request)
+    machine = await node(request).lifecycle.put_machine(principal, entity_type, spec)
     return json_response({"entityType": entity_type, "states": sorted(machine.states)})
-
-
-def _tenant_of(principal: Principal, operation: str, tenant_id: str | None, field: str) -> str:
-    """The tenant a call acts on (the caller's own, or the one it names),
-    once ``operation`` is allowed there."""
-    authorize(principal, operation, scoped=False)
-    tenant = principal.tenant_id or tenant_id
-    if tenant is None:
-        raise InvalidInput("tenantId is required for keys not bound to a tenant", field=field)
-    authorize(principal, operation, tenant_id or tenant, field=field)
-    return tenant
 
 
 @router.post(
@@ -81,20 +60,15 @@ async def transition(
     entity_type: str = Path(pattern=TYPE),
     entity_id: str = Path(pattern=ENTITY),
 ) -> Response:
-    tidings = node(request)
     principal = await principal_of(request)
-    tenant_id = _tenant_of(principal, "entities.transition", body.tenantId, "/tenantId")
-    tidings.limiter.take(principal, 1)  # it appends an event, like a publish
-    user = principal.user
-    move, event = await tidings.transition_entity(
+    move, event = await node(request).lifecycle.transition_entity(
+        principal,
         entity_type,
-        tenant_id,
         entity_id,
         body.to,
-        permissions=principal.viewer.permissions if principal.viewer is not None else None,
+        tenant_id=body.tenantId,
         reason=body.reason,
-        triggered_by=user.user_id if user is not None else principal.key_id or principal.kind,
-        trigger_source=body.triggerSource or ("user" if user is not None else "system"),
+        trigger_source=body.triggerSource,
         data=body.data,
     )
     return json_response(
@@ -120,20 +94,8 @@ async def timeline(
     entity_id: str = Path(pattern=ENTITY),
     tenantId: str | None = Query(default=None, max_length=64),
 ) -> Response:
-    tidings = node(request)
     principal = await principal_of(request)
-    operation = "tenants.lifecycle" if entity_type == "tenant" else "entities.timeline"
-    tenant_id = _tenant_of(principal, operation, tenantId, "tenantId")
-    rows = await tidings.store.lifecycle(entity_type, tenant_id, entity_id)
-    if principal.viewer is not None:  # a user: the rows whose event it may see
-        viewer = principal.viewer
-        ids = [r["event_id"] for r in rows if r["event_id"]]
-        seen = {
-            e.id
-            for e in await tidings.store.events_by_id(tenant_id, ids)
-            if can_see(viewer, e.tenant_id, e.audiences)
-        }
-        rows = [r for r in rows if r["event_id"] in seen]
+    rows = await node(request).lifecycle.timeline(principal, entity_type, entity_id, tenantId)
     items = [
         {
             "id": f"tl_{r['id']}",

@@ -118,7 +118,7 @@ async def readyz(request: Request) -> Response:
             raise Unavailable("starting up")
         if dead:
             raise Unavailable(f"background task dead: {', '.join(sorted(dead))}")
-        await tidings.store.ping()
+        await tidings.history.ping()
     except TidingsError as exc:
         body = {"status": "unavailable", "detail": exc.detail, "tasks": dead}
         return json_response(body, 503, {"Retry-After": "1"})

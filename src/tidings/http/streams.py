@@ -20,14 +20,12 @@ from urllib.parse import parse_qs
 from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
-from tidings.errors import RateLimited, StreamGone, TidingsError, Unauthorized
-from tidings.http.events import viewer_of
+from tidings.errors import RateLimited, StreamGone, TidingsError
 from tidings.http.params import ascii_int, header
 from tidings.http.problems import send_problem
-from tidings.hub.resume import catch_up
 from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
 from tidings.node import Tidings
-from tidings.services.auth import Principal, hash_secret
+from tidings.services.auth import Principal
 
 Scope = dict[str, Any]
 SSE_HEADERS = [
@@ -62,7 +60,7 @@ class StreamRequest:
 async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
     query = _query(scope)
     principal = await _principal(tidings, scope, query)
-    viewer = viewer_of(principal, query.get("tenantId") or None)
+    viewer = tidings.history.reader(principal, query.get("tenantId") or None)
     types = TypeFilter.parse(query.get("types"))
     from_header = header(scope, b"last-event-id") or None
     last_id = ascii_int(
@@ -76,11 +74,7 @@ async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
 async def _principal(tidings: Tidings, scope: Scope, query: dict[str, str]) -> Principal:
     ticket = query.get("ticket")
     if ticket:
-        claimed = await tidings.store.consume_ticket(hash_secret(ticket), time.time())
-        if claimed is None:
-            raise Unauthorized("unknown, expired or already used stream ticket")
-        tenant_id, user_id, session_expires_at = claimed
-        return await tidings.auth.user_principal(tenant_id, user_id, session_expires_at)
+        return await tidings.tickets.redeem(ticket)
     return await tidings.auth.authenticate(header(scope, b"authorization"))
 
 
@@ -125,13 +119,7 @@ async def _start_stream(tidings: Tidings, stream: BaseStream, request: StreamReq
         stream.last_position = hub.position
         stream.live = True
     else:
-        await catch_up(
-            stream,
-            hub,
-            tidings.store,
-            after=request.last_id,
-            max_replay=tidings.settings.max_replay,
-        )
+        await tidings.history.catch_up(stream, request.last_id)
 
 
 async def _refuse(send: Any, error: TidingsError, path: str) -> None:

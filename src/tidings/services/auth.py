@@ -86,6 +86,11 @@ class Principal:
         return self.is_admin or "publish" in self.scopes
 
 
+OPERATOR = Principal(kind="admin", scopes=frozenset({"admin", "publish"}))
+"""The node itself, for what it writes in its own name (in-process
+publishes, lifecycle events): the bootstrap admin's reach."""
+
+
 class _TTLCache:
     """A small time-bounded cache; entries also dropped explicitly on local
     writes. Staleness across processes is bounded by ``ttl``."""

@@ -1,0 +1,152 @@
+"""Reading the event log: history pages and the replay that resumes a
+stream, both as the reader may see them.
+
+History never fails on a stored row: rows are read in a form that can be
+encoded (:func:`tidings.core.envelope.event_from_row`: too-deep members
+truncated, unreadable rows shown to nobody), and an item that still cannot
+be redacted is left out of its page with a logged error. A page costs
+bounded work: at most twenty times ``limit`` rows are scanned, then the
+page ends early with a cursor to continue from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tidings.core.audience import Viewer, can_see
+from tidings.core.envelope import Event
+from tidings.core.patterns import TypeFilter
+from tidings.core.redaction import redact, variant_for
+from tidings.hub.hub import Hub
+from tidings.hub.resume import catch_up, tenant_scope
+from tidings.hub.stream import BaseStream
+from tidings.services.access import authorize
+from tidings.services.auth import Principal
+from tidings.store.base import LogQuery, Store
+
+log = logging.getLogger("tidings.history")
+SCAN_FACTOR = 20  # rows scanned per page, at most, in units of its limit
+
+
+@dataclass(frozen=True, slots=True)
+class LogRequest:
+    """What a history page asks for; ``cursor`` is the position of the
+    previous page's last item (None: from the newest, or oldest, on)."""
+
+    types: TypeFilter
+    entity_type: str | None = None
+    entity_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    cursor: int | None = None
+    limit: int = 100
+    newest_first: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    items: list[dict[str, Any]]  # wire envelopes, redacted for the reader
+    next_cursor: int | None  # None: the log is exhausted
+
+
+class History:
+    """History pages and stream resumption.
+
+    Uses the store's ``EventLog`` role, the ``hub`` (its position and the
+    replay into a stream) and ``sensitive`` (a tenant's sensitive fields of
+    an event type, :meth:`tidings.catalog.tenants.TenantCatalogs.sensitive`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        sensitive: Callable[[str, str], Any],
+        *,
+        max_replay: int,
+    ) -> None:
+        self._store = store
+        self._hub = hub
+        self._sensitive = sensitive
+        self._max_replay = max_replay
+
+    @staticmethod
+    def reader(principal: Principal, tenant_id: str | None) -> Viewer:
+        """Who reads (streams and history): a user as stored, or an operator
+        of the credential's tenant (or of ``tenant_id``, which must be in
+        its scope)."""
+        authorize(principal, "events.read", tenant_id, scoped=False)
+        if principal.viewer is not None:
+            return principal.viewer
+        if tenant_id is not None:
+            authorize(principal, "events.read", tenant_id, field="tenantId")
+        return Viewer.operator(principal.tenant_id or tenant_id)
+
+    async def page(self, viewer: Viewer, request: LogRequest) -> HistoryPage:
+        """The next page of events ``viewer`` may see, redacted for it."""
+        types = request.types
+        exact = [p for p in types.patterns if "*" not in p and "?" not in p]
+        prefixes = [
+            p[:-1] for p in types.patterns if p.endswith("*") and "*" not in p[:-1] and "?" not in p
+        ]
+        indexed = len(exact) + len(prefixes) == len(types.patterns)  # else: filtered here
+        newest_first, cursor, limit = request.newest_first, request.cursor, request.limit
+        query = LogQuery(
+            tenant_ids=tenant_scope(viewer),
+            types=exact if indexed else (),
+            type_prefixes=prefixes if indexed else (),
+            entity_type=request.entity_type,
+            entity_id=request.entity_id,
+            since=request.since,
+            until=request.until,
+            after=cursor if not newest_first else None,
+            before=cursor if newest_first else None,
+            limit=limit,
+            newest_first=newest_first,
+        )
+        items: list[dict[str, Any]] = []
+        next_cursor: int | None = None
+        scanned = 0
+        while True:
+            rows = await self._store.query_events(query)
+            scanned += len(rows)
+            for event in rows:
+                next_cursor = event.position
+                if can_see(viewer, event.tenant_id, event.audiences) and types.matches(event.type):
+                    try:
+                        items.append(self._visible_wire(event, viewer))
+                    except Exception:
+                        log.exception("history: event at position %d left out", event.position)
+                        continue
+                    if len(items) == limit:
+                        return HistoryPage(items, next_cursor)
+            if len(rows) < query.limit:
+                return HistoryPage(items, None)  # the log is exhausted
+            if scanned >= limit * SCAN_FACTOR:
+                return HistoryPage(items, next_cursor)  # bounded work per request
+            query = _advance(query, next_cursor)
+
+    def _visible_wire(self, event: Event, viewer: Viewer) -> dict[str, Any]:
+        sensitive = self._sensitive(event.tenant_id, event.type)
+        return redact(event.to_wire(), sensitive, variant_for(viewer, sensitive))
+
+    async def catch_up(self, stream: BaseStream, after: int) -> int:
+        """Replay what ``stream`` missed after position ``after`` (at most
+        ``max_replay`` events, then a reset); the stream is live when this
+        returns (:func:`tidings.hub.resume.catch_up`)."""
+        return await catch_up(
+            stream, self._hub, self._store, after=after, max_replay=self._max_replay
+        )
+
+    async def ping(self) -> None:
+        """Return once the log's database answers (else :class:`tidings.errors.Unavailable`)."""
+        await self._store.ping()
+
+
+def _advance(query: LogQuery, position: int | None) -> LogQuery:
+    if query.newest_first:
+        return replace(query, before=position)
+    return replace(query, after=position)
