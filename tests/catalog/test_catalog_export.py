@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from schema_strategies import valid
 from support import Admin, ServerProcess, bearer
 from tidings.catalog import load_catalog
-from tidings.cli import app
+from tidings.cli.main import app
 from tidings.core.export import asyncapi_document, schema_bundle
 from tidings.core.validation import FORMAT_CHECKER
 

@@ -141,7 +141,7 @@ def test_one_encoding_per_redaction_variant() -> None:
     """Four viewers, two variants: the hub builds two frames, not four."""
     shipped = load_catalog()
     catalogs = TenantCatalogs(shipped, store=None, refresh_s=0)  # type: ignore[arg-type]
-    hub = Hub(sensitive=catalogs.sensitive)
+    hub = Hub(sensitive=catalogs.sensitive, heartbeat_s=60.0, retry_ms=1000)
     event = _contact_created({**CONTACT, "tenantId": "t"})
     roles = {"plain": ["crm.read"], "pii": ["crm.read", "crm.pii.read"]}
     viewers = [
@@ -158,7 +158,7 @@ def test_one_encoding_per_redaction_variant() -> None:
 def test_an_event_without_its_sensitive_fields_is_encoded_once() -> None:
     shipped = load_catalog()
     catalogs = TenantCatalogs(shipped, store=None, refresh_s=0)  # type: ignore[arg-type]
-    hub = Hub(sensitive=catalogs.sensitive)
+    hub = Hub(sensitive=catalogs.sensitive, heartbeat_s=60.0, retry_ms=1000)
     data = {k: v for k, v in CONTACT.items() if k not in PII} | {"tenantId": "t"}
     event = _contact_created(data)
     frame = hub.frames_for(event)

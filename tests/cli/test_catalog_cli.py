@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from support import free_port
-from tidings.cli import app
+from tidings.cli.main import app
 
 runner = CliRunner()
 

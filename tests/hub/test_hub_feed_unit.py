@@ -27,7 +27,7 @@ def log() -> MemoryLog:
 
 @pytest.fixture
 def hub() -> Hub:
-    return Hub()
+    return Hub(heartbeat_s=60.0, retry_ms=1000)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 async def test_start_takes_the_log_head(log: MemoryLog, hub: Hub) -> None:
     log.append(5)
-    feed = Feed(log, hub)  # type: ignore[arg-type]
+    feed = Feed(log, hub, poll_s=2.0)  # type: ignore[arg-type]
     await feed.start()
     try:
         assert hub.position == 5  # only what commits from now on goes live
@@ -235,7 +235,7 @@ async def test_a_log_that_moved_back_resets_every_stream(
 
 
 async def test_stop_ends_a_catch_up_in_flight(log: MemoryLog, hub: Hub) -> None:
-    feed = Feed(log, hub)  # type: ignore[arg-type]
+    feed = Feed(log, hub, poll_s=2.0)  # type: ignore[arg-type]
     await feed.start()
     gate = log.before_read = Gate()  # never released
     feed.wake()

@@ -29,7 +29,7 @@ def log() -> MemoryLog:
 
 @pytest.fixture
 def hub() -> Hub:
-    return Hub()
+    return Hub(heartbeat_s=60.0, retry_ms=1000)
 
 
 def committed(log: MemoryLog, hub: Hub, count: int, **fields: Any) -> None:

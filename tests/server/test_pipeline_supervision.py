@@ -69,9 +69,16 @@ async def test_the_hub_isolates_events_it_cannot_encode() -> None:
     no encoder knows (shared frame), alone and in a coalesced batch: each
     failure costs only its own event, once."""
     sensitive = {"metadata.reporterEmail": "qms.pii.read"}
-    hub = Hub(sensitive=lambda *_: sensitive)
+    hub = Hub(sensitive=lambda *_: sensitive, heartbeat_s=60.0, retry_ms=1000)
     viewer = Viewer.for_user(UserRecord("t", "u1", "reader"), {"reader": ["qms.read"]})
-    stream = QueueStream(viewer, TypeFilter.parse(None), as_json=True, user_key=None)
+    stream = QueueStream(
+        viewer,
+        TypeFilter.parse(None),
+        as_json=True,
+        user_key=None,
+        max_buffer=1 << 20,
+        linger_s=120.0,
+    )
     stream.live = True
     hub.attach(stream)
     pii = {"reporterEmail": "r@example.com"}

@@ -82,7 +82,7 @@ def test_no_tenant_changes_what_another_tenants_subscribers_see(
 ) -> None:
     defined = {f"t{i}": sensitive for i, sensitive in enumerate(definitions_per_tenant)}
     together = _catalogs(defined)
-    hub = Hub(sensitive=together.sensitive)
+    hub = Hub(sensitive=together.sensitive, heartbeat_s=60.0, retry_ms=1000)
     for tenant, own in defined.items():
         alone = _catalogs({tenant: own})  # as if no other tenant existed
         event = _event(tenant)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tidings.cli.settings_flags import with_setting_flags
 from tidings.config import Settings, load_settings
 from tidings.errors import TidingsError
 
@@ -49,29 +50,10 @@ def settings_from(config: str | None, **overrides: Any) -> Settings:
 
 
 @app.command()
-def serve(
-    config: ConfigOpt = None,
-    database: DatabaseOpt = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (TIDINGS_HOST)")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (TIDINGS_PORT)")] = None,
-    admin_key: Annotated[
-        str | None, typer.Option(help="Bootstrap admin key (TIDINGS_ADMIN_KEY)")
-    ] = None,
-    jwt_secret: Annotated[str | None, typer.Option(help="HS256 secret for user tokens")] = None,
-    log_json: Annotated[
-        bool | None, typer.Option("--log-json/--log-text", help="Structured JSON logs")
-    ] = None,
-) -> None:
-    """Run the server (production)."""
-    settings = settings_from(
-        config,
-        database_url=database,
-        host=host,
-        port=port,
-        admin_key=admin_key,
-        jwt_secret=jwt_secret,
-        log_json=log_json,
-    )
+@with_setting_flags
+def serve(config: ConfigOpt = None, **flags: Any) -> None:
+    """Run the server (production). Every setting is a flag (see --help)."""
+    settings = settings_from(config, **flags)
     from tidings.http.server import run
 
     run(settings)

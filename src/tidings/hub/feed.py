@@ -31,7 +31,7 @@ TASK = "feed"
 
 
 class Feed:
-    def __init__(self, store: Store, hub: Hub, *, poll_s: float = 2.0) -> None:
+    def __init__(self, store: Store, hub: Hub, *, poll_s: float) -> None:
         self.store = store
         self.hub = hub
         self.poll_s = poll_s

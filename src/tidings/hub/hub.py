@@ -47,8 +47,6 @@ from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.hub")
 HEARTBEAT_TASK = "hub.heartbeat"
-DEFAULT_HEARTBEAT_S = 15.0
-DEFAULT_RETRY_MS = 2_000
 
 # (tenant, type) -> the type's sensitive fields as that tenant defines it.
 SensitiveLookup = Callable[[str, str], Mapping[str, str]]
@@ -76,10 +74,11 @@ class Hub:
     def __init__(
         self,
         *,
+        heartbeat_s: float,
+        retry_ms: int,
         sensitive: SensitiveLookup = _no_sensitive,
-        heartbeat_s: float = DEFAULT_HEARTBEAT_S,
-        retry_ms: int = DEFAULT_RETRY_MS,
     ) -> None:
+        # No defaults for what Settings configures: one place for each default.
         self.index: SubscriptionIndex[BaseStream] = SubscriptionIndex()
         self.position = 0
         self.stats = HubStats()

@@ -42,8 +42,6 @@ from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_comment, encode_event, encode_message
 
-DEFAULT_MAX_BUFFER = 1 << 20  # bytes of unsent data per connection (SSE and WebSocket)
-DEFAULT_LINGER_S = 120.0  # a closed stream's client may read nothing this long
 HEARTBEAT = encode_comment("heartbeat")
 
 
@@ -169,8 +167,8 @@ class TransportSSE(BaseStream):
         *,
         chunked: bool,
         user_key: tuple[str, str] | None,
-        max_buffer: int = DEFAULT_MAX_BUFFER,
-        linger_s: float = DEFAULT_LINGER_S,
+        max_buffer: int,
+        linger_s: float,
     ) -> None:
         super().__init__(viewer, types, user_key=user_key)
         self.transport = transport
@@ -271,8 +269,8 @@ class QueueStream(BaseStream):
         *,
         as_json: bool,
         user_key: tuple[str, str] | None,
-        max_buffer: int = DEFAULT_MAX_BUFFER,
-        linger_s: float = DEFAULT_LINGER_S,
+        max_buffer: int,
+        linger_s: float,
     ) -> None:
         super().__init__(viewer, types, user_key=user_key)
         self.as_json = as_json
