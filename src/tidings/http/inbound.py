@@ -9,9 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.http.admin import admin
-from tidings.http.events import json_response, node, read_raw
-from tidings.services.inbound import check_mappings, check_secret
+from tidings.http.events import json_response, node, principal_of, read_raw
 
 router = APIRouter(tags=["inbound"])
 NAME = r"^[A-Za-z0-9_.\-]{1,100}$"
@@ -29,17 +27,19 @@ class IntegrationIn(BaseModel):
 async def put_integration(
     request: Request, body: IntegrationIn, name: str = Path(pattern=NAME)
 ) -> Response:
-    tidings, _ = await admin(request, "integrations")
-    check_secret(body.secret, body.scheme)
-    check_mappings(body.mappings)
-    await tidings.store.put_integration(name, body.secret, body.scheme, body.mappings)
+    await node(request).inbound.configure(
+        await principal_of(request),
+        name,
+        secret=body.secret,
+        scheme=body.scheme,
+        mappings=body.mappings,
+    )
     return json_response({"name": name, "scheme": body.scheme, "mappings": body.mappings})
 
 
 @router.get("/api/admin/integrations/{name}/log", summary="The integration's inbound audit log")
 async def integration_log(request: Request, name: str = Path(pattern=NAME)) -> Response:
-    tidings, _ = await admin(request, "integrations")
-    rows = await tidings.store.inbound_history(name)
+    rows = await node(request).inbound.history(await principal_of(request), name)
     items = [
         {
             "webhookId": r["webhook_id"],
