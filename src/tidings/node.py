@@ -45,11 +45,14 @@ from tidings.hub.hub import Hub
 from tidings.hub.stream import KEY_REVOKED, TENANT_SUSPENDED, USER_DELETED, BaseStream
 from tidings.periodic import Periodic
 from tidings.services.auth import CLOSED_STATES, PUBLISHING_STATES, Authenticator, Principal
+from tidings.services.catalog import CatalogTypes
 from tidings.services.inbound import Inbound
 from tidings.services.ingest import Ingest
+from tidings.services.jobs import Jobs
 from tidings.services.notifications import Notifications
 from tidings.services.ratelimit import PublishLimiter
 from tidings.services.retention import Retention
+from tidings.services.rules import Rules
 from tidings.store.base import (
     AppendOutcome,
     AppendResult,
@@ -171,6 +174,14 @@ class Tidings:
                     disable_after_s=settings.webhook_disable_after_s,
                 ),
             )
+        self.jobs = Jobs(self.store, self.rulebook, admit=self.admit, wake_worker=self.wake_worker)
+        self.rules = Rules(self.rulebook, self.actions)
+        self.catalog_types = CatalogTypes(
+            self.store,
+            self.catalog,
+            for_tenant=self.catalogs.for_tenant,
+            refresh=self.catalogs.refresh,
+        )
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
         # Last: a plugin's register(tidings) sees a node whose rule book and
@@ -236,6 +247,11 @@ class Tidings:
     def register_job(self, name: str, run: Any = None) -> Any:
         """Add a named job for ``run_job`` rules."""
         return self.actions.register_job(name, run)
+
+    def wake_worker(self) -> None:
+        """Jobs may be due now: tell this process's worker (if it runs one)."""
+        if self.worker is not None:
+            self.worker.wake()
 
     def _jobs_enqueued(self, outcome: AppendOutcome) -> None:
         if outcome.jobs and self.worker is not None:

@@ -20,7 +20,7 @@ import secrets
 import shlex
 from typing import Any
 
-from tidings.automation.packs import install_pack, read_pack
+from tidings.automation.packs import read_pack
 from tidings.config import load_settings
 from tidings.core.audience import UserRecord
 from tidings.core.envelope import now_iso
@@ -28,7 +28,7 @@ from tidings.errors import TidingsError
 from tidings.http.app import TidingsApp
 from tidings.http.server import TidingsServer, uvicorn_config
 from tidings.logs import configure_logging
-from tidings.node import Tidings
+from tidings.node import OPERATOR, Tidings
 from tidings.services.auth import mint_token
 
 log = logging.getLogger("tidings.cli.demo")
@@ -133,7 +133,7 @@ async def provision(tidings: Tidings) -> None:
         await store.put_role(role, permissions, None)
     for user in USERS:
         await store.put_user(user)
-    await install_pack(tidings, read_pack("lms-awareness"), TENANT, author="demo")
+    await tidings.rules.install(OPERATOR, read_pack("lms-awareness"), TENANT, author="demo")
 
 
 async def produce(tidings: Tidings, rate: float) -> None:
