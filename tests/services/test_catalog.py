@@ -69,7 +69,7 @@ async def test_a_new_type_is_stored_then_the_tenants_catalog_refreshed() -> None
 
 
 async def test_a_change_and_a_version_refresh_too() -> None:
-    types, store, refreshed = service()
+    types, _, refreshed = service()
     await types.create_type(OPERATOR, "t1", "acme.widget.created", {"versions": [WIDGET]})
     await types.change_type(OPERATOR, "t1", "acme.widget.created", {"description": "A widget"})
     added = await types.add_version(

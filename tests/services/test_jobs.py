@@ -133,7 +133,7 @@ async def test_a_retry_requeues_the_job_and_wakes_the_worker() -> None:
 
 
 async def test_a_retry_that_queued_nothing_does_not_wake_the_worker() -> None:
-    jobs, store, woken = service(job(1, status="running"))
+    jobs, _, woken = service(job(1, status="running"))
     assert await jobs.retry_many(OPERATOR, [1, 2]) == 0
     assert woken == []
 
@@ -159,7 +159,7 @@ async def test_unauthorized_callers_are_refused_before_any_write() -> None:
 
 
 async def test_another_tenants_job_is_not_found_and_unchanged() -> None:
-    jobs, store, woken = service(job(1, tenant_id="t2"))
+    jobs, store, _ = service(job(1, tenant_id="t2"))
     with pytest.raises(NotFound):
         await jobs.discard(TENANT_ADMIN, 1, "not mine")
     with pytest.raises(NotFound):
