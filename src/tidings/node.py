@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from tidings.automation import builtin
-from tidings.automation.actions import ActionRegistry
+from tidings.automation.actions import ActionHost, ActionRegistry
 from tidings.automation.email import DEFAULT_SENDER, SmtpSettings
 from tidings.automation.plugins import load_plugins
 from tidings.automation.rulebook import RuleBook
-from tidings.automation.worker import Worker
+from tidings.automation.worker import Worker, WorkerSettings
 from tidings.catalog import load_catalog
 from tidings.catalog.tenants import TenantCatalogs
 from tidings.config import Settings
@@ -44,14 +44,17 @@ from tidings.services.auth import (
     Authenticator,
     Principal,
 )
+from tidings.services.catalog import CatalogTypes
 from tidings.services.history import History
 from tidings.services.identity import Identity
 from tidings.services.inbound import Inbound
 from tidings.services.ingest import Ingest
+from tidings.services.jobs import Jobs
 from tidings.services.lifecycle import Lifecycle
 from tidings.services.notifications import Notifications
 from tidings.services.ratelimit import PublishLimiter
 from tidings.services.retention import Retention
+from tidings.services.rules import Rules
 from tidings.services.tickets import Tickets
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent, TenantRecord
 from tidings.store.group_commit import GroupCommit
@@ -133,8 +136,10 @@ class Tidings:
         self.history = History(
             self.store, self.hub, self.catalogs.sensitive, max_replay=settings.max_replay
         )
-        self.notifications = Notifications(self)
-        self.inbound = Inbound(self)
+        self.notifications = Notifications(self.store, admit=self.admit, publish=self.publish)
+        self.inbound = Inbound(
+            self.store, transition_tenant=self.transition_tenant, publish=self.publish
+        )
         # Checked at start: a bad SMTP URL is a configuration error, not a
         # failure of every send_email job later.
         self.smtp = (
@@ -144,18 +149,55 @@ class Tidings:
         )
         self.actions = ActionRegistry()
         builtin.install(self.actions)
-        load_plugins(self, settings.plugins)
-        self.rulebook = RuleBook(self, refresh_s=settings.cache_ttl_s)
+        self.rulebook = RuleBook(
+            self.store,
+            self.actions,
+            catalogs=self.catalogs.for_tenant,
+            control=self.control,
+            publish=self.publish,
+            notifier=self.notifications,
+            allow_private_webhooks=settings.allow_private_webhooks,
+            refresh_s=settings.cache_ttl_s,
+        )
         self.worker: Worker | None = None
         if settings.run_jobs:
-            self.worker = Worker(
-                self,
-                concurrency=settings.job_concurrency,
-                lease_s=settings.job_lease_s,
-                poll_s=settings.job_poll_s,
+            host = ActionHost(
+                publish=self.publish,
+                notifications=self.notifications,
+                supervisor=self.supervisor,
+                smtp=self.smtp,
+                allow_private_webhooks=settings.allow_private_webhooks,
+                jobs=self.actions.jobs,
             )
+            self.worker = Worker(
+                self.store,
+                self.rulebook,
+                self.actions,
+                host,
+                admit=self.admit,
+                worker_id=f"worker-{self.node_id}",
+                settings=WorkerSettings(
+                    concurrency=settings.job_concurrency,
+                    lease_s=settings.job_lease_s,
+                    poll_s=settings.job_poll_s,
+                    max_event_depth=settings.max_event_depth,
+                    disable_after_failures=settings.webhook_disable_after_failures,
+                    disable_after_s=settings.webhook_disable_after_s,
+                ),
+            )
+        self.jobs = Jobs(self.store, self.rulebook, admit=self.admit, wake_worker=self.wake_worker)
+        self.rules = Rules(self.rulebook, self.actions)
+        self.catalog_types = CatalogTypes(
+            self.store,
+            self.catalog,
+            for_tenant=self.catalogs.for_tenant,
+            refresh=self.catalogs.refresh,
+        )
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
+        # Last: a plugin's register(tidings) sees a node whose rule book and
+        # worker exist (and may only add actions and jobs to it).
+        load_plugins(self, settings.plugins)
 
     def sensitive_for(self, tenant_id: str, event_type: str) -> Any:
         """The sensitive fields of ``event_type`` as tenant ``tenant_id`` defines it."""
@@ -166,7 +208,7 @@ class Tidings:
             await upgrade(self.settings.database_url)
         await self.store.open()
         await self.rulebook.load()  # before the first append: its jobs are enqueued with it
-        self.rulebook.start()
+        self.rulebook.start(self.supervisor)
         await self.catalogs.start(self.supervisor)
         await self.feed.start(self.supervisor)
         await self.signals.start(self._on_log, self._on_control)
@@ -216,6 +258,11 @@ class Tidings:
     def register_job(self, name: str, run: Any = None) -> Any:
         """Add a named job for ``run_job`` rules."""
         return self.actions.register_job(name, run)
+
+    def wake_worker(self) -> None:
+        """Jobs may be due now: tell this process's worker (if it runs one)."""
+        if self.worker is not None:
+            self.worker.wake()
 
     def _jobs_enqueued(self, outcome: AppendOutcome) -> None:
         if outcome.jobs and self.worker is not None:

@@ -26,9 +26,12 @@ from tidings.errors import InvalidInput
 if TYPE_CHECKING:
     import httpx
 
+    from tidings.automation.email import SmtpSettings
     from tidings.automation.rules import Rule
-    from tidings.node import Tidings
-    from tidings.store.base import JobRecord
+    from tidings.core.catalog import Catalog
+    from tidings.services.ports import Notifier, Publisher
+    from tidings.store.base import JobRecord, TenantRecord
+    from tidings.supervision import Supervisor
 
 NAME = r"^[a-z][a-z0-9_.\-]{0,63}$"
 
@@ -37,28 +40,61 @@ class PermanentActionError(Exception):
     """Raised by an action when retrying cannot help: the job goes dead."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CheckContext:
-    """What a configuration check may consult."""
+    """What a configuration check may consult when a rule is saved or
+    dry-run: nothing it could change."""
 
-    tidings: Tidings
     tenant_id: str | None  # the rule's scope (None: global)
+    catalog: Catalog  # the event types of that scope (the shipped ones for a global rule)
+    jobs: Mapping[str, Run]  # run_job's named jobs, as registered
+    allow_private_webhooks: bool  # the SSRF policy of webhook URLs
+
+
+@dataclass(frozen=True, slots=True)
+class ActionHost:
+    """What the node lends every action, the same for every attempt: the
+    only ways an action (built-in or a plugin's) reaches the rest of
+    Tidings. Actions may publish follow-up events (as the operator, with an
+    idempotency key so a retried job publishes once), write in-app
+    notifications, send e-mail through ``smtp`` and look at the node's
+    supervised tasks; they never see the store or the settings."""
+
+    publish: Publisher  # returns once the event is durable; tenant lifecycle checked
+    notifications: Notifier  # members of an audience; create one notification
+    supervisor: Supervisor  # the node's background tasks (their health)
+    smtp: SmtpSettings | None  # None: no SMTP configured
+    allow_private_webhooks: bool  # the SSRF policy every webhook request is checked against
+    jobs: Mapping[str, Run]  # run_job's named jobs, as registered (read only)
 
 
 @dataclass(slots=True)
 class ActionContext:
-    """What one attempt of an action gets."""
+    """What one attempt of an action gets. ``event`` is the stored envelope
+    (with its position), ``tenant`` the event's tenant as admitted for this
+    attempt (it accepts writes), ``variables`` what templates saw when the
+    configuration was rendered. ``http`` is the worker's shared client
+    whose connections are checked against the SSRF policy; actions must
+    not close it."""
 
-    tidings: Tidings
+    host: ActionHost
     rule: Rule
     job: JobRecord
     event: dict[str, Any]  # the envelope, with its position
+    tenant: TenantRecord
     http: httpx.AsyncClient  # webhook_client: connections checked against the SSRF policy
     variables: dict[str, Any] = field(default_factory=dict)  # what templates see
 
     @property
     def tenant_id(self) -> str:
         return str(self.event["tenantId"])
+
+    @property
+    def tidings(self) -> ActionHost:
+        """The host, under the name plugins used when the context carried
+        the whole node: ``ctx.tidings.publish``, ``.notifications``,
+        ``.supervisor`` and ``.smtp`` keep working."""
+        return self.host
 
 
 Check = Callable[[Mapping[str, Any], str, CheckContext], None]

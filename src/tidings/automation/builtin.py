@@ -89,11 +89,10 @@ def _check_email(config: Mapping[str, Any], where: str, ctx: CheckContext) -> No
 
 
 async def _send_email(ctx: ActionContext, config: dict[str, Any]) -> ActionOutcome:
-    smtp = ctx.tidings.smtp
+    smtp = ctx.host.smtp
     if smtp is None:
         return ActionOutcome.failed("SMTP is not configured (smtp_url)", permanent=True)
-    tenant = await ctx.tidings.store.get_tenant(ctx.tenant_id)
-    sender = config.get("from") or (tenant.settings.get("emailFrom") if tenant else None)
+    sender = config.get("from") or ctx.tenant.settings.get("emailFrom")
     try:
         to = validate_addresses(config["to"], "/action/config/to")
         cc = validate_addresses(config["cc"], "/action/config/cc") if config.get("cc") else []
@@ -120,9 +119,7 @@ def _check_webhook(config: Mapping[str, Any], where: str, ctx: CheckContext) -> 
     known_keys(config, where, WEBHOOK_KEYS)
     url = require(config, "url", where)
     if not _templated(url):
-        check_webhook_url(
-            url, allow_private=ctx.tidings.settings.allow_private_webhooks, field=f"{where}/url"
-        )
+        check_webhook_url(url, allow_private=ctx.allow_private_webhooks, field=f"{where}/url")
     check_secret(require(config, "secret", where), f"{where}/secret")
     for i, old in enumerate(config.get("previousSecrets") or []):
         value = old.get("secret") if isinstance(old, dict) else old
@@ -149,7 +146,7 @@ def signing_secrets(config: Mapping[str, Any], now: float) -> list[str]:
 
 
 async def _trigger_webhook(ctx: ActionContext, config: dict[str, Any]) -> ActionOutcome:
-    allow_private = ctx.tidings.settings.allow_private_webhooks
+    allow_private = ctx.host.allow_private_webhooks
     try:
         check_webhook_url(str(config["url"]), allow_private=allow_private)
     except InvalidInput as exc:
@@ -181,14 +178,14 @@ def _check_notification(config: Mapping[str, Any], where: str, ctx: CheckContext
 
 
 async def _send_notification(ctx: ActionContext, config: dict[str, Any]) -> ActionOutcome:
-    tidings, tenant_id = ctx.tidings, ctx.tenant_id
+    notifications, tenant_id = ctx.host.notifications, ctx.tenant_id
     try:
         audience = parse_audience(config["audience"], field="/action/config/audience")
     except InvalidInput as exc:
         raise PermanentActionError(f"audience rendered to {config['audience']!r}: {exc}") from None
-    users = await tidings.notifications.members(tenant_id, audience)
+    users = await notifications.members(tenant_id, audience)
     for user_id in users:
-        await tidings.notifications.create(
+        await notifications.create(
             tenant_id,
             user_id,
             type=str(config.get("type") or ctx.event["type"]),
@@ -208,9 +205,7 @@ PUBLISH_KEYS = {"type", "data", "audiences", "entityId", "entityType", "action"}
 def _check_publish(config: Mapping[str, Any], where: str, ctx: CheckContext) -> None:
     known_keys(config, where, PUBLISH_KEYS)
     event_type = require(config, "type", where)
-    if not _templated(event_type) and event_type not in ctx.tidings.catalogs.for_tenant(
-        ctx.tenant_id
-    ):
+    if not _templated(event_type) and event_type not in ctx.catalog:
         raise InvalidInput(f"unknown event type {event_type!r}", field=f"{where}/type")
     if not isinstance(config.get("data", {}), dict):
         raise InvalidInput("data must be an object", field=f"{where}/data")
@@ -233,7 +228,7 @@ async def _publish_event(ctx: ActionContext, config: dict[str, Any]) -> ActionOu
         if config.get(key) is not None:
             envelope[key] = config[key]
     try:
-        result = await ctx.tidings.publish(envelope, idempotency_key=f"job:{ctx.job.id}")
+        result = await ctx.host.publish(envelope, idempotency_key=f"job:{ctx.job.id}")
     except TidingsError as exc:
         if exc.retryable:
             return ActionOutcome.failed(str(exc))
@@ -247,15 +242,15 @@ async def _publish_event(ctx: ActionContext, config: dict[str, Any]) -> ActionOu
 def _check_run_job(config: Mapping[str, Any], where: str, ctx: CheckContext) -> None:
     known_keys(config, where, {"name", "args"})
     name = require(config, "name", where)
-    if name not in ctx.tidings.actions.jobs:
-        known = ", ".join(sorted(ctx.tidings.actions.jobs)) or "none registered"
+    if name not in ctx.jobs:
+        known = ", ".join(sorted(ctx.jobs)) or "none registered"
         raise InvalidInput(f"unknown job {name!r} (known: {known})", field=f"{where}/name")
     if not isinstance(config.get("args", {}), dict):
         raise InvalidInput("args must be an object", field=f"{where}/args")
 
 
 async def _run_job(ctx: ActionContext, config: dict[str, Any]) -> Any:
-    job = ctx.tidings.actions.jobs.get(str(config["name"]))
+    job = ctx.host.jobs.get(str(config["name"]))
     if job is None:
         raise PermanentActionError(f"job {config['name']!r} is not registered in this process")
     return await job(ctx, dict(config.get("args") or {}))

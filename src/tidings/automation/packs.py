@@ -15,7 +15,7 @@ from tidings.errors import InvalidInput, NotFound
 from tidings.store.base import RuleRecord
 
 if TYPE_CHECKING:
-    from tidings.node import Tidings
+    from tidings.automation.rulebook import RuleBook
 
 PACKS = Path(__file__).parent / "packs"
 
@@ -42,9 +42,11 @@ def read_pack(name_or_path: str) -> dict[str, Any]:
 
 
 async def install_pack(
-    tidings: Tidings, pack: dict[str, Any], tenant_id: str | None, author: str | None = None
+    rulebook: RuleBook, pack: dict[str, Any], tenant_id: str | None, author: str | None = None
 ) -> list[RuleRecord]:
-    existing = {(r.name, r.tenant_id): r.id for r in await tidings.store.jobs.list_rules()}
+    """Save every rule of ``pack`` scoped to ``tenant_id``, replacing the
+    rules of the same name and scope."""
+    existing = {(r.name, r.tenant_id): r.id for r in await rulebook.store.jobs.list_rules()}
     installed = []
     for i, body in enumerate(pack["rules"]):
         if not isinstance(body, dict):
@@ -52,7 +54,7 @@ async def install_pack(
         body = {**body, "tenantId": tenant_id}
         rule_id = existing.get((str(body.get("name")), tenant_id))
         try:
-            record, _ = await tidings.rulebook.save(
+            record, _ = await rulebook.save(
                 body, rule_id=rule_id, author=author or f"pack:{pack.get('name', '?')}"
             )
         except InvalidInput as exc:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tidings.automation.rules import Rule
 from tidings.core.triggers import RuleSet
 from tidings.errors import InvalidInput, NotFound
 from tidings.store.append import job_row
 from tidings.store.base import LogQuery
 
 if TYPE_CHECKING:
-    from tidings.node import Tidings
+    from tidings.store.sql import SQLStore
 
 PAGE = 500
 
@@ -48,26 +49,21 @@ class ReplayReport:
 
 
 async def replay(
-    tidings: Tidings,
+    store: SQLStore,
+    rules: RuleSet,
     *,
     since: float,
     until: float,
     tenant_id: str | None = None,
-    rule_id: str | None = None,
     dry_run: bool = False,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    tenant_rules_only: bool = False,
 ) -> ReplayReport:
-    """Replay ``[since, until)``; ``progress(done, total)`` after each page.
-    ``tenant_rules_only``: leave global rules out (a tenant's own admin
-    replays its rules, not the platform's)."""
-    if until <= since:
-        raise InvalidInput("the range is empty: --to must be after --from", field="to")
-    if tenant_id is not None and not dry_run:
-        await tidings.admit(tenant_id, field="tenantId")  # jobs of other tenants are held
-    rules = await _rules(tidings, tenant_id, rule_id, tenant_rules_only)
-    store = tidings.store
+    """Match ``[since, until)`` of the log (``tenant_id``'s events only,
+    unless None) against ``rules`` and queue the missing jobs (the engine:
+    the caller checks the range, the tenant and wakes the worker, see
+    :mod:`tidings.services.jobs`). ``progress(done, total)`` after each page.
+    Uses the store's ``EventLog`` (count, query) and ``JobQueue`` roles."""
     query = LogQuery(tenant_ids=[tenant_id] if tenant_id else None, since=since, until=until)
     report = ReplayReport(events=await store.count_events(query), dry_run=dry_run)
     after = 0
@@ -97,23 +93,21 @@ async def replay(
             report.queued += await store.jobs.enqueue(fresh, force=force, now=now)
         if progress is not None:
             progress(report.scanned, report.events)
-    if not dry_run and report.queued and tidings.worker is not None:
-        tidings.worker.wake()
     return report
 
 
-async def _rules(
-    tidings: Tidings, tenant_id: str | None, rule_id: str | None, tenant_rules_only: bool
+def choose_rules(
+    rules: Mapping[str, Rule], tenant_id: str | None, rule_id: str | None, tenant_rules_only: bool
 ) -> RuleSet:
-    await tidings.rulebook.load()
+    """The enabled rules a replay of ``tenant_id`` (None: every tenant) runs:
+    global and that tenant's, only the tenant's with ``tenant_rules_only``,
+    or the one ``rule_id`` (404 when not in that choice, 422 when disabled)."""
     scopes = (tenant_id,) if tenant_rules_only else (None, tenant_id)
     chosen = [
-        r
-        for r in tidings.rulebook.rules.values()
-        if r.enabled and (tenant_id is None or r.tenant_id in scopes)
+        r for r in rules.values() if r.enabled and (tenant_id is None or r.tenant_id in scopes)
     ]
     if rule_id is not None:
-        rule = tidings.rulebook.rules.get(rule_id)
+        rule = rules.get(rule_id)
         if rule is None or (tenant_rules_only and rule.tenant_id != tenant_id):
             raise NotFound(f"no rule {rule_id!r}", field="rule")
         if not rule.enabled:

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from tidings.automation.actions import CheckContext, known_keys
+from tidings.automation.actions import ActionRegistry, CheckContext, known_keys
 from tidings.automation.rules import Rule, compile_rule, normalize_spec
 from tidings.automation.templates import event_context
 from tidings.automation.webhook import new_secret
+from tidings.core.catalog import Catalog
 from tidings.core.conditions import compile_conditions
 from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
@@ -35,11 +36,13 @@ from tidings.core.patterns import compile_pattern
 from tidings.core.triggers import RuleSet
 from tidings.errors import InvalidInput, NotFound, TidingsError
 from tidings.periodic import Periodic
+from tidings.services.ports import Control, Notifier, Publisher
 from tidings.store.base import RuleRecord
 from tidings.store.jobs import HEALTH_KEY, FailingRule
+from tidings.supervision import Supervisor
 
 if TYPE_CHECKING:
-    from tidings.node import Tidings
+    from tidings.store.sql import SQLStore  # its JobQueue role: store.jobs
 
 log = logging.getLogger("tidings.automation")
 RULE_KEYS = {"name", "tenantId", "priority", "enabled", "trigger", "action", "retry", "author"}
@@ -48,9 +51,31 @@ ADMIN_PERMISSION = "tidings.admin"  # a tenant's admins: told when a rule is dis
 
 
 class RuleBook:
-    def __init__(self, tidings: Tidings, *, refresh_s: float = 5.0) -> None:
-        self.tidings = tidings
-        self.store = tidings.store
+    """Uses the store's ``JobQueue`` role (rules, their version, disabling)
+    and hands the store its :class:`RuleSet`; checks configurations with
+    ``actions`` against ``catalogs(tenant_id)``; announces every change with
+    ``control("rules_changed")``; a disabled tenant rule is published with
+    ``publish`` and told to the tenant's admins through ``notifier``."""
+
+    def __init__(
+        self,
+        store: SQLStore,
+        actions: ActionRegistry,
+        *,
+        catalogs: Callable[[str | None], Catalog],
+        control: Control,
+        publish: Publisher,
+        notifier: Notifier,
+        allow_private_webhooks: bool = False,
+        refresh_s: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.actions = actions
+        self._catalogs = catalogs
+        self._control = control
+        self._publish = publish
+        self._notifier = notifier
+        self._allow_private = allow_private_webhooks
         self.refresh_s = refresh_s
         self.rules: dict[str, Rule] = {}
         self._version: tuple[int, float] | None = None
@@ -76,8 +101,8 @@ class RuleBook:
         if await self.store.jobs.rules_version() != self._version:
             await self.load()
 
-    def start(self) -> None:
-        self._poller.start(self.tidings.supervisor)
+    def start(self, supervisor: Supervisor) -> None:
+        self._poller.start(supervisor)
 
     async def stop(self) -> None:
         await self._poller.stop()
@@ -91,6 +116,15 @@ class RuleBook:
         if rule_id not in self.rules:
             await self.load()
         return self.rules.get(rule_id)
+
+    def check_context(self, tenant_id: str | None) -> CheckContext:
+        """What the configuration checks of a rule scoped to ``tenant_id`` consult."""
+        return CheckContext(
+            tenant_id=tenant_id,
+            catalog=self._catalogs(tenant_id),
+            jobs=self.actions.jobs,
+            allow_private_webhooks=self._allow_private,
+        )
 
     # -- changes ------------------------------------------------------------
 
@@ -114,7 +148,7 @@ class RuleBook:
             config.setdefault("previousSecrets", old.get("previousSecrets", []))
         action["config"] = config
         body["action"] = action
-        spec = normalize_spec(body, self.tidings.actions, CheckContext(self.tidings, tenant_id))
+        spec = normalize_spec(body, self.actions, self.check_context(tenant_id))
         if existing is not None and _same_endpoint(existing, spec, bool(body.get("enabled", True))):
             spec[HEALTH_KEY] = existing.spec[HEALTH_KEY]  # an edit keeps counting
         now = time.time()
@@ -148,7 +182,7 @@ class RuleBook:
         if record is None:
             return None
         log.warning("rule %s disabled: %s", rule_id, reason)
-        await self.tidings.control("rules_changed")
+        await self._control("rules_changed")
         if record.tenant_id is not None:
             try:
                 await self._announce_disabled(record, reason, failing)
@@ -180,8 +214,8 @@ class RuleBook:
             "data": data,
         }
         key = f"rule.disabled:{record.id}:{record.updated_at!r}"
-        published = await self.tidings.publish(event, idempotency_key=key)
-        notifications = self.tidings.notifications
+        published = await self._publish(event, idempotency_key=key)
+        notifications = self._notifier
         admins = await notifications.members(record.tenant_id, f"permission:{ADMIN_PERMISSION}")
         for user_id in admins:
             await notifications.create(
@@ -218,16 +252,14 @@ class RuleBook:
 
     async def _store_and_announce(self, record: RuleRecord) -> None:
         await self.store.jobs.put_rule(record)
-        await self.tidings.control("rules_changed")
+        await self._control("rules_changed")
 
     # -- dry run ------------------------------------------------------------
 
     def dry_run(self, body: Mapping[str, Any], sample: Mapping[str, Any]) -> dict[str, Any]:
         """Would this rule fire for ``sample``, and with what rendered
         configuration? Runs nothing."""
-        spec = normalize_spec(
-            body, self.tidings.actions, CheckContext(self.tidings, body.get("tenantId"))
-        )
+        spec = normalize_spec(body, self.actions, self.check_context(body.get("tenantId")))
         event = dict(sample)
         event.setdefault("tenantId", body.get("tenantId"))
         event.setdefault("data", {})
@@ -248,12 +280,9 @@ class RuleBook:
         result: dict[str, Any] = {"matched": not reasons, "reasons": reasons, "actions": []}
         if not reasons:
             variables = event_context(event, rule={"id": body.get("id"), "name": body.get("name")})
-            rendered = self.tidings.actions.render(action["type"], action["config"], variables)
+            rendered = self.actions.render(action["type"], action["config"], variables)
             result["actions"] = [
-                {
-                    "type": action["type"],
-                    "config": self.tidings.actions.shown(action["type"], rendered),
-                }
+                {"type": action["type"], "config": self.actions.shown(action["type"], rendered)}
             ]
         return result
 

@@ -95,7 +95,7 @@ def known_type(pattern: str, ctx: CheckContext) -> str:
     wildcards may match types added later."""
     if "*" in pattern or "?" in pattern:
         return pattern
-    catalog = ctx.tidings.catalogs.for_tenant(ctx.tenant_id)
+    catalog = ctx.catalog
     if pattern in catalog:
         return pattern
     module, _, name = pattern.partition(".")

@@ -21,7 +21,7 @@ The claim and flush loops run supervised (``worker.claim``,
 ``worker.flush``): an error in one round is logged and the loop goes on,
 and a loop that dies anyway shows on ``/readyz`` and is restarted.
 
-A job runs only while its tenant accepts writes (``Tidings.admit``, asked
+A job runs only while its tenant accepts writes (the node's admit gate, asked
 before every attempt): for a READ_ONLY or SUSPENDED tenant the attempt
 fails with the reason and is retried on the rule's schedule (a short
 suspension delays it; a long one leaves it dead, for an operator to retry
@@ -37,23 +37,26 @@ import logging
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tidings.automation.actions import ActionContext, one_line
+from tidings.automation.actions import ActionContext, ActionHost, ActionRegistry, one_line
 from tidings.automation.outcome import ActionOutcome
+from tidings.automation.rulebook import RuleBook
 from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
 from tidings.automation.webhook import webhook_client
 from tidings.core.envelope import UNREADABLE_TYPE, event_from_row, iso_utc
 from tidings.core.retry import RetryPolicy, parse_retry
 from tidings.errors import TidingsError
+from tidings.services.ports import AdmitGate
 from tidings.store.base import AttemptRecord, JobRecord, JobResult
 from tidings.store.jobs import Delivery
 
 if TYPE_CHECKING:
-    from tidings.node import Tidings
+    from tidings.store.sql import SQLStore  # its JobQueue role: store.jobs
 
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0
@@ -76,20 +79,46 @@ def settle(
     return "failed", now + delay
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How one worker runs (from :class:`tidings.config.Settings`)."""
+
+    concurrency: int = 16  # jobs at once
+    lease_s: float = 120.0  # a claimed job is this worker's for so long
+    poll_s: float = 1.0  # look for due jobs at least this often
+    max_event_depth: int = 32  # nesting allowed when reading an event back from the log
+    disable_after_failures: int = 20  # a webhook rule's run of failures that disables it
+    disable_after_s: float = 5 * 86400.0  # ... once it also spans this long (0 failures: never)
+
+
 class Worker:
+    """Uses the store's ``JobQueue`` role (claim, expired, finish, record
+    deliveries); finds each job's rule in ``rulebook`` (and disables rules
+    through it); asks ``admit`` before each attempt; runs actions from
+    ``actions`` with an :class:`ActionContext` around ``host``; its loops
+    run under ``host.supervisor``."""
+
     def __init__(
         self,
-        tidings: Tidings,
+        store: SQLStore,
+        rulebook: RuleBook,
+        actions: ActionRegistry,
+        host: ActionHost,
         *,
-        concurrency: int = 16,
-        lease_s: float = 120.0,
-        poll_s: float = 1.0,
+        admit: AdmitGate,
+        worker_id: str,
+        settings: WorkerSettings = WorkerSettings(),
     ) -> None:
-        self.tidings = tidings
-        self.id = f"worker-{tidings.node_id}"
-        self.concurrency = concurrency
-        self.lease_s = lease_s
-        self.poll_s = poll_s
+        self.store = store
+        self.rulebook = rulebook
+        self.actions = actions
+        self.host = host
+        self._admit = admit
+        self.settings = settings
+        self.id = worker_id
+        self.concurrency = settings.concurrency
+        self.lease_s = settings.lease_s
+        self.poll_s = settings.poll_s
         self.stats: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._results: list[JobResult] = []
@@ -104,9 +133,8 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
-        allow_private = self.tidings.settings.allow_private_webhooks
-        self._http = webhook_client(allow_private=allow_private)
-        supervisor = self.tidings.supervisor
+        self._http = webhook_client(allow_private=self.host.allow_private_webhooks)
+        supervisor = self.host.supervisor
         supervisor.spawn(CLAIM_TASK, self._claim_loop)
         supervisor.spawn(FLUSH_TASK, self._flush_loop)
         self._started = True
@@ -117,7 +145,7 @@ class Worker:
         if not self._started:
             return
         self._started = False
-        supervisor = self.tidings.supervisor
+        supervisor = self.host.supervisor
         await supervisor.stop(CLAIM_TASK)
         if self._running:
             await asyncio.wait(self._running, timeout=grace_s)
@@ -157,8 +185,8 @@ class Worker:
         free = self.concurrency - len(self._running)
         if free <= 0 or (self._running and free < self.concurrency // 2):
             return 0  # claim in batches: a transaction per half-pool, not per job
-        claimed = await self.tidings.store.jobs.claim(
-            self.id, free, self.lease_s, now, self.tidings.rulebook.first_delays()
+        claimed = await self.store.jobs.claim(
+            self.id, free, self.lease_s, now, self.rulebook.first_delays()
         )
         for job, body in claimed:
             task = asyncio.get_running_loop().create_task(self._execute(job, body))
@@ -171,8 +199,8 @@ class Worker:
         self._wake.set()  # a slot is free
 
     async def _reap(self, now: float) -> None:
-        for job in await self.tidings.store.jobs.expired(now):
-            rule = await self.tidings.rulebook.get(job.rule_id)
+        for job in await self.store.jobs.expired(now):
+            rule = await self.rulebook.get(job.rule_id)
             policy = rule.retry if rule is not None else parse_retry(None)
             outcome = ActionOutcome.failed(f"{job.worker} lost its lease (died or hung)")
             started = (job.lease_until or now) - self.lease_s
@@ -183,7 +211,7 @@ class Worker:
 
     async def _execute(self, job: JobRecord, body: str | None) -> None:
         started = time.time()
-        rule = await self.tidings.rulebook.get(job.rule_id)
+        rule = await self.rulebook.get(job.rule_id)
         ran = [False]  # set once the action was started
         try:
             outcome = await self._attempt(job, rule, body, ran)
@@ -195,7 +223,7 @@ class Worker:
         if rule is None:
             return
         if outcome.disable_rule:
-            await self.tidings.rulebook.disable(rule.id, f"endpoint gone: {outcome.detail}")
+            await self.rulebook.disable(rule.id, f"endpoint gone: {outcome.detail}")
         elif ran[0] and rule.action_type in TRACKED_ACTIONS:
             self._deliveries.append(Delivery(rule.id, outcome.ok, started, outcome.detail))
 
@@ -210,11 +238,11 @@ class Worker:
         if body is None:
             return ActionOutcome.failed("the event is no longer in the log", permanent=True)
         try:
-            tenant = await self.tidings.admit(job.tenant_id)
+            tenant = await self._admit(job.tenant_id)
         except TidingsError as exc:
             gone = exc.extra.get("state") not in HELD_STATES
             return ActionOutcome.failed(f"held: {exc.detail}", permanent=gone)
-        stored = event_from_row(job.event_position, body, self.tidings.settings.max_event_depth)
+        stored = event_from_row(job.event_position, body, self.settings.max_event_depth)
         if stored.type == UNREADABLE_TYPE:
             return ActionOutcome.failed("the event cannot be read from the log", permanent=True)
         event: dict[str, Any] = stored.to_wire()
@@ -223,13 +251,13 @@ class Worker:
             tenant={"id": job.tenant_id, "name": tenant.name},
             rule={"id": rule.id, "name": rule.record.name},
         )
-        actions = self.tidings.actions
+        actions = self.actions
         try:
             config = actions.render(rule.action_type, rule.config, variables)
         except TemplateError as exc:
             return ActionOutcome.failed(f"template: {one_line(exc)}", permanent=True)
         assert self._http is not None
-        ctx = ActionContext(self.tidings, rule, job, event, self._http, variables)
+        ctx = ActionContext(self.host, rule, job, event, tenant, self._http, variables)
         ran[0] = True
         try:
             return await asyncio.wait_for(
@@ -284,7 +312,7 @@ class Worker:
             return
         batch, self._results = self._results, []
         try:
-            await self.tidings.store.jobs.finish(batch)
+            await self.store.jobs.finish(batch)
         except BaseException:
             self._results = batch + self._results
             raise
@@ -297,13 +325,13 @@ class Worker:
         disable the rules whose run passed both limits."""
         if not self._deliveries:
             return
-        settings = self.tidings.settings
+        settings = self.settings
         deliveries, self._deliveries = self._deliveries, []
         try:
-            failing = await self.tidings.store.jobs.record_deliveries(
+            failing = await self.store.jobs.record_deliveries(
                 deliveries,
-                failures=settings.webhook_disable_after_failures,
-                window_s=settings.webhook_disable_after_s,
+                failures=settings.disable_after_failures,
+                window_s=settings.disable_after_s,
             )
         except BaseException:
             self._deliveries = deliveries + self._deliveries
@@ -313,4 +341,4 @@ class Worker:
                 f"{rule.failures} consecutive failed deliveries since {iso_utc(rule.since)}; "
                 f"last: {rule.last_detail}"
             )
-            await self.tidings.rulebook.disable(rule.rule_id, reason, failing=rule)
+            await self.rulebook.disable(rule.rule_id, reason, failing=rule)

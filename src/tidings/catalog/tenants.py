@@ -68,9 +68,6 @@ class TenantCatalogs:
             return self.shipped
         return self._catalogs.get(tenant_id, self.shipped)
 
-    def tenant_types(self, tenant_id: str) -> list[EventType]:
-        return sorted((t for _, t in self._types.get(tenant_id, {}).values()), key=lambda t: t.name)
-
     def sensitive(self, tenant_id: str, event_type: str) -> Mapping[str, str]:
         """The sensitive fields of ``event_type`` as ``tenant_id`` sees it:
         the shipped type's, else that tenant's own definition. Never another

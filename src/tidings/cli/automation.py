@@ -9,7 +9,6 @@ import asyncio
 import json
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,6 +23,7 @@ from tidings.cli.commands import ConfigOpt, DatabaseOpt, app, fail, settings_fro
 from tidings.core.envelope import iso_utc, parse_instant
 from tidings.errors import TidingsError
 from tidings.node import Tidings
+from tidings.services.auth import OPERATOR
 
 T = TypeVar("T")
 rules_app = typer.Typer(help="Automation rules.", no_args_is_help=True)
@@ -76,16 +76,15 @@ def rules_list(
 
     async def work(tidings: Tidings) -> None:
         table = Table("id", "name", "scope", "trigger", "action", "enabled")
-        for r in await tidings.store.jobs.list_rules():
-            if tenant is None or r.tenant_id == tenant:
-                table.add_row(
-                    r.id,
-                    r.name,
-                    r.tenant_id or "global",
-                    r.spec["trigger"]["type"],
-                    r.spec["action"]["type"],
-                    "yes" if r.enabled else f"no ({r.disabled_reason or 'off'})",
-                )
+        for r in await tidings.rules.list_rules(OPERATOR, tenant):
+            table.add_row(
+                r.id,
+                r.name,
+                r.tenant_id or "global",
+                r.spec["trigger"]["type"],
+                r.spec["action"]["type"],
+                "yes" if r.enabled else f"no ({r.disabled_reason or 'off'})",
+            )
         _print(table)
 
     with_node(config, database, work)
@@ -97,7 +96,7 @@ def rules_show(rule_id: str, config: ConfigOpt = None, database: DatabaseOpt = N
     from tidings.automation.rules import rule_json
 
     async def work(tidings: Tidings) -> None:
-        _echo_json(rule_json(await tidings.rulebook.require(rule_id), tidings.actions))
+        _echo_json(rule_json(await tidings.rules.get(OPERATOR, rule_id), tidings.actions))
 
     with_node(config, database, work)
 
@@ -117,9 +116,9 @@ def rules_add(
 
     async def work(tidings: Tidings) -> None:
         for body in bodies:
-            record, secret = await tidings.rulebook.save(body, author="cli")
-            extra = f"  secret {secret}" if secret else ""
-            typer.echo(f"{record.id}  {record.name}{extra}")
+            saved = await tidings.rules.create(OPERATOR, body, author="cli")
+            extra = f"  secret {saved.secret}" if saved.secret else ""
+            typer.echo(f"{saved.record.id}  {saved.record.name}{extra}")
 
     with_node(config, database, work)
 
@@ -129,7 +128,7 @@ def rules_delete(rule_id: str, config: ConfigOpt = None, database: DatabaseOpt =
     """Delete a rule (its jobs stay, for the record)."""
 
     async def work(tidings: Tidings) -> None:
-        await tidings.rulebook.delete(await tidings.rulebook.require(rule_id))
+        await tidings.rules.delete(OPERATOR, rule_id)
         typer.echo(f"deleted {rule_id}")
 
     with_node(config, database, work)
@@ -149,9 +148,7 @@ def rules_test(
         fail(f"cannot read {event}: {exc}".splitlines()[0])
 
     async def work(tidings: Tidings) -> None:
-        record = await tidings.rulebook.require(rule_id)
-        body = {"id": record.id, "name": record.name, "tenantId": record.tenant_id, **record.spec}
-        _echo_json(tidings.rulebook.dry_run(body, sample))
+        _echo_json(await tidings.rules.test(OPERATOR, rule_id, sample))
 
     with_node(config, database, work)
 
@@ -173,10 +170,10 @@ def rules_load_pack(
     database: DatabaseOpt = None,
 ) -> None:
     """Install a rule pack (again: replaces its rules, never duplicates)."""
-    from tidings.automation.packs import install_pack, read_pack
+    from tidings.automation.packs import read_pack
 
     async def work(tidings: Tidings) -> None:
-        for record in await install_pack(tidings, read_pack(pack), tenant):
+        for record in await tidings.rules.install(OPERATOR, read_pack(pack), tenant):
             typer.echo(f"{record.id}  {record.name}")
 
     with_node(config, database, work)
@@ -198,7 +195,6 @@ def jobs_list(
     from tidings.store.base import JobFilter
 
     query = JobFilter(
-        tenant_ids=[tenant] if tenant else None,
         statuses=tuple(s for s in (status or "").split(",") if s),
         rule_id=rule,
         limit=limit,
@@ -208,7 +204,7 @@ def jobs_list(
         table = Table(
             "id", "status", "tenant", "rule", "event", "attempts", "last error", "created"
         )
-        for j in await tidings.store.jobs.list_jobs(query):
+        for j in await tidings.jobs.list_jobs(OPERATOR, query, tenant_id=tenant):
             table.add_row(
                 str(j.id),
                 j.status,
@@ -233,7 +229,7 @@ def jobs_retry(
     """Queue failed, dead or finished jobs again now."""
 
     async def work(tidings: Tidings) -> None:
-        typer.echo(f"retried {await tidings.store.jobs.retry_jobs(ids, time.time())}")
+        typer.echo(f"retried {await tidings.jobs.retry_many(OPERATOR, ids)}")
 
     with_node(config, database, work)
 
@@ -248,7 +244,7 @@ def jobs_discard(
     """Give up on jobs, with a reason."""
 
     async def work(tidings: Tidings) -> None:
-        count = await tidings.store.jobs.discard_jobs(ids, reason, time.time())
+        count = await tidings.jobs.discard_many(OPERATOR, ids, reason)
         typer.echo(f"discarded {count}")
 
     with_node(config, database, work)
@@ -271,8 +267,6 @@ def replay(
     database: DatabaseOpt = None,
 ) -> None:
     """Run a time range of the log through the rules again (seed 001)."""
-    from tidings.automation.replay import replay as run_replay
-
     try:
         since, until = parse_instant(from_, "--from"), parse_instant(to, "--to")
     except TidingsError as exc:
@@ -293,8 +287,8 @@ def replay(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = await run_replay(
-                tidings,
+            report = await tidings.jobs.replay(
+                OPERATOR,
                 since=since,
                 until=until,
                 tenant_id=tenant,

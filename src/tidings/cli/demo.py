@@ -20,7 +20,7 @@ import secrets
 import shlex
 from typing import Any
 
-from tidings.automation.packs import install_pack, read_pack
+from tidings.automation.packs import read_pack
 from tidings.config import load_settings
 from tidings.core.envelope import now_iso
 from tidings.errors import TidingsError
@@ -133,7 +133,7 @@ async def provision(tidings: Tidings) -> None:
         await identity.put_role(OPERATOR, role, permissions, None)
     for tenant_id, user_id, user in USERS:
         await identity.put_user(OPERATOR, tenant_id, user_id, user)
-    await install_pack(tidings, read_pack("lms-awareness"), TENANT, author="demo")
+    await tidings.rules.install(OPERATOR, read_pack("lms-awareness"), TENANT, author="demo")
 
 
 async def produce(tidings: Tidings, rate: float) -> None:

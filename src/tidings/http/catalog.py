@@ -18,21 +18,18 @@ type can never shadow a shipped one.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from tidings import __version__
-from tidings.catalog.tenants import stored_spec, tenant_event_type
-from tidings.core.catalog import Catalog, CatalogError, EventType
-from tidings.core.catalog_packs import TYPE_KEYS, build_event_type
-from tidings.core.compat import compare
-from tidings.core.conventions import check_type
+from tidings.catalog.tenants import tenant_event_type
+from tidings.core.catalog import Catalog, CatalogError
+from tidings.core.catalog_packs import TYPE_KEYS
 from tidings.core.export import asyncapi_document, schema_bundle
-from tidings.errors import Conflict, InvalidInput, NotFound
-from tidings.http.admin import ID, admin
+from tidings.errors import InvalidInput
+from tidings.http.admin import ID
 from tidings.http.events import json_response, node, principal_of, read_json
 from tidings.http.models import answers, needs
 from tidings.http.models.catalog import (
@@ -43,16 +40,11 @@ from tidings.http.models.catalog import (
     TenantTypes,
     TypeDetail,
 )
-from tidings.node import Tidings
-from tidings.services.access import authorize
-from tidings.services.auth import Principal
-from tidings.store.base import CatalogTypeRecord
 
 router = APIRouter(tags=["catalog"])
 TYPE_NAME = r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$"
 MAX_SPEC_BYTES = 256 * 1024
 PATCHABLE = TYPE_KEYS - {"versions"}
-TENANT_CONVENTIONS = ("transitions", "updates")
 
 _ENTRY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -88,19 +80,10 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 # -- reading --------------------------------------------------------------
 
 
-async def _catalog_for(request: Request) -> tuple[Tidings, Catalog, str | None]:
+async def _catalog_for(request: Request) -> tuple[Catalog, str | None]:
     """The catalog the caller sees, and its tenant (None: shipped only)."""
-    tidings = node(request)
-    principal: Principal = await principal_of(request)
     requested = request.query_params.get("tenantId") or None
-    authorize(principal, "catalog.read", requested, scoped=requested is not None, field="tenantId")
-    if principal.tenant_id is not None:
-        tenant_id: str | None = principal.tenant_id
-    else:
-        tenant_id = requested
-        if tenant_id is not None and await tidings.store.get_tenant(tenant_id) is None:
-            raise NotFound(f"unknown tenant {tenant_id!r}")
-    return tidings, tidings.catalogs.for_tenant(tenant_id), tenant_id
+    return await node(request).catalog_types.visible(await principal_of(request), requested)
 
 
 def _flag(value: str | None, name: str) -> bool | None:
@@ -118,7 +101,7 @@ def _flag(value: str | None, name: str) -> bool | None:
     openapi_extra=needs("catalog.read"),
 )
 async def list_catalog(request: Request) -> Response:
-    _, catalog, tenant_id = await _catalog_for(request)
+    catalog, tenant_id = await _catalog_for(request)
     params = request.query_params
     found = catalog.search(
         module=params.get("module") or None,
@@ -146,7 +129,7 @@ def _origin(request: Request) -> tuple[str, str]:
     openapi_extra=needs("catalog.read"),
 )
 async def asyncapi(request: Request) -> Response:
-    _, catalog, tenant_id = await _catalog_for(request)
+    catalog, tenant_id = await _catalog_for(request)
     host, protocol = _origin(request)
     scope = f"tenant {tenant_id}" if tenant_id else "shipped packs"
     document = asyncapi_document(
@@ -167,7 +150,7 @@ async def asyncapi(request: Request) -> Response:
     openapi_extra=needs("catalog.read"),
 )
 async def schemas(request: Request) -> Response:
-    _, catalog, tenant_id = await _catalog_for(request)
+    catalog, tenant_id = await _catalog_for(request)
     return json_response(schema_bundle(catalog, catalog_id=tenant_id or "shipped"))
 
 
@@ -178,37 +161,11 @@ async def schemas(request: Request) -> Response:
     openapi_extra=needs("catalog.read"),
 )
 async def get_type(request: Request, event_type: str = Path(pattern=TYPE_NAME)) -> Response:
-    _, catalog, _tenant = await _catalog_for(request)
+    catalog, _tenant = await _catalog_for(request)
     return json_response(catalog.get(event_type).detail_json())
 
 
 # -- tenant-defined types ---------------------------------------------------
-
-
-def _pointer(location: tuple[str | int, ...]) -> str:
-    """A CatalogError location (("types", name, ...)) as a body pointer."""
-    rest = location[2:] if location[:1] == ("types",) else location
-    return "".join(f"/{part}" for part in rest)
-
-
-def _build(tenant_id: str, name: str, spec: dict[str, Any], shipped: Catalog) -> EventType:
-    """Validate an entry exactly like a pack entry; refuse shadowing."""
-    if name in shipped:
-        raise Conflict(
-            f"{name!r} is a shipped event type (pack {shipped.get(name).pack!r}); "
-            "tenant types cannot shadow it",
-            field="/name",
-        )
-    try:
-        event_type = build_event_type(
-            name, spec, pack=f"tenant:{tenant_id}", defaults={}, tenant_id=tenant_id
-        )
-        if not spec.get("versions"):
-            raise CatalogError("declare the first version: fields or schema", location=())
-        check_type(event_type, naming=None, conventions=TENANT_CONVENTIONS)
-    except CatalogError as exc:
-        raise InvalidInput(exc.message, field=_pointer(exc.location)) from None
-    return event_type
 
 
 def _entry_from(body: Any) -> tuple[str, dict[str, Any]]:
@@ -226,36 +183,6 @@ def _entry_from(body: Any) -> tuple[str, dict[str, Any]]:
     return name, spec
 
 
-async def _tenant(request: Request, tenant_id: str) -> Tidings:
-    tidings, _ = await admin(request, "catalog.write", tenant_id)
-    if await tidings.store.get_tenant(tenant_id) is None:
-        raise NotFound(f"unknown tenant {tenant_id!r}")
-    return tidings
-
-
-async def _stored(tidings: Tidings, tenant_id: str, name: str) -> CatalogTypeRecord:
-    record = await tidings.store.get_catalog_type(tenant_id, name)
-    if record is None:
-        raise NotFound(f"tenant {tenant_id!r} has no event type {name!r}")
-    return record
-
-
-async def _save(
-    tidings: Tidings, record: CatalogTypeRecord, spec: dict[str, Any], active: bool
-) -> CatalogTypeRecord:
-    saved = CatalogTypeRecord(
-        tenant_id=record.tenant_id,
-        name=record.name,
-        spec=stored_spec(spec),
-        active=active,
-        created_at=record.created_at,
-        updated_at=time.time(),
-    )
-    await tidings.store.put_catalog_type(saved)
-    await tidings.catalogs.refresh(record.tenant_id)
-    return saved
-
-
 @router.get(
     "/api/admin/catalog/{tenant_id}/types",
     summary="A tenant's own event types",
@@ -263,8 +190,7 @@ async def _save(
     openapi_extra=needs("catalog.write"),
 )
 async def list_tenant_types(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
-    tidings = await _tenant(request, tenant_id)
-    records = await tidings.store.list_catalog_types(tenant_id)
+    records = await node(request).catalog_types.list_types(await principal_of(request), tenant_id)
     items = []
     for record in records:
         try:
@@ -282,17 +208,10 @@ async def list_tenant_types(request: Request, tenant_id: str = Path(pattern=ID))
     responses=answers(TypeDetail, 201),
 )
 async def create_tenant_type(request: Request, tenant_id: str = Path(pattern=ID)) -> Response:
-    tidings = await _tenant(request, tenant_id)
+    principal = await principal_of(request)
     body, _ = await read_json(request, MAX_SPEC_BYTES)
     name, spec = _entry_from(body)
-    event_type = _build(tenant_id, name, spec, tidings.catalog)
-    if await tidings.store.get_catalog_type(tenant_id, name) is not None:
-        raise Conflict(
-            f"tenant {tenant_id!r} already has {name!r}; add a version instead", field="/name"
-        )
-    now = time.time()
-    record = CatalogTypeRecord(tenant_id, name, {}, event_type.active, now, now)
-    await _save(tidings, record, spec, event_type.active)
+    event_type = await node(request).catalog_types.create_type(principal, tenant_id, name, spec)
     return json_response(event_type.detail_json(), 201)
 
 
@@ -307,8 +226,8 @@ async def get_tenant_type(
     tenant_id: str = Path(pattern=ID),
     event_type: str = Path(pattern=TYPE_NAME),
 ) -> Response:
-    tidings = await _tenant(request, tenant_id)
-    record = await _stored(tidings, tenant_id, event_type)
+    principal = await principal_of(request)
+    record = await node(request).catalog_types.get_type(principal, tenant_id, event_type)
     return json_response(tenant_event_type(record).detail_json())
 
 
@@ -323,8 +242,7 @@ async def patch_tenant_type(
     tenant_id: str = Path(pattern=ID),
     event_type: str = Path(pattern=TYPE_NAME),
 ) -> Response:
-    tidings = await _tenant(request, tenant_id)
-    record = await _stored(tidings, tenant_id, event_type)
+    principal = await principal_of(request)
     body, _ = await read_json(request, MAX_SPEC_BYTES)
     if not isinstance(body, dict) or not body:
         raise InvalidInput("the body is an object of the keys to change", field="")
@@ -336,14 +254,7 @@ async def patch_tenant_type(
             else ""
         )
         raise InvalidInput(f"{unknown[0]!r} cannot be changed here{hint}", field=f"/{unknown[0]}")
-    spec = {**record.spec, "active": record.active}
-    for key, value in body.items():
-        if value is None:
-            spec.pop(key, None)
-        else:
-            spec[key] = value
-    built = _build(tenant_id, event_type, spec, tidings.catalog)
-    await _save(tidings, record, spec, built.active)
+    built = await node(request).catalog_types.change_type(principal, tenant_id, event_type, body)
     return json_response(built.detail_json())
 
 
@@ -373,36 +284,21 @@ async def add_version(
 ) -> Response:
     """``?requireCompatible=true`` refuses (409) a version that is not
     backward compatible with the latest one."""
-    tidings = await _tenant(request, tenant_id)
-    record = await _stored(tidings, tenant_id, event_type)
+    principal = await principal_of(request)
     body, _ = await read_json(request, MAX_SPEC_BYTES)
     if not isinstance(body, dict):
         raise InvalidInput("the body is a version: {fields} or {schema}", field="")
-    versions = [*record.spec.get("versions", []), body]
-    spec = {**record.spec, "versions": versions, "active": record.active}
-    try:
-        built = _build(tenant_id, event_type, spec, tidings.catalog)
-    except InvalidInput as exc:
-        index = f"/versions/{len(versions) - 1}"
-        if exc.field and exc.field.startswith(index):
-            exc.field = exc.field[len(index) :]
-        raise
-    number = built.latest
-    report = compare(built.versions[number - 1], built.versions[number])
-    if _flag(request.query_params.get("requireCompatible"), "requireCompatible") and not (
-        report.compatible
-    ):
-        raise Conflict(
-            f"version {number} is not backward compatible with version {number - 1}",
-            compatibility=report.to_json(),
-        )
-    await _save(tidings, record, spec, record.active)
+    strict = _flag(request.query_params.get("requireCompatible"), "requireCompatible")
+    added = await node(request).catalog_types.add_version(
+        principal, tenant_id, event_type, body, require_compatible=bool(strict)
+    )
+    built, number = added.event_type, added.number
     return json_response(
         {
             "type": event_type,
             "version": number,
             "schema": built.ref(number),
-            "compatibility": report.to_json(),
+            "compatibility": added.compatibility.to_json(),
             "eventType": built.detail_json(),
         },
         201,

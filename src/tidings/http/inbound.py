@@ -9,11 +9,9 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.http.admin import admin
-from tidings.http.events import json_response, node, read_raw
+from tidings.http.events import json_response, node, principal_of, read_raw
 from tidings.http.models import answers, needs
 from tidings.http.models.admin import InboundAnswer, InboundLog, Integration
-from tidings.services.inbound import check_mappings, check_secret
 
 router = APIRouter(tags=["inbound"])
 NAME = r"^[A-Za-z0-9_.\-]{1,100}$"
@@ -36,10 +34,13 @@ class IntegrationIn(BaseModel):
 async def put_integration(
     request: Request, body: IntegrationIn, name: str = Path(pattern=NAME)
 ) -> Response:
-    tidings, _ = await admin(request, "integrations")
-    check_secret(body.secret, body.scheme)
-    check_mappings(body.mappings)
-    await tidings.store.put_integration(name, body.secret, body.scheme, body.mappings)
+    await node(request).inbound.configure(
+        await principal_of(request),
+        name,
+        secret=body.secret,
+        scheme=body.scheme,
+        mappings=body.mappings,
+    )
     return json_response({"name": name, "scheme": body.scheme, "mappings": body.mappings})
 
 
@@ -50,8 +51,7 @@ async def put_integration(
     openapi_extra=needs("integrations"),
 )
 async def integration_log(request: Request, name: str = Path(pattern=NAME)) -> Response:
-    tidings, _ = await admin(request, "integrations")
-    rows = await tidings.store.inbound_history(name)
+    rows = await node(request).inbound.history(await principal_of(request), name)
     items = [
         {
             "webhookId": r["webhook_id"],

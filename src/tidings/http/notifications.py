@@ -8,15 +8,12 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from tidings.errors import InvalidInput
 from tidings.http.admin import ID, USER_ID
 from tidings.http.events import json_response, node, principal_of
 from tidings.http.models import answers, needs
 from tidings.http.models.common import Count
 from tidings.http.models.notifications import Notification, NotificationPage
 from tidings.http.params import ascii_int
-from tidings.services.access import authorize, authorized_user
-from tidings.services.auth import Principal
 from tidings.services.notifications import notification_json
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -38,11 +35,6 @@ class ReadIn(BaseModel):
     ids: list[str] = Field(min_length=1, max_length=1000)
 
 
-def _user(principal: Principal) -> tuple[str, str]:
-    user = authorized_user(principal, "notifications.read")
-    return user.tenant_id, user.user_id
-
-
 @router.post(
     "",
     status_code=201,
@@ -51,15 +43,9 @@ def _user(principal: Principal) -> tuple[str, str]:
     openapi_extra=needs("notifications.create"),
 )
 async def create(request: Request, body: NotificationIn) -> Response:
-    tidings = node(request)
-    principal = await principal_of(request)
-    authorize(principal, "notifications.create", scoped=False)
-    tenant_id = body.tenantId or principal.tenant_id
-    if tenant_id is None:
-        raise InvalidInput("tenantId is required for keys not bound to a tenant", field="/tenantId")
-    authorize(principal, "notifications.create", tenant_id, field="/tenantId")
-    record = await tidings.notifications.create(
-        tenant_id,
+    record = await node(request).notifications.send(
+        await principal_of(request),
+        body.tenantId,
         body.userId,
         type=body.type,
         title=body.title,
@@ -83,15 +69,11 @@ async def list_(
     cursor: str | None = Query(default=None, max_length=40),
 ) -> Response:
     page_size = ascii_int(limit, "limit", 1, 200)
-    tidings = node(request)
-    tenant_id, user_id = _user(await principal_of(request))
-    records = await tidings.store.list_notifications(
-        tenant_id, user_id, unread_only=unread, before=cursor, limit=page_size + 1
+    page = await node(request).notifications.page(
+        await principal_of(request), unread_only=unread, before=cursor, limit=page_size
     )
-    page = records[:page_size]
-    next_cursor = page[-1].id if len(records) > page_size else None
-    items: list[dict[str, Any]] = [notification_json(r) for r in page]
-    return json_response({"items": items, "nextCursor": next_cursor})
+    items: list[dict[str, Any]] = [notification_json(r) for r in page.items]
+    return json_response({"items": items, "nextCursor": page.next_cursor})
 
 
 @router.get(
@@ -101,9 +83,8 @@ async def list_(
     openapi_extra=needs("notifications.read"),
 )
 async def unread_count(request: Request) -> Response:
-    tidings = node(request)
-    tenant_id, user_id = _user(await principal_of(request))
-    return json_response({"count": await tidings.store.unread_count(tenant_id, user_id)})
+    count = await node(request).notifications.unread(await principal_of(request))
+    return json_response({"count": count})
 
 
 @router.post(
@@ -113,9 +94,7 @@ async def unread_count(request: Request) -> Response:
     openapi_extra=needs("notifications.read"),
 )
 async def read(request: Request, body: ReadIn) -> Response:
-    tidings = node(request)
-    tenant_id, user_id = _user(await principal_of(request))
-    count = await tidings.notifications.mark_read(tenant_id, user_id, body.ids)
+    count = await node(request).notifications.read(await principal_of(request), body.ids)
     return json_response({"count": count})
 
 
@@ -126,7 +105,5 @@ async def read(request: Request, body: ReadIn) -> Response:
     openapi_extra=needs("notifications.read"),
 )
 async def read_all(request: Request) -> Response:
-    tidings = node(request)
-    tenant_id, user_id = _user(await principal_of(request))
-    count = await tidings.notifications.mark_read(tenant_id, user_id, None)
+    count = await node(request).notifications.read(await principal_of(request), None)
     return json_response({"count": count})

@@ -13,6 +13,10 @@ event names to effects - a tenant transition (``BILLING_SUSPEND`` ->
   with ``X-Timestamp`` (epoch seconds, within 5 minutes) and an optional
   ``X-Webhook-Id``.
 
+Integrations are configured by platform credentials only (operation
+``integrations`` of :mod:`tidings.services.access`), checked before
+anything is read or written.
+
 Every call leaves one audit row (accepted or rejected, and why). A webhook
 id already accepted is a replay: answered 200 ``duplicate`` and ignored.
 
@@ -28,7 +32,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from standardwebhooks import Webhook
@@ -36,9 +40,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from tidings.core.statemachine import TENANT_LIFECYCLE
 from tidings.errors import InvalidInput, NotFound, TidingsError, Unauthorized
-
-if TYPE_CHECKING:
-    from tidings.node import Tidings
+from tidings.services.access import authorize
+from tidings.services.auth import Principal
+from tidings.services.ports import Publisher, TenantTransitions
+from tidings.store.base import Store
 
 SCHEMES = ("standard-webhooks", "hmac-sha256")
 TOLERANCE_S = 300
@@ -114,9 +119,38 @@ def verify_signature(
 
 
 class Inbound:
-    def __init__(self, tidings: Tidings) -> None:
-        self.tidings = tidings
-        self.store = tidings.store
+    """Uses the store's ``Integrations`` role (integrations and their audit
+    log); a mapped effect is a tenant move through ``transition_tenant`` or
+    an event through ``publish``."""
+
+    def __init__(
+        self, store: Store, *, transition_tenant: TenantTransitions, publish: Publisher
+    ) -> None:
+        self.store = store
+        self._transition_tenant = transition_tenant
+        self._publish = publish
+
+    async def configure(
+        self,
+        principal: Principal,
+        name: str,
+        *,
+        secret: str,
+        scheme: str,
+        mappings: Mapping[str, Any],
+    ) -> None:
+        """Create or replace integration ``name``; a secret the scheme cannot
+        use or a mapping that could never work is refused (422) unstored."""
+        authorize(principal, "integrations")
+        check_secret(secret, scheme)
+        check_mappings(mappings)
+        await self.store.put_integration(name, secret, scheme, mappings)
+
+    async def history(self, principal: Principal, name: str) -> list[dict[str, Any]]:
+        """The integration's audit rows, newest first (``webhook_id``,
+        ``accepted``, ``outcome``, ``external_type``, ``tenant_id``, ``created_at``)."""
+        authorize(principal, "integrations")
+        return await self.store.inbound_history(name)
 
     async def receive(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         integration = await self.store.get_integration(name)
@@ -176,7 +210,7 @@ class Inbound:
                 f"integration {integration['name']!r} maps no event {external!r}", field="/type"
             )
         if "transition" in effect:
-            move, _event = await self.tidings.transition_tenant(
+            move, _event = await self._transition_tenant(
                 tenant_id,
                 effect["transition"],
                 reason=str(payload.get("reason") or external),
@@ -186,5 +220,5 @@ class Inbound:
             return f"tenant {tenant_id} {move.from_state} -> {move.to_state}", external, tenant_id
         spec = dict(effect["publish"])
         data = {**spec.get("data", {}), **(payload.get("data") or {})}
-        result = await self.tidings.publish({**spec, "tenantId": tenant_id, "data": data})
+        result = await self._publish({**spec, "tenantId": tenant_id, "data": data})
         return f"published {spec['type']} {result.id} at {result.position}", external, tenant_id

@@ -7,25 +7,34 @@ badge shown from the stream always equals ``GET .../unread-count``.
 
 A user only sees and changes their own notifications; ids that are not
 theirs answer 404 (not 403: their existence is not revealed) and change
-nothing. Rules' ``send_notification`` action writes through this module.
-A tenant that accepts no writes (``Tidings.admit``) gets a 409 before
-anything is stored or published.
+nothing. Rules' ``send_notification`` action writes through this module
+(:meth:`Notifications.create` and :meth:`Notifications.members`, the
+:class:`~tidings.services.ports.Notifier` port: trusted callers, no
+credential). A tenant that accepts no writes (the node's admit gate) gets a
+409 before anything is stored or published.
+
+Authorization (:mod:`tidings.services.access`): ``notifications.create``
+for :meth:`Notifications.send` (an API key or the admin key, for a tenant
+in its scope), ``notifications.read`` for the caller's own list, count and
+marks (a user token only). A refused caller is refused before any read or
+write.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
-from tidings.errors import NotFound
-from tidings.store.base import NotificationRecord
-
-if TYPE_CHECKING:
-    from tidings.node import Tidings
+from tidings.errors import InvalidInput, NotFound
+from tidings.services.access import authorize, authorized_user
+from tidings.services.auth import Principal
+from tidings.services.ports import AdmitGate, Publisher
+from tidings.store.base import NotificationRecord, Store
 
 
 def notification_json(record: NotificationRecord) -> dict[str, Any]:
@@ -44,10 +53,77 @@ def notification_json(record: NotificationRecord) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationPage:
+    items: list[NotificationRecord]  # newest first
+    next_cursor: str | None  # the last item's id when more follow
+
+
 class Notifications:
-    def __init__(self, tidings: Tidings) -> None:
-        self.tidings = tidings
-        self.store = tidings.store
+    """Uses the store's ``NotificationStore`` and ``Directory`` roles (users,
+    role defaults); every write passes ``admit`` first and is pushed live
+    with ``publish``."""
+
+    def __init__(self, store: Store, *, admit: AdmitGate, publish: Publisher) -> None:
+        self.store = store
+        self._admit = admit
+        self._publish = publish
+
+    # -- use cases of a credential ------------------------------------------
+
+    async def send(
+        self,
+        principal: Principal,
+        tenant_id: str | None,
+        user_id: str,
+        *,
+        type: str,
+        title: str,
+        body: str = "",
+        link: str | None = None,
+        source_event_id: str | None = None,
+    ) -> NotificationRecord:
+        """Create a notification for ``user_id`` of ``tenant_id`` (None: the
+        credential's own tenant, required for a key bound to none)."""
+        authorize(principal, "notifications.create", scoped=False)
+        tenant_id = tenant_id or principal.tenant_id
+        if tenant_id is None:
+            raise InvalidInput(
+                "tenantId is required for keys not bound to a tenant", field="/tenantId"
+            )
+        authorize(principal, "notifications.create", tenant_id, field="/tenantId")
+        return await self.create(
+            tenant_id,
+            user_id,
+            type=type,
+            title=title,
+            body=body,
+            link=link,
+            source_event_id=source_event_id,
+        )
+
+    async def page(
+        self, principal: Principal, *, unread_only: bool, before: str | None, limit: int
+    ) -> NotificationPage:
+        """The caller's notifications, newest first, ``limit`` at most."""
+        user = authorized_user(principal, "notifications.read")
+        records = await self.store.list_notifications(
+            user.tenant_id, user.user_id, unread_only=unread_only, before=before, limit=limit + 1
+        )
+        page = records[:limit]
+        return NotificationPage(page, page[-1].id if len(records) > limit else None)
+
+    async def unread(self, principal: Principal) -> int:
+        """How many of the caller's notifications are unread."""
+        user = authorized_user(principal, "notifications.read")
+        return await self.store.unread_count(user.tenant_id, user.user_id)
+
+    async def read(self, principal: Principal, ids: Sequence[str] | None) -> int:
+        """Mark the caller's ``ids`` (None: all) read; the new unread count."""
+        user = authorized_user(principal, "notifications.read")
+        return await self.mark_read(user.tenant_id, user.user_id, ids)
+
+    # -- trusted (rules, the rule book): the Notifier port -------------------
 
     async def create(
         self,
@@ -60,7 +136,7 @@ class Notifications:
         link: str | None = None,
         source_event_id: str | None = None,
     ) -> NotificationRecord:
-        await self.tidings.admit(tenant_id)
+        await self._admit(tenant_id)
         if await self.store.get_user(tenant_id, user_id) is None:
             raise NotFound(f"unknown user {user_id!r} in tenant {tenant_id!r}", field="/userId")
         record = NotificationRecord(
@@ -107,7 +183,7 @@ class Notifications:
 
     async def mark_read(self, tenant_id: str, user_id: str, ids: Sequence[str] | None) -> int:
         """Mark ``ids`` (None: all) read; returns the new unread count."""
-        await self.tidings.admit(tenant_id)
+        await self._admit(tenant_id)
         if ids is not None:
             wanted = set(ids)
             owned = await self.store.owned_notifications(tenant_id, user_id, list(wanted))
@@ -131,4 +207,4 @@ class Notifications:
         event: dict[str, Any] = {"type": event_type, "tenantId": tenant_id, "data": data}
         if entity_id is not None:
             event["entityId"] = entity_id
-        await self.tidings.publish(event)
+        await self._publish(event)
