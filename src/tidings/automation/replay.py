@@ -21,7 +21,7 @@ from tidings.store.append import job_row
 from tidings.store.base import LogQuery
 
 if TYPE_CHECKING:
-    from tidings.store.sql import SQLStore
+    from tidings.store.ports import Store  # its EventLog and JobQueue (store.jobs) roles
 
 PAGE = 500
 
@@ -49,7 +49,7 @@ class ReplayReport:
 
 
 async def replay(
-    store: SQLStore,
+    store: Store,
     rules: RuleSet,
     *,
     since: float,

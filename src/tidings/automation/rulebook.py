@@ -42,7 +42,7 @@ from tidings.store.jobs import HEALTH_KEY, FailingRule
 from tidings.supervision import Supervisor
 
 if TYPE_CHECKING:
-    from tidings.store.sql import SQLStore  # its JobQueue role: store.jobs
+    from tidings.store.ports import Store  # its EventLog and JobQueue (store.jobs) roles
 
 log = logging.getLogger("tidings.automation")
 RULE_KEYS = {"name", "tenantId", "priority", "enabled", "trigger", "action", "retry", "author"}
@@ -59,7 +59,7 @@ class RuleBook:
 
     def __init__(
         self,
-        store: SQLStore,
+        store: Store,
         actions: ActionRegistry,
         *,
         catalogs: Callable[[str | None], Catalog],

@@ -56,7 +56,7 @@ from tidings.store.base import AttemptRecord, JobRecord, JobResult
 from tidings.store.jobs import Delivery
 
 if TYPE_CHECKING:
-    from tidings.store.sql import SQLStore  # its JobQueue role: store.jobs
+    from tidings.store.ports import Store  # its EventLog and JobQueue (store.jobs) roles
 
 log = logging.getLogger("tidings.worker")
 REAP_EVERY_S = 2.0
@@ -100,7 +100,7 @@ class Worker:
 
     def __init__(
         self,
-        store: SQLStore,
+        store: Store,
         rulebook: RuleBook,
         actions: ActionRegistry,
         host: ActionHost,

@@ -26,7 +26,8 @@ from tidings.core.catalog import Catalog, CatalogError, EventType
 from tidings.core.catalog_packs import build_event_type
 from tidings.errors import TidingsError
 from tidings.periodic import Periodic
-from tidings.store.base import CatalogTypeRecord, Store
+from tidings.store.base import CatalogTypeRecord
+from tidings.store.ports import CatalogTypes
 from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.catalog")
@@ -52,7 +53,7 @@ def _fingerprint(record: CatalogTypeRecord) -> bytes:
 
 class TenantCatalogs:
     def __init__(
-        self, shipped: Catalog, store: Store, *, refresh_s: float = DEFAULT_REFRESH_S
+        self, shipped: Catalog, store: CatalogTypes, *, refresh_s: float = DEFAULT_REFRESH_S
     ) -> None:
         self.shipped = shipped
         self.store = store

@@ -22,7 +22,7 @@ from tidings.core.envelope import Event
 from tidings.errors import TidingsError
 from tidings.hub.hub import Hub
 from tidings.hub.stream import LOG_REWOUND
-from tidings.store.base import Store
+from tidings.store.ports import EventLog
 from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.feed")
@@ -31,7 +31,7 @@ TASK = "feed"
 
 
 class Feed:
-    def __init__(self, store: Store, hub: Hub, *, poll_s: float) -> None:
+    def __init__(self, store: EventLog, hub: Hub, *, poll_s: float) -> None:
         self.store = store
         self.hub = hub
         self.poll_s = poll_s

@@ -17,7 +17,8 @@ from __future__ import annotations
 from tidings.core.audience import ALL_TENANTS, Viewer, can_see
 from tidings.hub.hub import Hub
 from tidings.hub.stream import BaseStream, Frame, control_frame
-from tidings.store.base import LogQuery, Store
+from tidings.store.base import LogQuery
+from tidings.store.ports import EventLog
 
 REPLAY_PAGE = 500
 REPLAY_SLICE_BYTES = 64 * 1024
@@ -32,7 +33,7 @@ def tenant_scope(viewer: Viewer) -> list[str] | None:
 
 
 async def catch_up(
-    stream: BaseStream, hub: Hub, store: Store, *, after: int, max_replay: int
+    stream: BaseStream, hub: Hub, store: EventLog, *, after: int, max_replay: int
 ) -> int:
     """Replay what ``stream`` missed after position ``after``; returns how
     many events were replayed. The stream is live when this returns."""

@@ -36,7 +36,8 @@ from jwt.types import Options
 
 from tidings.core.audience import UserRecord, Viewer
 from tidings.errors import Forbidden, StreamGone, Unauthorized
-from tidings.store.base import ApiKeyRecord, Store, TenantRecord
+from tidings.store.base import ApiKeyRecord, TenantRecord
+from tidings.store.ports import Directory
 from tidings.store.schema import GLOBAL_SCOPE
 
 API_KEY_PREFIX = "tdk_"
@@ -125,7 +126,7 @@ class _TTLCache:
 class Authenticator:
     def __init__(
         self,
-        store: Store,
+        store: Directory,
         *,
         admin_key: str | None,
         jwt_secret: str | None,

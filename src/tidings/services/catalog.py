@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tidings.catalog.tenants import stored_spec
 from tidings.core.catalog import Catalog, CatalogError, EventType
@@ -28,7 +28,8 @@ from tidings.errors import Conflict, InvalidInput, NotFound
 from tidings.services.access import authorize
 from tidings.services.auth import Principal
 from tidings.services.ports import CatalogRefresh
-from tidings.store.base import CatalogTypeRecord, Store
+from tidings.store import ports
+from tidings.store.base import CatalogTypeRecord
 
 TENANT_CONVENTIONS = ("transitions", "updates")
 
@@ -38,6 +39,10 @@ class NewVersion:
     event_type: EventType  # the type with the new version
     number: int  # the new version's number
     compatibility: Compatibility  # against the version before
+
+
+class CatalogStore(ports.CatalogTypes, ports.Directory, Protocol):
+    """The store roles the catalog use cases use (types; tenants exist)."""
 
 
 def _pointer(location: tuple[str | int, ...]) -> str:
@@ -75,7 +80,7 @@ class CatalogTypes:
 
     def __init__(
         self,
-        store: Store,
+        store: CatalogStore,
         shipped: Catalog,
         *,
         for_tenant: Callable[[str | None], Catalog],

@@ -31,7 +31,8 @@ from tidings.core.ids import new_event_id
 from tidings.errors import Forbidden, InvalidInput, NotFound
 from tidings.services.access import authorize, in_scope
 from tidings.services.auth import Principal, hash_secret, new_api_key
-from tidings.store.base import ApiKeyRecord, Store, TenantRecord
+from tidings.store.base import ApiKeyRecord, TenantRecord
+from tidings.store.ports import Directory
 
 Control = Callable[..., Awaitable[None]]
 """Sends a control message (``control(kind, **fields)``): applied on this
@@ -77,7 +78,7 @@ class Identity:
 
     def __init__(
         self,
-        store: Store,
+        store: Directory,
         *,
         control: Control,
         publish_rate: float,

@@ -43,7 +43,7 @@ from tidings.errors import InvalidInput, NotFound, TidingsError, Unauthorized
 from tidings.services.access import authorize
 from tidings.services.auth import Principal
 from tidings.services.ports import Publisher, TenantTransitions
-from tidings.store.base import Store
+from tidings.store.ports import Integrations
 
 SCHEMES = ("standard-webhooks", "hmac-sha256")
 TOLERANCE_S = 300
@@ -124,7 +124,7 @@ class Inbound:
     an event through ``publish``."""
 
     def __init__(
-        self, store: Store, *, transition_tenant: TenantTransitions, publish: Publisher
+        self, store: Integrations, *, transition_tenant: TenantTransitions, publish: Publisher
     ) -> None:
         self.store = store
         self._transition_tenant = transition_tenant

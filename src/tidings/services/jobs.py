@@ -31,7 +31,7 @@ from tidings.store.base import JobFilter, JobRecord
 
 if TYPE_CHECKING:
     from tidings.automation.rulebook import RuleBook
-    from tidings.store.sql import SQLStore  # its EventLog and JobQueue roles
+    from tidings.store.ports import Store  # its EventLog and JobQueue (store.jobs) roles
 
 JOB_STATES = ("pending", "running", "failed", "succeeded", "dead", "discarded")
 RETRYABLE = frozenset({"failed", "succeeded", "dead", "discarded"})  # not pending, not running
@@ -78,7 +78,7 @@ class Jobs:
 
     def __init__(
         self,
-        store: SQLStore,
+        store: Store,
         rulebook: RuleBook,
         *,
         admit: AdmitGate,

@@ -18,7 +18,7 @@ are for admin credentials of the tenant (:mod:`tidings.services.access`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from tidings.core.audience import can_see
 from tidings.core.envelope import now_iso
@@ -33,10 +33,15 @@ from tidings.errors import InvalidInput, NotFound
 from tidings.services.access import authorize
 from tidings.services.auth import OPERATOR, Principal
 from tidings.services.identity import Control
-from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent, Store
+from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent
+from tidings.store.ports import Directory, EventLog, Lifecycles
 
 BUILT_IN_MACHINES = {"ticket": TICKET_LIFECYCLE}
 Move = tuple[Transition, AppendResult | None]  # the accepted move and its event, if any
+
+
+class LifecycleStore(Directory, EventLog, Lifecycles, Protocol):
+    """The store roles the lifecycle use cases use."""
 
 
 class Lifecycle:
@@ -53,7 +58,7 @@ class Lifecycle:
 
     def __init__(
         self,
-        store: Store,
+        store: LifecycleStore,
         *,
         prepare: Callable[[Mapping[str, Any], Principal], NewEvent],
         committed: Callable[[AppendOutcome], None],

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import iso_utc
@@ -34,7 +34,8 @@ from tidings.errors import InvalidInput, NotFound
 from tidings.services.access import authorize, authorized_user
 from tidings.services.auth import Principal
 from tidings.services.ports import AdmitGate, Publisher
-from tidings.store.base import NotificationRecord, Store
+from tidings.store.base import NotificationRecord
+from tidings.store.ports import Directory, NotificationStore
 
 
 def notification_json(record: NotificationRecord) -> dict[str, Any]:
@@ -59,12 +60,16 @@ class NotificationPage:
     next_cursor: str | None  # the last item's id when more follow
 
 
+class NotificationsStore(Directory, NotificationStore, Protocol):
+    """The store roles notifications use (their own; users exist)."""
+
+
 class Notifications:
     """Uses the store's ``NotificationStore`` and ``Directory`` roles (users,
     role defaults); every write passes ``admit`` first and is pushed live
     with ``publish``."""
 
-    def __init__(self, store: Store, *, admit: AdmitGate, publish: Publisher) -> None:
+    def __init__(self, store: NotificationsStore, *, admit: AdmitGate, publish: Publisher) -> None:
         self.store = store
         self._admit = admit
         self._publish = publish

@@ -20,7 +20,7 @@ import time
 
 from tidings.periodic import Periodic
 from tidings.store.base import Store, TenantRecord
-from tidings.store.jobs import SQLJobs
+from tidings.store.ports import JobQueue
 from tidings.supervision import Supervisor
 
 log = logging.getLogger("tidings.services.retention")
@@ -41,7 +41,7 @@ class Retention:
         interval_s: float,
         batch: int = 1000,
         pause_s: float = 0.05,
-        jobs: SQLJobs | None = None,
+        jobs: JobQueue | None = None,
         job_days: float = 0.0,
     ) -> None:
         self.store = store

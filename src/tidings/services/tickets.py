@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from tidings.errors import Unauthorized
 from tidings.services.access import authorized_user
 from tidings.services.auth import Principal, hash_secret, new_ticket
-from tidings.store.base import Store
+from tidings.store.ports import Directory
 
 UserPrincipal = Callable[[str, str, float | None], Awaitable[Principal]]
 
@@ -31,7 +31,7 @@ class Tickets:
 
     def __init__(
         self,
-        store: Store,
+        store: Directory,
         user_principal: UserPrincipal,
         *,
         ttl_s: float,
