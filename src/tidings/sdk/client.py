@@ -265,8 +265,10 @@ class BaseClient(Generic[HTTPClient, Transport]):
         raise TypeError("use TidingsClient or AsyncTidingsClient; BaseClient sends nothing")
 
     def _bind(self, op: operation[P, T]) -> Callable[P, Any]:
-        """``op`` as a method of this client."""
-        raise NotImplementedError
+        """``op`` as a method of this client: blocking in ``TidingsClient``,
+        awaitable in ``AsyncTidingsClient`` (never reached on a bare
+        ``BaseClient``, whose ``_open`` refuses first)."""
+        raise TypeError("use TidingsClient or AsyncTidingsClient; BaseClient sends nothing")
 
     # -- the one request/response cycle --------------------------------------
 

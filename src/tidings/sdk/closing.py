@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
 
-class AsyncClosing:
+class AsyncClosing(ABC):
     """``async with x:`` gives ``x`` and awaits ``x.aclose()`` on the way
     out, whatever happened inside."""
 
+    @abstractmethod
     async def aclose(self) -> None:
-        raise NotImplementedError
+        """Release what the object holds (each subclass says what)."""
 
     async def __aenter__(self) -> Self:
         return self
