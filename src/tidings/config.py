@@ -37,7 +37,7 @@ from tidings.errors import InvalidInput
 
 ENV_PREFIX = "TIDINGS_"
 MASK = "**********"
-SECRET_SETTINGS = frozenset({"admin_key", "jwt_secret", "metrics_token"})
+SECRET_SETTINGS = frozenset({"admin_key", "jwt_secret", "metrics_token", "session_secret"})
 URL_SETTINGS = frozenset({"database_url", "smtp_url", "jwks_url"})  # may carry a password
 SQLITE_SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA", "0", "1", "2", "3"})
 
@@ -142,6 +142,14 @@ class Settings(BaseSettings):
     max_connections_per_user: Int = Field(default=100, description="Open streams per user")
     max_connections_per_tenant: Int = Field(default=50_000, description="Open streams per tenant")
     ticket_ttl_s: Float = Field(default=60.0, description="Lifetime of a stream ticket")
+    # the Integration Manager (/admin)
+    session_secret: str | None = Field(
+        default=None,
+        description="Signs admin UI sessions (default: derived from the admin key)",
+    )
+    admin_session_ttl_s: Float = Field(
+        default=8 * 3600.0, gt=0, le=30 * 86400, description="Lifetime of an admin UI session"
+    )
     # storage
     sqlite_synchronous: str = Field(default="FULL", description="SQLite PRAGMA synchronous")
     pool_size: Int = Field(default=5, description="Database connection pool size")

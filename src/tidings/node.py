@@ -55,6 +55,7 @@ from tidings.services.notifications import Notifications
 from tidings.services.ratelimit import PublishLimiter
 from tidings.services.retention import Retention
 from tidings.services.rules import Rules
+from tidings.services.sessions import AdminSessions
 from tidings.services.tickets import Tickets
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent, TenantRecord
 from tidings.store.group_commit import GroupCommit
@@ -133,6 +134,12 @@ class Tidings:
             control=self.control,
         )
         self.tickets = Tickets(self.store, self.auth.user_principal, ttl_s=settings.ticket_ttl_s)
+        self.sessions = AdminSessions(
+            self.auth,
+            secret=settings.session_secret,
+            admin_key=settings.admin_key,
+            ttl_s=settings.admin_session_ttl_s,
+        )
         self.history = History(
             self.store, self.hub, self.catalogs.sensitive, max_replay=settings.max_replay
         )
@@ -220,6 +227,11 @@ class Tidings:
             self.worker.start()
         self.started = True
         log.info("tidings started", extra={"position": self.hub.position})
+        if self.sessions.per_process:
+            log.warning(
+                "admin UI sessions hold on this process only: set TIDINGS_SESSION_SECRET"
+                " (or TIDINGS_ADMIN_KEY) for a deployment of several processes"
+            )
 
     async def stop(self) -> None:
         """Stop every component, within ``STOP_TIMEOUT_S`` whatever hangs

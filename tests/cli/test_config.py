@@ -119,11 +119,12 @@ def test_secrets_are_masked_in_reprs_and_messages(tmp_path: Path) -> None:
         admin_key="admin-secret",
         jwt_secret="jwt-secret",
         metrics_token="metrics-secret",
+        session_secret="session-secret",
         database_url="postgresql://tidings:db-secret@db:5432/tidings",
         smtp_url="smtp://mailer:smtp-secret@mail:587?starttls=true",
     )
     for shown in (repr(settings), str(settings), f"{settings!r}"):
-        assert "secret" not in shown.replace("jwt_secret", "")
+        assert "secret" not in shown.replace("jwt_secret", "").replace("session_secret", "")
         assert "postgresql://tidings:" + MASK + "@db:5432/tidings" in shown
     assert settings.admin_key == "admin-secret"
     assert settings.database_url.endswith(":db-secret@db:5432/tidings")

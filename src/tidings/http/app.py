@@ -22,6 +22,7 @@ from tidings.http import (
     entities,
     events,
     inbound,
+    manager,
     notifications,
     ops,
     pages,
@@ -96,6 +97,7 @@ def build_api(tidings: Tidings) -> FastAPI:
     ):
         api.include_router(router)
     pages.install(api)
+    manager.install(api)  # after problems.install: errors under /admin become pages
     apidoc.install_docs(api)
     aliases = tidings.settings.stream_aliases
 

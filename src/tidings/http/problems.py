@@ -75,59 +75,62 @@ def _pointer(loc: tuple[Any, ...]) -> str:
     return "/" + "/".join(parts) if parts else ""
 
 
+async def validation_problem(request: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    field = _pointer(tuple(first.get("loc", ())))
+    body = {
+        "type": "urn:tidings:problem:invalid_input",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": f"{field or 'body'}: {first.get('msg')}",
+        "code": "invalid_input",
+        "retryable": False,
+        "field": field,
+        "errors": [
+            {"pointer": _pointer(tuple(e.get("loc", ()))), "detail": e.get("msg")} for e in errors
+        ],
+        "instance": request.url.path,
+    }
+    return Response(orjson.dumps(body), status_code=422, media_type=PROBLEM_JSON)
+
+
+async def http_problem(request: Request, exc: HTTPException) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": str(exc.detail),
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+        "instance": request.url.path,
+    }
+    return Response(
+        orjson.dumps(body),
+        status_code=exc.status_code,
+        media_type=PROBLEM_JSON,
+        headers=exc.headers,
+    )
+
+
+async def unexpected_problem(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    body = {
+        "type": "urn:tidings:problem:internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "an unexpected error occurred; it has been logged",
+        "instance": request.url.path,
+    }
+    return Response(orjson.dumps(body), status_code=500, media_type=PROBLEM_JSON)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TidingsError)
     async def _tidings(request: Request, exc: TidingsError) -> Response:
         return problem_response(exc, request.url.path)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = _pointer(tuple(first.get("loc", ())))
-        body = {
-            "type": "urn:tidings:problem:invalid_input",
-            "title": "Invalid input",
-            "status": 422,
-            "detail": f"{field or 'body'}: {first.get('msg')}",
-            "code": "invalid_input",
-            "retryable": False,
-            "field": field,
-            "errors": [
-                {"pointer": _pointer(tuple(e.get("loc", ()))), "detail": e.get("msg")}
-                for e in errors
-            ],
-            "instance": request.url.path,
-        }
-        return Response(orjson.dumps(body), status_code=422, media_type=PROBLEM_JSON)
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> Response:
-        body = {
-            "type": "about:blank",
-            "title": str(exc.detail),
-            "status": exc.status_code,
-            "detail": str(exc.detail),
-            "instance": request.url.path,
-        }
-        return Response(
-            orjson.dumps(body),
-            status_code=exc.status_code,
-            media_type=PROBLEM_JSON,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path)
-        body = {
-            "type": "urn:tidings:problem:internal",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "an unexpected error occurred; it has been logged",
-            "instance": request.url.path,
-        }
-        return Response(orjson.dumps(body), status_code=500, media_type=PROBLEM_JSON)
+    app.add_exception_handler(RequestValidationError, validation_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected_problem)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

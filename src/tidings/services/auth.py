@@ -211,6 +211,25 @@ class Authenticator:
             if record is None:
                 raise Unauthorized("unknown API key")
             self.keys.put(digest, record)
+        return self._key_principal(record)
+
+    async def key_principal(self, key_id: str) -> Principal:
+        """The principal of the API key ``key_id`` as it stands now (an admin
+        UI session made with it): 401 once it is revoked or expired."""
+        record: ApiKeyRecord | None = self.keys.get(("id", key_id))
+        if record is None:
+            record = await self.store.get_api_key_by_id(key_id)
+            if record is None:
+                raise Unauthorized("unknown API key")
+            self.keys.put(("id", key_id), record)
+        return self._key_principal(record)
+
+    def admin_fingerprint(self) -> str | None:
+        """A short digest of the configured admin key (None: none is set),
+        so what was granted under one admin key ends when it changes."""
+        return None if self._admin_hash is None else hash_secret(self._admin_hash)[:16]
+
+    def _key_principal(self, record: ApiKeyRecord) -> Principal:
         if record.revoked_at is not None:
             raise Unauthorized("this API key was revoked")
         if record.expires_at is not None and record.expires_at <= time.time():

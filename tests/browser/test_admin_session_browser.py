@@ -1,0 +1,67 @@
+"""Logging in and out of the Integration Manager in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser
+
+from admin_ui import AdminTab, log_in, new_tab
+from support import ServerProcess, running_server
+from test_browser import WAIT_MS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with running_server(tmp_path_factory.mktemp("admin-session")) as server:
+        yield server
+
+
+@pytest.fixture
+def ui_server_url(ui_server: ServerProcess) -> str:
+    return ui_server.url
+
+
+def test_a_page_without_a_session_goes_to_the_login_form(
+    browser: Browser, ui_server: ServerProcess
+) -> None:
+    context, tab = new_tab(browser, ui_server.url)
+    try:
+        page = tab.open("/admin")
+        page.wait_for_url(lambda url: url.endswith("/admin/login?next=/admin"))
+        assert page.locator("input[name=key]").is_visible()
+        tab.shot("admin-login")
+        page.fill("input[name=key]", "not-the-key")
+        page.click("button[type=submit]")
+        page.locator(".alert.error").wait_for(timeout=WAIT_MS)
+        assert "not valid" in page.locator(".alert.error").inner_text()
+        assert context.cookies() == []  # a bad key sets nothing
+        tab.assert_clean()
+    finally:
+        context.close()
+
+
+def test_log_in_then_out(browser: Browser, ui_server: ServerProcess) -> None:
+    context, tab = new_tab(browser, ui_server.url)
+    try:
+        log_in(tab)
+        (cookie,) = context.cookies()
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/admin"
+        assert cookie["expires"] > 0  # expiring, not a browser-session cookie
+        tab.page.get_by_role("button", name="Log out").click()
+        tab.page.wait_for_url(lambda url: url.endswith("/admin/login"))
+        assert context.cookies() == []
+        tab.open("/admin")
+        tab.page.wait_for_url(lambda url: url.endswith("/admin/login?next=/admin"))
+        tab.assert_clean()
+    finally:
+        context.close()
+
+
+def test_screenshots_land_among_the_artefacts(admin_tab: AdminTab) -> None:
+    path: Path = admin_tab.shot("admin-landing")
+    assert path.stat().st_size > 1000
