@@ -180,7 +180,24 @@ def _scale_metrics() -> tuple[Metric, ...]:
     )
 
 
+def _watched(scenario: str, title: str, metrics: Sequence[Metric]) -> Comparison:
+    """A fan-out scenario without and with browsers on the admin pages."""
+    return Comparison(
+        scenario,
+        "admin_pages",
+        f"{title}: without and with browsers on the admin pages (live log + health)",
+        Column("tidings", "without"),
+        Column("tidings_admin", "with"),
+        "with/without",
+        tuple(metrics),
+        checked=("tidings_admin",),
+    )
+
+
 COMPARISONS: list[Comparison] = [
+    _watched("s1", "s1", [m for m in METRICS if m.scenario == "s1"]),
+    _watched("s2", "s2", [m for m in METRICS if m.scenario == "s2"]),
+    _watched("s3", "s3", [m for m in METRICS if m.scenario == "s3"]),
     Comparison(
         "publish",
         "postgres_vs_sqlite",
@@ -216,6 +233,22 @@ NOTES_POSTGRES = [
     "every publish; subscribers are split evenly. Pinning the servers to cores 0 and 1 puts "
     "the client on a server's core and leaves the other core idle part of the time.",
 ]
+
+
+NOTES_ADMIN = [
+    "admin pages (--admin-pages N): the same scenario once more while N browsers (Debian's "
+    "Chromium, niced, on the client's core) each keep the live log and the health page open; "
+    "with/without = their cost to the hub (latencies: > 1 means slower with them).",
+]
+
+
+def table_notes(tables: Sequence[dict[str, Any]]) -> list[str]:
+    """The notes that explain the comparison tables present."""
+    names = {table["name"] for table in tables}
+    notes = list(NOTES_ADMIN) if "admin_pages" in names else []
+    if names - {"admin_pages"}:
+        notes += NOTES_POSTGRES
+    return notes
 
 
 def _compare_row(comparison: Comparison, metric: Metric, entry: dict[str, Any]) -> dict[str, Any]:
@@ -325,7 +358,7 @@ def build(results: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         "summary": rows,
         "targets": targets,
         "all_targets_met": all(t["met"] for t in targets) if targets else None,
-        "notes": NOTES + NOTES_POSTGRES if tables else NOTES,
+        "notes": NOTES + table_notes(tables),
     }
     if tables:
         document["comparisons"] = tables

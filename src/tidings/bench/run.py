@@ -42,10 +42,12 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tidings.bench import postgres, report, servers
+from tidings.bench import admin_pages, postgres, report, servers
 from tidings.config import Settings
 
 SYSTEMS = ("tidings", "baseline")
+WATCHED = "tidings_admin"  # Tidings with --admin-pages browsers on its admin pages
+WATCHED_WORKLOADS = frozenset({"fanout", "sustained"})
 BASELINE = "Starlette + sse-starlette, asyncio.Queue per client, uvicorn (uvloop, httptools)"
 
 
@@ -237,11 +239,20 @@ def deployed(
     quick: bool,
     workdir: Path,
     pg: postgres.Postgres | None,
+    admin_browsers: int = 0,
 ) -> Iterator[servers.Target]:
     """The provisioned server(s) of ``system`` for one run: on SQLite (or the
     baseline), or Tidings processes on a fresh PostgreSQL database."""
     name = f"{scenario.name}-{system}"
     users = scenario.users(quick)
+    if system == WATCHED:
+        with servers.running("tidings", workdir, name, users=users) as target:
+            url = f"http://{target.host}:{target.port}"
+            with admin_pages.watching(
+                url, servers.ADMIN_KEY, admin_browsers, workdir / f"{name}.browsers.log"
+            ):
+                yield target
+        return
     if system not in LAYOUTS:
         with servers.running(system, workdir, name, users=users) as target:
             yield target
@@ -277,13 +288,14 @@ def run_scenario(
     workdir: Path,
     progress: Progress,
     pg: postgres.Postgres | None = None,
+    admin_browsers: int = 0,
 ) -> dict[str, Any]:
     params = scenario.params(quick)
     load = round(os.getloadavg()[0], 2)
     started = time.monotonic()
     task = progress.add_task(start_label(scenario, system), total=None)
     try:
-        with deployed(scenario, system, quick, workdir, pg) as target:
+        with deployed(scenario, system, quick, workdir, pg, admin_browsers) as target:
             progress.remove_task(task)
             core = LAYOUTS[system].client_core if system in LAYOUTS else servers.CLIENT_CORE
             result = run_client(scenario, system, target, params, workdir, progress, core)
@@ -357,12 +369,16 @@ def uses_postgres(names: Sequence[str]) -> bool:
     return any(s.needs_database or s.on_postgres_too for s in scenarios)
 
 
-def systems_for(scenario: Scenario, baseline: bool, pg: postgres.Postgres | None) -> list[str]:
+def systems_for(
+    scenario: Scenario, baseline: bool, pg: postgres.Postgres | None, admin_browsers: int = 0
+) -> list[str]:
     if scenario.systems is not None:
         return list(scenario.systems)
     systems = list(SYSTEMS if baseline else SYSTEMS[:1])
     if pg is not None and scenario.on_postgres_too:
         systems.append("tidings_postgres")
+    if admin_browsers and scenario.workload in WATCHED_WORKLOADS:
+        systems.append(WATCHED)
     return systems
 
 
@@ -423,10 +439,15 @@ def main(
     baseline: bool,
     output: Path | None = None,
     database: str | None = None,
+    admin_browsers: int = 0,
 ) -> None:
     """Run ``scenarios`` (None: all; ``scale`` and the PostgreSQL publish run
-    only with ``database``, a ``postgresql://`` URL or ``auto``)."""
+    only with ``database``, a ``postgresql://`` URL or ``auto``;
+    ``admin_browsers``: the fan-out scenarios once more with that many
+    browsers on the admin pages)."""
     names = scenario_names(scenarios, database)
+    if admin_browsers and (why := admin_pages.missing()):
+        raise SystemExit(f"tidings bench: {why}")
     if database is not None and database != postgres.AUTO:
         try:  # before any progress output: a bad URL is one line
             postgres.check_url(database)
@@ -457,8 +478,10 @@ def main(
                 continue
             scenario = SCENARIOS[name]
             entry: dict[str, Any] = {"title": scenario.title, "params": scenario.params(quick)}
-            for system in systems_for(scenario, baseline, pg):
-                entry[system] = run_scenario(scenario, system, quick, Path(tmp), progress, pg)
+            for system in systems_for(scenario, baseline, pg, admin_browsers):
+                entry[system] = run_scenario(
+                    scenario, system, quick, Path(tmp), progress, pg, admin_browsers
+                )
             results[name] = entry
     document = report.build(results, metadata(started, load_before, quick, pg_meta))
     text = json.dumps(document, indent=2)
@@ -481,6 +504,12 @@ def cli() -> None:
         help="PostgreSQL URL (postgresql://...) or 'auto' (a temporary server): adds the "
         "publish-on-PostgreSQL runs and the scale scenario",
     )
+    parser.add_argument(
+        "--admin-pages",
+        type=int,
+        default=0,
+        help="also run the fan-out scenarios with this many browsers on the admin pages",
+    )
     args = parser.parse_args()
     main(
         args.scenarios.split(",") if args.scenarios is not None else None,
@@ -488,6 +517,7 @@ def cli() -> None:
         baseline=args.baseline,
         output=args.output,
         database=args.database,
+        admin_browsers=args.admin_pages,
     )
 
 

@@ -204,6 +204,15 @@ def bench(
             "vs SQLite and the scale scenario (1 vs 2 processes)",
         ),
     ] = None,
+    admin_pages: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10,
+            help="Also run s1-s3 with this many browsers on the live log and health pages "
+            "(needs Playwright and Chromium)",
+        ),
+    ] = 0,
 ) -> None:
     """Benchmark a real server with real clients on loopback."""
     try:
@@ -217,6 +226,7 @@ def bench(
         baseline=baseline,
         output=output,
         database=database,
+        admin_browsers=admin_pages,
     )
 
 
