@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from admin_http import AdminUI
 from support import free_port, sse
 
 
@@ -56,6 +57,10 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
     events = asyncio.run(watch())
     admin_key = re.search(r"admin key: (\S+)", output)
     assert admin_key, output
+    assert f"http://127.0.0.1:{port}/admin" in output
+    manager = AdminUI(f"http://127.0.0.1:{port}", admin_key.group(1))
+    assert manager.get("/admin").status_code == 200  # the printed key logs in
+    manager.close()
     deadline = time.monotonic() + 8
     done: list[dict] = []
     while not done and time.monotonic() < deadline:  # the rule pack at work

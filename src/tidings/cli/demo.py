@@ -168,7 +168,10 @@ def instructions(url: str, admin_key: str, secret: str) -> str:
         "certificate.issued event, campaign progress and a notification for the learner:",
         f"  curl -H {shlex.quote('Authorization: Bearer ' + admin_key)} {url}/api/admin/jobs",
         "",
-        f"API docs: {url}/docs    metrics: {url}/metrics    admin key: {admin_key}",
+        f"Integration Manager (health, catalog, rules, live log, failed work): {url}/admin",
+        f"  log in with the admin key: {admin_key}",
+        "",
+        f"API docs: {url}/docs    metrics: {url}/metrics    front door: {url}/",
         "",
     ]
     return "\n".join(lines)
