@@ -45,8 +45,7 @@ SKELETONS: dict[str, dict[str, Any]] = {
     "run_job": {"name": "", "args": {}},
 }
 SAMPLE = {
-    "type": "course.completed",
-    "tenantId": "acme",
+    "type": "course.completed",  # no tenantId: the rule's own is assumed
     "entityType": "course",
     "entityId": "course-1",
     "actor": {"userId": "u-1"},
