@@ -230,3 +230,35 @@ def test_dry_run_over_the_last_n_events_of_the_log(server: ServerProcess, admin:
         assert api_rule(admin, theirs)["enabled"]
     finally:
         bound.close()
+
+
+def test_editing_a_webhook_rule_never_shows_its_secret(server: ServerProcess, admin: Admin) -> None:
+    tenant = admin.tenant()
+    body = {
+        "name": unique("hook"),
+        "tenantId": tenant,
+        "enabled": False,  # never calls out
+        "trigger": {"type": "course.completed"},
+        "action": {"type": "trigger_webhook", "config": {"url": "https://hooks.example.com/t"}},
+    }
+    made = admin.http.post("/api/admin/rules", json=body)
+    made.raise_for_status()
+    rule_id, secret = made.json()["id"], made.json()["secret"]
+    ui = AdminUI(server.url)
+    try:
+        edit = ui.get(f"/admin/rules/{rule_id}/edit").text
+        assert secret not in edit and secret[6:20] not in edit and "previousSecrets" not in edit
+        form = builder_form(
+            tenant,
+            name=body["name"],
+            enabled=None,
+            action_type="trigger_webhook",
+            config=json.dumps({"url": "https://hooks.example.com/other"}),
+            conditions="",
+        )
+        assert ui.post(f"/admin/rules/{rule_id}/edit", form).status_code == 303
+        stored = api_rule(admin, rule_id)
+        assert stored["action"]["config"]["url"] == "https://hooks.example.com/other"
+        assert stored["enabled"] is False and stored["trigger"]["conditions"] == {"all": []}
+    finally:
+        ui.close()

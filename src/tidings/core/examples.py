@@ -26,10 +26,10 @@ def example_value(schema: Mapping[str, Any], name: str = "", depth: int = 0) -> 
         return schema["enum"][0]
     if "default" in schema:
         return schema["default"]
-    for key in ("oneOf", "anyOf"):
-        if schema.get(key):
-            return example_value(schema[key][0], name, depth)
     kind = schema.get("type")
+    for key in ("oneOf", "anyOf"):  # alternatives of a value, not extra rules on an object
+        if kind is None and "properties" not in schema and schema.get(key):
+            return example_value(schema[key][0], name, depth)
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or (kind is None and "properties" in schema):
