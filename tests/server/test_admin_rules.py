@@ -183,6 +183,9 @@ def test_preview_and_dry_run_against_a_sample_run_nothing(
         low = json.dumps(completed(tenant, "c-78", score=10))
         missed = ui.post("/admin/rules/dry-run", {**form, "sample": low}, htmx=True).text
         assert "0 would have run" in missed and "the conditions do not match" in missed
+        unchecked = {k: v for k, v in form.items() if k != "enabled"}
+        still = ui.post("/admin/rules/dry-run", unchecked, htmx=True).text
+        assert "1 would have run the action" in still  # tried as it would run once enabled
         bad = ui.post("/admin/rules/dry-run", {**form, "sample": "[1]"}, htmx=True).text
         assert 'role="alert"' in bad and "<strong>sample" in bad
         assert rule_ids(admin, tenant) == []  # nothing saved, nothing run

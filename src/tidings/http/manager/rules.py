@@ -310,7 +310,8 @@ async def dry_run(request: Request, session: AdminPage) -> Response:
     rules_service = node(request).rules
     context: dict[str, Any] = {"error": None, "source": text(form, "source", 10) or "sample"}
     try:
-        body = _body(form, session)
+        # What the rule would do once enabled: the checkbox is not a reason not to match.
+        body = {**_body(form, session), "enabled": True}
         if context["source"] == "log":
             limit = _limit(form)
             tried = await rules_service.test_log(session.principal, body, limit)
