@@ -193,7 +193,7 @@ class Tidings:
                 ),
             )
         self.jobs = Jobs(self.store, self.rulebook, admit=self.admit, wake_worker=self.wake_worker)
-        self.rules = Rules(self.rulebook, self.actions)
+        self.rules = Rules(self.rulebook, self.actions, history=self.history)
         self.catalog_types = CatalogTypes(
             self.store,
             self.catalog,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +29,10 @@ from tidings.automation.rules import Rule, compile_rule, normalize_spec
 from tidings.automation.templates import event_context
 from tidings.automation.webhook import new_secret
 from tidings.core.catalog import Catalog
-from tidings.core.conditions import compile_conditions
+from tidings.core.conditions import Condition, compile_conditions
 from tidings.core.envelope import iso_utc
 from tidings.core.ids import new_monotonic_ulid
-from tidings.core.patterns import compile_pattern
+from tidings.core.patterns import Glob, compile_pattern
 from tidings.core.triggers import RuleSet
 from tidings.errors import InvalidInput, NotFound, TidingsError
 from tidings.periodic import Periodic
@@ -246,7 +246,7 @@ class RuleBook:
             *kept,
         ]
         config["secret"] = fresh
-        body = {**_body_of(record), "action": {"type": action["type"], "config": config}}
+        body = {**body_of(record), "action": {"type": action["type"], "config": config}}
         saved, _ = await self.save(body, rule_id=record.id)
         return saved, fresh
 
@@ -259,32 +259,55 @@ class RuleBook:
     def dry_run(self, body: Mapping[str, Any], sample: Mapping[str, Any]) -> dict[str, Any]:
         """Would this rule fire for ``sample``, and with what rendered
         configuration? Runs nothing."""
+        return self.dry_run_many(body, [sample])[0]
+
+    def dry_run_many(
+        self, body: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """:meth:`dry_run` for each of ``samples``, the rule checked and
+        compiled once. Runs nothing."""
         spec = normalize_spec(body, self.actions, self.check_context(body.get("tenantId")))
-        event = dict(sample)
-        event.setdefault("tenantId", body.get("tenantId"))
-        event.setdefault("data", {})
+        pattern = compile_pattern(spec["trigger"]["type"])
+        conditions = compile_conditions(spec["trigger"]["conditions"])
+        return [self._verdict(body, spec, pattern, conditions, sample) for sample in samples]
+
+    def preview(self, body: Mapping[str, Any], sample: Mapping[str, Any]) -> dict[str, Any]:
+        """The rule's action configuration rendered against ``sample``
+        (matched or not; secrets masked). Runs nothing."""
+        spec = normalize_spec(body, self.actions, self.check_context(body.get("tenantId")))
+        return self._rendered(body, spec["action"], _sample_event(body, sample))
+
+    def _verdict(
+        self,
+        body: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        pattern: Glob,
+        conditions: Condition,
+        sample: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        event = _sample_event(body, sample)
         reasons: list[str] = []
         tenant = body.get("tenantId")
         if tenant is not None and event.get("tenantId") != tenant:
             reasons.append(f"the rule is scoped to tenant {tenant!r}")
         trigger = spec["trigger"]
-        if not isinstance(event.get("type"), str) or not compile_pattern(trigger["type"]).matches(
-            event["type"]
-        ):
+        if not isinstance(event.get("type"), str) or not pattern.matches(event["type"]):
             reasons.append(f"type {event.get('type')!r} does not match {trigger['type']!r}")
-        if not compile_conditions(trigger["conditions"]).matches(event):
+        if not conditions.matches(event):
             reasons.append("the conditions do not match")
         if body.get("enabled") is False:
             reasons.append("the rule is disabled")
-        action = spec["action"]
         result: dict[str, Any] = {"matched": not reasons, "reasons": reasons, "actions": []}
         if not reasons:
-            variables = event_context(event, rule={"id": body.get("id"), "name": body.get("name")})
-            rendered = self.actions.render(action["type"], action["config"], variables)
-            result["actions"] = [
-                {"type": action["type"], "config": self.actions.shown(action["type"], rendered)}
-            ]
+            result["actions"] = [self._rendered(body, spec["action"], event)]
         return result
+
+    def _rendered(
+        self, body: Mapping[str, Any], action: Mapping[str, Any], event: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        variables = event_context(event, rule={"id": body.get("id"), "name": body.get("name")})
+        rendered = self.actions.render(action["type"], action["config"], variables)
+        return {"type": action["type"], "config": self.actions.shown(action["type"], rendered)}
 
     async def require(self, rule_id: str) -> RuleRecord:
         record = await self.store.jobs.get_rule(rule_id)
@@ -293,7 +316,15 @@ class RuleBook:
         return record
 
 
-def _body_of(record: RuleRecord) -> dict[str, Any]:
+def _sample_event(body: Mapping[str, Any], sample: Mapping[str, Any]) -> dict[str, Any]:
+    event = dict(sample)
+    event.setdefault("tenantId", body.get("tenantId"))
+    event.setdefault("data", {})
+    return event
+
+
+def body_of(record: RuleRecord) -> dict[str, Any]:
+    """A stored rule as the API's JSON body (without its failure count)."""
     spec = {k: v for k, v in record.spec.items() if k != HEALTH_KEY}
     return {
         "name": record.name,

@@ -21,17 +21,48 @@ from typing import Any
 
 from tidings.automation.actions import ActionRegistry
 from tidings.automation.packs import install_pack, read_pack, shipped_packs
-from tidings.automation.rulebook import RuleBook
-from tidings.errors import NotFound
+from tidings.automation.rulebook import RuleBook, body_of
+from tidings.core.patterns import TypeFilter
+from tidings.errors import InvalidInput, NotFound
 from tidings.services.access import authorize, in_scope
 from tidings.services.auth import Principal
-from tidings.store.base import RuleRecord
+from tidings.services.history import History, LogRequest
+from tidings.store.base import JobFilter, RuleRecord
+from tidings.store.jobs import HEALTH_KEY
+
+MAX_DRY_RUN_EVENTS = 500  # a dry run over the log reads at most this many events
+MAX_STATS_RULES = 200  # rules whose job counts one listing looks up
 
 
 @dataclass(frozen=True, slots=True)
 class SavedRule:
     record: RuleRecord
     secret: str | None  # a webhook secret the server generated or rotated: shown this once
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStats:
+    """What a rule's jobs say about it (for the Integration Manager)."""
+
+    counts: dict[str, int]  # jobs by status
+    last_run: float | None  # when its newest job last changed (None: never ran)
+    consecutive_failures: int  # its endpoint's current run of failures
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0) + self.counts.get("dead", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class LogDryRun:
+    """A rule tried against events of the log: one verdict per event."""
+
+    events: list[dict[str, Any]]  # the envelopes, as the caller may see them
+    verdicts: list[dict[str, Any]]  # :meth:`RuleBook.dry_run` of each
+
+    @property
+    def matched(self) -> int:
+        return sum(1 for v in self.verdicts if v["matched"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +80,12 @@ class Rules:
     """Uses the rule book (which uses the store's ``JobQueue`` role for
     rules) and the action registry (what rules can do)."""
 
-    def __init__(self, rulebook: RuleBook, actions: ActionRegistry) -> None:
+    def __init__(
+        self, rulebook: RuleBook, actions: ActionRegistry, *, history: History | None = None
+    ) -> None:
         self.rulebook = rulebook
         self.actions = actions
+        self._history = history  # the log a dry run over past events reads
 
     async def action_types(self, principal: Principal) -> tuple[list[dict[str, Any]], list[str]]:
         """The action types rules can use, and the named jobs of ``run_job``."""
@@ -97,6 +131,33 @@ class Rules:
         )
         return SavedRule(record, secret)
 
+    async def set_enabled(self, principal: Principal, rule_id: str, enabled: bool) -> RuleRecord:
+        """Enable or disable a rule, nothing else changed (enabling starts a
+        new count of failures)."""
+        record = await self.get(principal, rule_id)
+        body = {**body_of(record), "enabled": enabled}
+        saved, _ = await self.rulebook.save(body, rule_id=rule_id, author=author_of(principal))
+        return saved
+
+    async def stats(self, principal: Principal, rules: list[RuleRecord]) -> dict[str, RuleStats]:
+        """Job counts, last run and failure run of ``rules`` (the first
+        :data:`MAX_STATS_RULES` of them: two indexed queries each)."""
+        authorize(principal, "jobs.list", scoped=False)
+        jobs = self.rulebook.store.jobs
+        found: dict[str, RuleStats] = {}
+        for rule in rules[:MAX_STATS_RULES]:
+            if not in_scope(principal, rule.tenant_id):
+                continue
+            counts = await jobs.count_jobs(JobFilter(rule_id=rule.id))
+            newest = await jobs.list_jobs(JobFilter(rule_id=rule.id, limit=1)) if counts else []
+            health = rule.spec.get(HEALTH_KEY) or {}
+            found[rule.id] = RuleStats(
+                counts,
+                newest[0].updated_at if newest else None,
+                int(health.get("failures", 0)),
+            )
+        return found
+
     async def delete(self, principal: Principal, rule_id: str) -> None:
         """Delete a rule (its jobs stay, for the record)."""
         await self.rulebook.delete(await self.get(principal, rule_id))
@@ -122,6 +183,38 @@ class Rules:
             **record.spec,
         }
         return self.rulebook.dry_run(stored, sample)
+
+    async def preview(
+        self, principal: Principal, body: Mapping[str, Any], sample: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The action of a rule (saved or not) rendered against ``sample``,
+        whether or not it matches; runs nothing."""
+        authorize(principal, "rules.write", body.get("tenantId"), field="/tenantId")
+        return self.rulebook.preview(body, sample)
+
+    async def test_log(
+        self, principal: Principal, body: Mapping[str, Any], limit: int
+    ) -> LogDryRun:
+        """Dry run of a rule (saved or not) against the newest ``limit``
+        (at most :data:`MAX_DRY_RUN_EVENTS`) events of the log its trigger
+        type matches, in the rule's tenant (a global rule: every tenant in
+        the caller's reach), as the caller may see them. Runs nothing."""
+        tenant_id = body.get("tenantId")
+        authorize(principal, "rules.write", tenant_id, field="/tenantId")
+        if not 1 <= limit <= MAX_DRY_RUN_EVENTS:
+            raise InvalidInput(f"choose 1 to {MAX_DRY_RUN_EVENTS} events", field="limit")
+        if self._history is None:
+            raise NotFound("this process has no event log to try rules against")
+        trigger = body.get("trigger")
+        pattern = trigger.get("type") if isinstance(trigger, Mapping) else None
+        if not isinstance(pattern, str) or not pattern:
+            raise InvalidInput("trigger.type is required", field="/trigger/type")
+        self.rulebook.dry_run(body, {"type": pattern})  # check the rule before reading
+        viewer = History.reader(principal, tenant_id)
+        page = await self._history.page(
+            viewer, LogRequest(types=TypeFilter((pattern,)), limit=limit)
+        )
+        return LogDryRun(page.items, self.rulebook.dry_run_many(body, page.items))
 
     async def rotate_secret(
         self, principal: Principal, rule_id: str, secret: str | None

@@ -1,0 +1,54 @@
+"""Reading the Integration Manager's forms: text fields, JSON fields and
+the tenants offered in a tenant picker (shared by the catalog and rules
+pages)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import FormData
+
+from tidings.errors import InvalidInput
+from tidings.http.events import node
+from tidings.services.sessions import AdminSession
+
+MAX_JSON_CHARS = 256 * 1024
+
+
+def text(form: FormData, name: str, limit: int = 500) -> str:
+    """A trimmed text field ('' when missing); too long is refused."""
+    value = form.get(name)
+    found = value.strip() if isinstance(value, str) else ""
+    if len(found) > limit:
+        raise InvalidInput(f"{name} is longer than {limit} characters", field=name)
+    return found
+
+
+def json_field(form: FormData, name: str, *, default: Any = None, label: str | None = None) -> Any:
+    """A field holding JSON (``default`` when empty), refused naming the
+    field and the place of the syntax error."""
+    raw = text(form, name, MAX_JSON_CHARS)
+    if not raw:
+        return default
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{label or name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            field=name,
+        ) from None
+
+
+def pretty(value: Any) -> str:
+    """JSON as the pages show it: indented, non-ASCII kept."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+async def tenant_choices(request: Request, session: AdminSession) -> list[str]:
+    """The tenant ids a picker offers: the session's own, or every tenant."""
+    if session.tenant_id is not None:
+        return [session.tenant_id]
+    tenants = await node(request).identity.list_tenants(session.principal)
+    return sorted(t.id for t in tenants)
