@@ -462,6 +462,8 @@ def test_rule_crud_and_secret_rotation(hub: Admin, receiver: WebhookReceiver) ->
     assert "secret" not in hub.http.get(f"/api/admin/rules/{created['id']}").json()
     rotated = hub.http.post(f"/api/admin/rules/{created['id']}/rotate-secret", json={}).json()
     new = rotated["secret"]
+    shown = hub.http.get(f"/api/admin/rules/{created['id']}").text
+    assert old not in shown and new not in shown  # previousSecrets are masked too
     receiver.endpoint(name, old)  # a receiver still holding the old secret verifies
     hub.publish(completed(tenant))
     wait_job(hub, created["id"], "succeeded")

@@ -217,10 +217,15 @@ class ActionRegistry:
 
 
 def mask(value: Any) -> Any:
+    """A secret as it may be shown: its first characters only. Lists and
+    dicts (e.g. ``previousSecrets``: ``[{"secret", "expiresAt"}]``) are
+    masked item by item; numbers and flags stay readable."""
     if isinstance(value, str) and value:
         return value[:6] + "…" if len(value) > 12 else "…"
     if isinstance(value, list):
         return [mask(v) for v in value]
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in value.items()}
     return value
 
 
