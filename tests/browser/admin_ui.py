@@ -41,6 +41,8 @@ class AdminTab:
         """Save a screenshot ``<name>.png`` among the artefacts."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
+        if full_page:  # from the top: the sticky top bar would be drawn mid-page
+            self.page.evaluate("() => window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
