@@ -206,6 +206,15 @@ class Identity:
         await self._control("roles_changed", tenant=tenant_id, role=role)
         return sorted(set(checked))
 
+    async def role_defaults(self, principal: Principal, tenant_id: str) -> dict[str, list[str]]:
+        """The role defaults a tenant's users derive their permissions from:
+        the global ones, overridden role by role by the tenant's own; each
+        role's permissions sorted."""
+        authorize(principal, "users.read", tenant_id)
+        await self.existing_tenant(tenant_id)
+        merged = await self._store.role_defaults(tenant_id)
+        return {role: sorted(merged[role]) for role in sorted(merged)}
+
     # -- API keys ---------------------------------------------------------
 
     async def create_api_key(
