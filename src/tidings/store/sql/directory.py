@@ -184,9 +184,9 @@ class SQLDirectory(SQLRole):
             .group_by(api_keys.c.tenant_id)
         )
         async with self.backend.read() as conn:
-            user_counts: dict[str, int] = dict((await conn.execute(live_users)).tuples().all())
-            key_counts: dict[str, int] = dict((await conn.execute(live_keys)).tuples().all())
-        return {t: (int(user_counts.get(t, 0)), int(key_counts.get(t, 0))) for t in named}
+            user_counts = {t: int(n) for t, n in (await conn.execute(live_users)).all()}
+            key_counts = {t: int(n) for t, n in (await conn.execute(live_keys)).all()}
+        return {t: (user_counts.get(t, 0), key_counts.get(t, 0)) for t in named}
 
     async def create_api_key(self, record: ApiKeyRecord) -> None:
         async with self.backend.write() as conn:
