@@ -1,6 +1,6 @@
 """The bounded counts the tenants page reads, on every backend: events up
 to a cap (``count_events(cap=)``), users and live API keys per tenant in
-grouped queries (``member_counts``)."""
+grouped queries (``member_counts``), and a bounded list of users."""
 
 from __future__ import annotations
 
@@ -50,3 +50,5 @@ async def test_member_counts_are_users_and_live_keys_per_tenant(store: Directory
     assert counts == {"t1": (2, 1), "t2": (1, 1), "t3": (0, 0)}
     assert await store.member_counts(["t2"]) == {"t2": (1, 1)}  # only the tenants named
     assert await store.member_counts([]) == {}
+    assert [u.user_id for u in await store.list_users("t1", limit=1)] == ["a"]  # bounded
+    assert [u.user_id for u in await store.list_users("t1")] == ["a", "b"]

@@ -180,9 +180,12 @@ class Identity:
             raise NotFound(f"unknown user {user_id!r}")
         return user
 
-    async def list_users(self, principal: Principal, tenant_id: str) -> list[UserRecord]:
+    async def list_users(
+        self, principal: Principal, tenant_id: str, *, limit: int | None = None
+    ) -> list[UserRecord]:
+        """The tenant's users by id; ``limit`` bounds the answer."""
         authorize(principal, "users.read", tenant_id)
-        return await self._store.list_users(tenant_id)
+        return await self._store.list_users(tenant_id, limit)
 
     async def delete_user(self, principal: Principal, tenant_id: str, user_id: str) -> None:
         """Delete a user; its open streams close (``user_deleted``) before

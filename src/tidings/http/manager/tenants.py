@@ -43,6 +43,7 @@ router = APIRouter(include_in_schema=False)
 TENANTS = "/admin/tenants"
 KEY_ID = r"^key_[0-9A-Za-z]{1,40}$"
 MAX_LOG_ROWS = 100  # lifecycle rows shown, newest first
+MAX_USERS = 200  # users listed (by id); more are edited by id through the form
 MAX_PERMISSIONS = 500
 SCOPES = ("publish", "admin")
 NAME_HINT = "1-100 of A-Z a-z 0-9 _ . - :"
@@ -277,7 +278,7 @@ async def _tenant_context(
     record = await tidings.identity.get_tenant(principal, tenant_id)
     history = await tidings.lifecycle.tenant_history(principal, tenant_id)
     moves = await tidings.lifecycle.tenant_moves(principal, tenant_id)
-    users = await tidings.identity.list_users(principal, tenant_id)
+    users = await tidings.identity.list_users(principal, tenant_id, limit=MAX_USERS + 1)
     roles = await tidings.identity.role_defaults(principal, tenant_id)
     keys = await tidings.identity.list_api_keys(principal, tenant_id)
     return {
@@ -293,7 +294,8 @@ async def _tenant_context(
         "terminal": not TENANT_LIFECYCLE.allowed(record.state),
         "may_move": session.tenant_id is None,
         "badges": STATE_BADGES,
-        "users": users,
+        "users": users[:MAX_USERS],
+        "more_users": len(users) > MAX_USERS,
         "roles": roles,
         "role_names": sorted({*roles, *(u.system_role for u in users)}),
         "keys": [_key_row(k, time.time()) for k in keys],

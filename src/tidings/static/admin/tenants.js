@@ -27,6 +27,22 @@
       done();
     }
   }
+  // A refused htmx post (403, 404, ...) swaps nothing: say so in its section.
+  document.addEventListener("htmx:responseError", function (e) {
+    var section = e.detail.elt.closest("section.card");
+    if (!section) { return; }
+    var alert = section.querySelector(".alert.refused");
+    if (!alert) {
+      alert = document.createElement("div");
+      alert.className = "alert error refused";
+      alert.setAttribute("role", "alert");
+      section.querySelector("h2").insertAdjacentElement("afterend", alert);
+    }
+    var page = new DOMParser().parseFromString(e.detail.xhr.responseText || "", "text/html");
+    var detail = page.querySelector("main .alert");
+    alert.textContent = "Refused (HTTP " + e.detail.xhr.status + ")" +
+      (detail ? ": " + detail.textContent.trim() : ".");
+  });
   document.addEventListener("click", function (e) {
     var target = e.target instanceof Element ? e.target : null;
     if (!target) { return; }

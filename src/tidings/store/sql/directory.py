@@ -129,15 +129,16 @@ class SQLDirectory(SQLRole):
             )
         return bool(result.rowcount)
 
-    async def list_users(self, tenant_id: str) -> list[UserRecord]:
+    async def list_users(self, tenant_id: str, limit: int | None = None) -> list[UserRecord]:
+        """The tenant's users by id (the first ``limit`` of them, if given)."""
+        stmt = (
+            select(users)
+            .where(users.c.tenant_id == tenant_id, users.c.deleted_at.is_(None))
+            .order_by(users.c.user_id)
+            .limit(limit)
+        )
         async with self.backend.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(users)
-                    .where(users.c.tenant_id == tenant_id, users.c.deleted_at.is_(None))
-                    .order_by(users.c.user_id)
-                )
-            ).all()
+            rows = (await conn.execute(stmt)).all()
         return [_user(r) for r in rows]
 
     async def put_role(self, role: str, permissions: Sequence[str], tenant_id: str | None) -> None:
