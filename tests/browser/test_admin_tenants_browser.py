@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 
-from admin_ui import AdminTab
+from admin_ui import AdminTab, log_in, new_tab
 from support import Admin, ServerProcess, running_server
 from test_browser import WAIT_MS
 
@@ -112,3 +113,49 @@ def test_an_api_key_created_and_revoked(admin_tab: AdminTab, admin: Admin) -> No
     )
     assert refused.status_code == 401
     assert page.locator("#new-key-secret").count() == 0  # the secret is gone from the page
+
+
+def test_a_user_edited_from_its_row_and_deleted(admin_tab: AdminTab, admin: Admin) -> None:
+    tenant = tenant_with_members(admin, "Edit Works")
+    page = admin_tab.open(f"/admin/tenants/{tenant}")
+    row = page.locator("#users tr", has_text="alice")
+    row.get_by_role("button", name="Edit").click()  # fills the form from the row
+    assert page.input_value("#user-id") == "alice"
+    assert page.input_value("#user-grants") == "invoices.read"
+    page.fill("#user-role", "manager")
+    page.get_by_role("button", name="Save user").click()
+    page.locator("#users .alert.ok", has_text="Updated user alice").wait_for(timeout=WAIT_MS)
+    user = admin.http.get(f"/api/admin/tenants/{tenant}/users/alice").json()
+    assert user["systemRole"] == "manager"
+    assert user["permissionOverrides"]["grant"] == ["invoices.read"]
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete bob").click()
+    page.locator("#users .alert.ok", has_text="Deleted user bob").wait_for(timeout=WAIT_MS)
+    listed = admin.http.get(f"/api/admin/tenants/{tenant}/users").json()["items"]
+    assert [u["userId"] for u in listed] == ["alice"]
+    page.fill("#user-id", "carol")
+    page.fill("#user-role", "not a role!")
+    page.get_by_role("button", name="Save user").click()
+    page.locator("#users .alert.error", has_text="System role").wait_for(timeout=WAIT_MS)
+
+
+def test_a_tenant_bound_session_sees_only_its_tenant(
+    browser: Browser, ui_server: ServerProcess, admin: Admin
+) -> None:
+    mine = tenant_with_members(admin, "Bound Tenant")
+    admin.tenant(name="Someone Else")
+    context, tab = new_tab(browser, ui_server.url)
+    try:
+        log_in(tab, admin.api_key(["admin"], mine), then="/admin/tenants")
+        names = tab.page.locator("table.tenants tbody tr strong").all_inner_texts()
+        assert names == ["Bound Tenant"]
+        assert tab.page.locator("#tenant-id").count() == 0  # no create form
+        tab.page.get_by_role("link", name="Bound Tenant").click()
+        tab.page.wait_for_url(lambda url: url.endswith(f"/admin/tenants/{mine}"))
+        assert tab.page.locator("#lifecycle ul.moves").count() == 0
+        assert "Only a platform credential" in tab.page.locator("#lifecycle").inner_text()
+        tab.page.evaluate("window.scrollTo(0, 0)")
+        tab.shot("admin-tenant-bound")
+        tab.assert_clean()
+    finally:
+        context.close()
