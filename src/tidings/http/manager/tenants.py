@@ -102,15 +102,20 @@ async def create_tenant(request: Request, session: AdminPage) -> Response:
         name = _field(form, "name", "Name", max_chars=200)
         _required(tenant_id, "id", "Tenant id")
         _required(name, "name", "Name")
-        try:
-            await identity.get_tenant(session.principal, tenant_id)
+        if await _tenant_exists(request, session, tenant_id):  # put_tenant would rename it
             raise InvalidInput(f"Tenant id: a tenant {tenant_id!r} exists already", field="id")
-        except NotFound:
-            pass
         await identity.put_tenant(session.principal, tenant_id, name, {})
     except FORM_ERRORS as exc:
         return await _list_page(request, session, error=str(exc), status=_status(exc))
     return redirect(request, f"{TENANTS}/{tenant_id}")
+
+
+async def _tenant_exists(request: Request, session: AdminSession, tenant_id: str) -> bool:
+    try:
+        await node(request).identity.get_tenant(session.principal, tenant_id)
+    except NotFound:
+        return False
+    return True
 
 
 async def _list_page(
