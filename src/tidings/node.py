@@ -56,6 +56,7 @@ from tidings.services.ratelimit import PublishLimiter
 from tidings.services.retention import Retention
 from tidings.services.rules import Rules
 from tidings.services.sessions import AdminSessions
+from tidings.services.tenant_overview import TenantOverview
 from tidings.services.tickets import Tickets
 from tidings.store.base import AppendOutcome, AppendResult, NewEvent, TenantRecord
 from tidings.store.group_commit import GroupCommit
@@ -133,6 +134,7 @@ class Tidings:
             take=self.limiter.take,
             control=self.control,
         )
+        self.tenant_overview = TenantOverview(self.store, self.identity)
         self.tickets = Tickets(self.store, self.auth.user_principal, ttl_s=settings.ticket_ttl_s)
         self.sessions = AdminSessions(
             self.auth,

@@ -180,9 +180,12 @@ class Identity:
             raise NotFound(f"unknown user {user_id!r}")
         return user
 
-    async def list_users(self, principal: Principal, tenant_id: str) -> list[UserRecord]:
+    async def list_users(
+        self, principal: Principal, tenant_id: str, *, limit: int | None = None
+    ) -> list[UserRecord]:
+        """The tenant's users by id; ``limit`` bounds the answer."""
         authorize(principal, "users.read", tenant_id)
-        return await self._store.list_users(tenant_id)
+        return await self._store.list_users(tenant_id, limit)
 
     async def delete_user(self, principal: Principal, tenant_id: str, user_id: str) -> None:
         """Delete a user; its open streams close (``user_deleted``) before
@@ -205,6 +208,15 @@ class Identity:
         await self._store.put_role(role, checked, tenant_id)
         await self._control("roles_changed", tenant=tenant_id, role=role)
         return sorted(set(checked))
+
+    async def role_defaults(self, principal: Principal, tenant_id: str) -> dict[str, list[str]]:
+        """The role defaults a tenant's users derive their permissions from:
+        the global ones, overridden role by role by the tenant's own; each
+        role's permissions sorted."""
+        authorize(principal, "users.read", tenant_id)
+        await self.existing_tenant(tenant_id)
+        merged = await self._store.role_defaults(tenant_id)
+        return {role: sorted(merged[role]) for role in sorted(merged)}
 
     # -- API keys ---------------------------------------------------------
 

@@ -30,7 +30,7 @@ from tidings.core.statemachine import (
     machine_from_spec,
 )
 from tidings.errors import InvalidInput, NotFound
-from tidings.services.access import authorize
+from tidings.services.access import authorize, may
 from tidings.services.auth import OPERATOR, Principal
 from tidings.services.identity import Control
 from tidings.store.base import AppendOutcome, AppendResult, LifecycleChange, NewEvent
@@ -143,6 +143,18 @@ class Lifecycle:
         self._committed(outcome)
         await self._control("tenant_changed", tenant=tenant_id, state=to)
         return move, (outcome.results[0] if outcome.results else None)
+
+    async def tenant_moves(self, principal: Principal, tenant_id: str) -> list[str]:
+        """The states the caller may move the tenant to now, sorted: the
+        machine's targets from its current state, none for a credential
+        that may not move tenants (:class:`NotFound` for an unknown one)."""
+        authorize(principal, "tenants.read", tenant_id)
+        tenant = await self._store.get_tenant(tenant_id)
+        if tenant is None:
+            raise NotFound(f"unknown tenant {tenant_id!r}")
+        if not may(principal, "tenants.transition", tenant_id):
+            return []
+        return TENANT_LIFECYCLE.allowed(tenant.state)
 
     async def tenant_history(self, principal: Principal, tenant_id: str) -> list[dict[str, Any]]:
         """A tenant's lifecycle rows, oldest first (:class:`NotFound` for an

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tidings.http.manager import catalog, health, rules, session
+from tidings.http.manager import catalog, health, rules, session, tenants
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health, catalog, rules)
+PAGE_MODULES = (session, health, catalog, rules, tenants)
 
 
 def install(api: FastAPI) -> None:

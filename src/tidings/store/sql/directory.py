@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.audience import UserRecord
@@ -129,15 +129,16 @@ class SQLDirectory(SQLRole):
             )
         return bool(result.rowcount)
 
-    async def list_users(self, tenant_id: str) -> list[UserRecord]:
+    async def list_users(self, tenant_id: str, limit: int | None = None) -> list[UserRecord]:
+        """The tenant's users by id (the first ``limit`` of them, if given)."""
+        stmt = (
+            select(users)
+            .where(users.c.tenant_id == tenant_id, users.c.deleted_at.is_(None))
+            .order_by(users.c.user_id)
+            .limit(limit)
+        )
         async with self.backend.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(users)
-                    .where(users.c.tenant_id == tenant_id, users.c.deleted_at.is_(None))
-                    .order_by(users.c.user_id)
-                )
-            ).all()
+            rows = (await conn.execute(stmt)).all()
         return [_user(r) for r in rows]
 
     async def put_role(self, role: str, permissions: Sequence[str], tenant_id: str | None) -> None:
@@ -162,6 +163,31 @@ class SQLDirectory(SQLRole):
                 if row_scope == scope:
                     merged[role] = frozenset(orjson.loads(perms))
         return merged
+
+    async def member_counts(self, tenant_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Per tenant named: (users, live API keys: neither revoked nor
+        expired), in two grouped queries whatever the number of tenants."""
+        if not tenant_ids:
+            return {}
+        named = list(tenant_ids)
+        live_users = (
+            select(users.c.tenant_id, func.count())
+            .where(users.c.tenant_id.in_(named), users.c.deleted_at.is_(None))
+            .group_by(users.c.tenant_id)
+        )
+        live_keys = (
+            select(api_keys.c.tenant_id, func.count())
+            .where(
+                api_keys.c.tenant_id.in_(named),
+                api_keys.c.revoked_at.is_(None),
+                or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > time.time()),
+            )
+            .group_by(api_keys.c.tenant_id)
+        )
+        async with self.backend.read() as conn:
+            user_counts = {t: int(n) for t, n in (await conn.execute(live_users)).all()}
+            key_counts = {t: int(n) for t, n in (await conn.execute(live_keys)).all()}
+        return {t: (user_counts.get(t, 0), key_counts.get(t, 0)) for t in named}
 
     async def create_api_key(self, record: ApiKeyRecord) -> None:
         async with self.backend.write() as conn:

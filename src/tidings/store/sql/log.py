@@ -63,8 +63,13 @@ class SQLEventLog(SQLRole):
                 found.extend(event_from_row(p, b, self.max_event_depth) for p, b in rows)
         return found
 
-    async def count_events(self, query: LogQuery) -> int:
+    async def count_events(self, query: LogQuery, *, cap: int | None = None) -> int:
+        """How many events match; with ``cap``, counting stops there (the
+        answer is at most ``cap``: bounded work on any size of log)."""
         stmt = select(func.count()).select_from(events).where(*self._log_conditions(query))
+        if cap is not None:
+            matching = select(events.c.position).where(*self._log_conditions(query)).limit(cap)
+            stmt = select(func.count()).select_from(matching.subquery())
         async with self.backend.read() as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
