@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tidings.http.manager import health, jobs, session
+from tidings.http.manager import health, integrations, jobs, session
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health, jobs)
+PAGE_MODULES = (session, health, jobs, integrations)
 
 
 def install(api: FastAPI) -> None:

@@ -29,6 +29,7 @@ from tidings.automation.replay import ReplayReport
 from tidings.core.envelope import iso_utc
 from tidings.errors import InvalidInput
 from tidings.http.events import node
+from tidings.http.manager.forms import field_text, refusal
 from tidings.http.manager.render import is_htmx, redirect, render
 from tidings.http.manager.session import AdminPage
 from tidings.http.params import ascii_int, instant
@@ -78,7 +79,7 @@ class Filters:
     def of(cls, values: Any, session: AdminSession) -> Filters:
         """From query parameters or form fields; a tenant-bound session's
         tenant is fixed."""
-        given = {name: _text(values.get(name)).strip()[:MAX_FILTER_CHARS] for name in FIELDS}
+        given = {name: field_text(values.get(name)).strip()[:MAX_FILTER_CHARS] for name in FIELDS}
         if session.tenant_id is not None:
             given["tenant"] = session.tenant_id
         return cls(**{**given, "status": given["status"] or "attention"})
@@ -161,7 +162,7 @@ async def retry_filtered(request: Request, session: AdminPage) -> Response:
     try:
         query = filters.query()
     except InvalidInput as exc:
-        return await _page(request, session, filters, None, error=_say(exc), status=422)
+        return await _page(request, session, filters, None, error=refusal(exc), status=422)
     count = await node(request).jobs.retry_matching(
         session.principal, query, tenant_id=filters.tenant_id
     )
@@ -178,21 +179,21 @@ async def retry_one(request: Request, job_id: str, session: AdminPage) -> Respon
     try:
         job = await jobs.retry(session.principal, number)
     except InvalidInput as exc:
-        return await _row_or_back(request, session, number, error=_say(exc))
+        return await _row_or_back(request, session, number, error=refusal(exc))
     return _row_answer(request, job, notice="Queued to run now.")
 
 
 @router.post("/admin/jobs/{job_id}/discard")
 async def discard_one(request: Request, job_id: str, session: AdminPage) -> Response:
     number = ascii_int(job_id, "job_id", 1)
-    reason = _text((await request.form()).get("reason")).strip()
+    reason = field_text((await request.form()).get("reason")).strip()
     if not reason or len(reason) > MAX_REASON:
         error = f"Reason: say why this job is given up (1 to {MAX_REASON:,} characters)."
         return await _row_or_back(request, session, number, error=error)
     try:
         job = await node(request).jobs.discard(session.principal, number, reason)
     except InvalidInput as exc:
-        return await _row_or_back(request, session, number, error=_say(exc))
+        return await _row_or_back(request, session, number, error=refusal(exc))
     return _row_answer(request, job, notice="Discarded.")
 
 
@@ -230,7 +231,7 @@ async def _page(
             before = ascii_int(before_text or None, "before", 1)
             query = filters.query(before=before)
         except InvalidInput as exc:
-            error, status = _say(exc), 422
+            error, status = refusal(exc), 422
     if query is not None:
         items = await jobs.list_jobs(
             session.principal, query, tenant_id=filters.tenant_id, history=True
@@ -308,7 +309,7 @@ async def _replay(request: Request, session: AdminSession, *, dry_run: bool) -> 
         )
         context["report"] = report
     except InvalidInput as exc:
-        context["error"] = _say(exc)
+        context["error"] = refusal(exc)
     if is_htmx(request):
         return render(request, "_jobs_replay.html", context, session=session)
     filters = Filters.of({}, session)
@@ -317,7 +318,7 @@ async def _replay(request: Request, session: AdminSession, *, dry_run: bool) -> 
 
 def _replay_form(form: FormData, session: AdminSession) -> dict[str, str]:
     values = {
-        name: _text(form.get(name)).strip()[:MAX_FILTER_CHARS]
+        name: field_text(form.get(name)).strip()[:MAX_FILTER_CHARS]
         for name in ("since", "until", "tenant", "rule")
     }
     if session.tenant_id is not None:
@@ -346,13 +347,3 @@ def _required_instant(value: str, field: str) -> float:
     if not value:
         raise InvalidInput(f"{field} is required", field=field)
     return instant(value, field)
-
-
-def _say(exc: InvalidInput) -> str:
-    """The refusal as the page says it: the field first."""
-    field = (exc.field or "").strip("/")
-    return f"{field.capitalize()}: {exc.detail}" if field else str(exc.detail)
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
