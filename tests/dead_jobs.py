@@ -59,6 +59,17 @@ def dead_job(admin: Admin, receiver: WebhookReceiver, tenant: str) -> dict[str, 
     return wait_job(admin, rule_id, "dead")
 
 
+def wait_status(admin: Admin, job_id: int, status: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Job ``job_id`` once it is in ``status``."""
+    deadline = time.monotonic() + timeout
+    found = job(admin, job_id)
+    while found["status"] != status:
+        assert time.monotonic() < deadline, f"job {job_id} is {found['status']}, wanted {status}"
+        time.sleep(0.1)
+        found = job(admin, job_id)
+    return found
+
+
 def job(admin: Admin, job_id: int) -> dict[str, Any]:
     answer = admin.http.get(f"/api/admin/jobs/{job_id}")
     assert answer.status_code == 200, answer.text
