@@ -47,6 +47,17 @@ def test_the_list_shows_dead_jobs_with_their_attempts(
     assert f'id="job-{dead["id"]}"' not in pending and "No jobs here" in pending
 
 
+def test_pages_go_back_in_time_with_before(
+    hub: Admin, ui: AdminUI, receiver: WebhookReceiver
+) -> None:
+    tenant = hub.tenant()
+    older = dead_job(hub, receiver, tenant)
+    newer = dead_job(hub, receiver, tenant)
+    page = ui.get("/admin/jobs", params={"tenant": tenant, "before": newer["id"]}).text
+    assert f'id="job-{older["id"]}"' in page and f'id="job-{newer["id"]}"' not in page
+    assert "← Newest" in page
+
+
 def test_bad_filters_name_the_field(ui: AdminUI) -> None:
     for params, field in (
         ({"since": "yesterday"}, "Since"),
@@ -91,6 +102,7 @@ def test_a_post_without_the_csrf_token_changes_nothing(
         (f"/admin/jobs/{dead['id']}/retry", {"csrf": ""}),
         (f"/admin/jobs/{dead['id']}/discard", {"csrf": "0" * 32, "reason": "x"}),
         ("/admin/jobs/retry", {"csrf": ""}),
+        ("/admin/jobs/replay", {"csrf": "", "since": "0", "until": "9999999999"}),
     ):
         assert ui.post(path, data).status_code == 403, path
     assert job(hub, dead["id"])["status"] == "dead"
