@@ -1,7 +1,7 @@
 """Failed work and integrations in Chromium: a dead job retried from its
 row's Retry button and another discarded with a reason (both checked
-through the JSON API), the replay's dry-run count, an integration created
-and its secret rotated; screenshots ``admin-jobs``, ``admin-integrations``
+through the JSON API), the replay's dry-run count then the replay, an integration created
+and its secret rotated; screenshots ``admin-jobs``, ``admin-jobs-replay``, ``admin-integrations``
 and ``admin-integration``."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Dialog
 
 from admin_ui import AdminTab
-from dead_jobs import dead_job, job, wait_status
+from dead_jobs import completed, dead_job, failing_rule, job, wait_status
 from receivers import WebhookReceiver
 from support import Admin, ServerProcess, running_server, unique
 
@@ -88,17 +88,31 @@ def test_a_dead_job_is_discarded_with_a_reason(
     assert after["discardReason"] == "customer closed the account"
 
 
-def test_the_replay_counts_before_it_queues(admin_tab: AdminTab, hub: Admin) -> None:
+def test_the_replay_counts_before_it_queues(
+    admin_tab: AdminTab, hub: Admin, receiver: WebhookReceiver
+) -> None:
     tenant = hub.tenant()
-    page = admin_tab.open("/admin/jobs")
-    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    since = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    for user in ("u1", "u2"):
+        hub.publish(completed(tenant, user)).raise_for_status()
+    rule_id = failing_rule(hub, receiver, tenant)  # made after the events: they have no job
     until = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    shown = accept_confirms(admin_tab)
+    page = admin_tab.open("/admin/jobs?status=pending")
     page.fill("#r-since", since)
     page.fill("#r-until", until)
     page.fill("#r-tenant", tenant)
     page.get_by_role("button", name="Count (dry run)").click()
     page.locator(".replay-count").wait_for()
-    assert "0 jobs would be queued" in page.locator(".replay-count").inner_text()
+    assert "2 jobs would be queued" in page.locator(".replay-count").inner_text()
+    page.locator(".replay").scroll_into_view_if_needed()
+    admin_tab.shot("admin-jobs-replay")
+    assert hub.http.get("/api/admin/jobs", params={"ruleId": rule_id}).json()["items"] == []
+    page.get_by_role("button", name="Replay 2 jobs").click()
+    page.get_by_text("2 jobs queued").wait_for()
+    assert shown and "Queue 2 jobs" in shown[0]
+    queued = hub.http.get("/api/admin/jobs", params={"ruleId": rule_id}).json()["items"]
+    assert len(queued) == 2
 
 
 def test_an_integration_is_created_and_its_secret_rotated(
