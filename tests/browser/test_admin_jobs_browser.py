@@ -71,6 +71,14 @@ def test_a_dead_job_is_retried_from_its_row(
     wait_status(hub, dead["id"], "succeeded")
     assert job(hub, other["id"])["status"] == "dead"  # only that row's job
 
+    shown = accept_confirms(admin_tab)  # then the rest of the filtered set, in bulk
+    admin_tab.open(f"/admin/jobs?tenant={tenant}")
+    page.get_by_role("button", name="Retry all 1").click()
+    page.get_by_text("Retried 1 job").wait_for()
+    assert shown and "Retry 1 job of this filter" in shown[0]
+    assert page.locator("#job-tabs a[aria-current] .count").inner_text() == "0"  # out of band
+    wait_status(hub, other["id"], "succeeded")
+
 
 def test_a_dead_job_is_discarded_with_a_reason(
     admin_tab: AdminTab, hub: Admin, receiver: WebhookReceiver

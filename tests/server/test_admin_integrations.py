@@ -6,8 +6,11 @@ refused, and integrations out of a tenant-bound key's reach."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -85,6 +88,25 @@ def test_a_created_integration_signs_calls_and_logs_them(
     assert ">ok<" in duplicate and ">duplicate<" in duplicate
     assert ">accepted<" in accepted and f"tenant {tenant} ACTIVE -&gt; SUSPENDED" in accepted
     assert "move the tenant to SUSPENDED" in page.text
+
+
+def test_an_hmac_integration_gets_a_hex_secret_that_signs(
+    server: ServerProcess, admin: Admin, ui: AdminUI
+) -> None:
+    name, tenant = unique("ledger"), active_tenant(admin)
+    form = {"name": name, "scheme": "hmac-sha256", "mappings": orjson.dumps(MAPPINGS).decode()}
+    answer = ui.post("/admin/integrations", form, htmx=True)
+    found = SECRET_BOX.search(answer.text)
+    assert answer.status_code == 200 and found and "created" in answer.text
+    secret = found.group(1)
+    assert re.fullmatch("[0-9a-f]{48}", secret)
+    body = orjson.dumps({"type": "BILLING_SUSPEND", "tenantId": tenant})
+    stamp = str(int(time.time()))
+    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {"X-Timestamp": stamp, "X-Signature": f"sha256={mac}"}
+    sent = httpx.post(f"{server.url}/api/inbound/{name}", content=body, headers=headers)
+    assert sent.status_code == 200, sent.text
+    assert "hmac-sha256" in ui.get(f"/admin/integrations/{name}").text
 
 
 def test_rotating_the_secret_retires_the_old_one(

@@ -119,6 +119,7 @@ def test_bulk_retry_retries_the_filtered_set_only(
     assert "Retry all 2" in page
     answer = ui.post("/admin/jobs/retry", {"tenant": tenant, "status": "attention"}, htmx=True)
     assert answer.status_code == 200 and "Retried 2 jobs" in answer.text
+    assert 'id="job-tabs"' in answer.text and 'hx-swap-oob="true"' in answer.text
     for dead in (first, second):
         assert job(hub, dead["id"])["status"] in ("pending", "running", "succeeded")
     assert job(hub, elsewhere["id"])["status"] == "dead"

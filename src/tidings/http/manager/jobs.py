@@ -252,8 +252,9 @@ async def _page(
         "notice": notice,
         "replay_view": replay or {"replay": _replay_form(FormData(), session)},
     }
-    template = "_jobs_panel.html" if is_htmx(request) and request.method == "POST" else "jobs.html"
-    return render(request, template, context, session=session, status=status)
+    if is_htmx(request) and request.method == "POST":  # the panel, and the tabs' new counts
+        return render(request, "_jobs_panel.html", {**context, "oob": True}, session=session)
+    return render(request, "jobs.html", context, session=session, status=status)
 
 
 def _total(counts: dict[str, int], states: tuple[str, ...]) -> int:
