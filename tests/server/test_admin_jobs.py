@@ -117,6 +117,8 @@ def test_bulk_retry_retries_the_filtered_set_only(
     elsewhere = dead_job(hub, receiver, other)
     page = ui.get("/admin/jobs", params={"tenant": tenant}).text
     assert "Retry all 2" in page
+    finished = ui.post("/admin/jobs/retry", {"tenant": tenant, "status": "succeeded"}, htmx=True)
+    assert "Retried 0 jobs" in finished.text  # bulk retry never re-runs finished work
     answer = ui.post("/admin/jobs/retry", {"tenant": tenant, "status": "attention"}, htmx=True)
     assert answer.status_code == 200 and "Retried 2 jobs" in answer.text
     assert 'id="job-tabs"' in answer.text and 'hx-swap-oob="true"' in answer.text

@@ -17,7 +17,7 @@ the session's principal: a tenant-bound key sees and changes its tenant only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -160,11 +160,15 @@ async def retry_filtered(request: Request, session: AdminPage) -> Response:
     """Retry every failed or dead job of the filtered set."""
     filters = Filters.of(await request.form(), session)
     try:
-        query = filters.query()
+        query = replace(filters.query(), statuses=_bulk_states(filters))
     except InvalidInput as exc:
         return await _page(request, session, filters, None, error=refusal(exc), status=422)
-    count = await node(request).jobs.retry_matching(
-        session.principal, query, tenant_id=filters.tenant_id
+    count = (
+        0
+        if not query.statuses
+        else await node(request).jobs.retry_matching(
+            session.principal, query, tenant_id=filters.tenant_id
+        )
     )
     notice = f"Retried {count:,} job{'' if count == 1 else 's'}: queued to run now."
     if is_htmx(request):
@@ -180,7 +184,7 @@ async def retry_one(request: Request, job_id: str, session: AdminPage) -> Respon
         job = await jobs.retry(session.principal, number)
     except InvalidInput as exc:
         return await _row_or_back(request, session, number, error=refusal(exc))
-    return _row_answer(request, job, notice="Queued to run now.")
+    return _row_answer(request, session, job, notice="Queued to run now.")
 
 
 @router.post("/admin/jobs/{job_id}/discard")
@@ -194,7 +198,7 @@ async def discard_one(request: Request, job_id: str, session: AdminPage) -> Resp
         job = await node(request).jobs.discard(session.principal, number, reason)
     except InvalidInput as exc:
         return await _row_or_back(request, session, number, error=refusal(exc))
-    return _row_answer(request, job, notice="Discarded.")
+    return _row_answer(request, session, job, notice="Discarded.")
 
 
 @router.post("/admin/jobs/replay/count")
@@ -263,14 +267,18 @@ def _total(counts: dict[str, int], states: tuple[str, ...]) -> int:
 
 
 def _bulk_states(filters: Filters) -> tuple[str, ...]:
+    """What a bulk retry of this tab retries: its failed and dead jobs only
+    (succeeded or discarded ones are retried one by one, on purpose)."""
     states = next((s for v, _, s in TABS if v == filters.status), ATTENTION) or ATTENTION
-    return tuple(s for s in states if s in RETRYABLE)
+    return tuple(s for s in states if s in ATTENTION)
 
 
-def _row_answer(request: Request, job: JobRecord, *, notice: str) -> Response:
+def _row_answer(
+    request: Request, session: AdminSession, job: JobRecord, *, notice: str
+) -> Response:
     if not is_htmx(request):
         return redirect(request, "/admin/jobs")
-    return _row(request, job, notice=notice)
+    return _row(request, session, job, notice=notice)
 
 
 async def _row_or_back(
@@ -279,18 +287,21 @@ async def _row_or_back(
     """A refused change: the row with the reason (htmx), else the list."""
     job = await node(request).jobs.get(session.principal, job_id)
     if is_htmx(request):
-        return _row(request, job, error=error)
+        return _row(request, session, job, error=error)
     return await _page(request, session, Filters(status="all"), None, error=error, status=422)
 
 
 def _row(
-    request: Request, job: JobRecord, *, notice: str | None = None, error: str | None = None
+    request: Request,
+    session: AdminSession,
+    job: JobRecord,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
 ) -> Response:
     # htmx swaps only 2xx answers, so a refusal is a 200 row with its message.
     context = {"row": JobView.of(job), "row_notice": notice, "row_error": error}
-    return render(
-        request, "_jobs_row.html", context, session=getattr(request.state, "admin_session", None)
-    )
+    return render(request, "_jobs_row.html", context, session=session)
 
 
 async def _replay(request: Request, session: AdminSession, *, dry_run: bool) -> Response:
