@@ -28,8 +28,10 @@ secret the scheme cannot use is refused when the integration is saved
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -39,7 +41,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tidings.core.statemachine import TENANT_LIFECYCLE
-from tidings.errors import InvalidInput, NotFound, TidingsError, Unauthorized
+from tidings.errors import Conflict, InvalidInput, NotFound, TidingsError, Unauthorized
 from tidings.services.access import authorize
 from tidings.services.auth import Principal
 from tidings.services.ports import Publisher, TenantTransitions
@@ -59,6 +61,14 @@ def check_secret(secret: str, scheme: str) -> None:
         raise InvalidInput(
             "a Standard Webhooks secret is base64 (optionally prefixed whsec_)", field="/secret"
         ) from None
+
+
+def new_secret(scheme: str) -> str:
+    """A fresh random secret in the form ``scheme`` signs with (192 bits)."""
+    raw = secrets.token_bytes(24)
+    if scheme == "standard-webhooks":
+        return "whsec_" + base64.b64encode(raw).decode()
+    return raw.hex()
 
 
 def check_mappings(mappings: Mapping[str, Any]) -> None:
@@ -145,6 +155,47 @@ class Inbound:
         check_secret(secret, scheme)
         check_mappings(mappings)
         await self.store.put_integration(name, secret, scheme, mappings)
+
+    async def integrations(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every integration by name (``name``, ``scheme``, ``mappings``,
+        ``updated_at``), never its secret."""
+        authorize(principal, "integrations")
+        return await self.store.list_integrations()
+
+    async def get(self, principal: Principal, name: str) -> dict[str, Any]:
+        """One integration without its secret; 404 when there is none."""
+        authorize(principal, "integrations")
+        found = await self.store.get_integration(name)
+        if found is None:
+            raise NotFound(f"unknown integration {name!r}")
+        return {k: v for k, v in found.items() if k != "secret"}
+
+    async def create(
+        self, principal: Principal, name: str, *, scheme: str, mappings: Mapping[str, Any]
+    ) -> str:
+        """A new integration with a generated secret, returned (the only time
+        it is shown); 409 if ``name`` is taken, 422 for a bad mapping."""
+        authorize(principal, "integrations")
+        if scheme not in SCHEMES:
+            raise InvalidInput(f"scheme is one of {', '.join(SCHEMES)}", field="scheme")
+        check_mappings(mappings)
+        if await self.store.get_integration(name) is not None:
+            raise Conflict(f"an integration named {name!r} exists already", field="name")
+        secret = new_secret(scheme)
+        await self.store.put_integration(name, secret, scheme, mappings)
+        return secret
+
+    async def rotate_secret(self, principal: Principal, name: str) -> str:
+        """Replace the integration's secret with a new random one, returned
+        (the only time it is shown); calls signed with the old one fail from
+        now on. 404 when there is no such integration."""
+        authorize(principal, "integrations")
+        found = await self.store.get_integration(name)
+        if found is None:
+            raise NotFound(f"unknown integration {name!r}")
+        secret = new_secret(found["scheme"])
+        await self.store.put_integration(name, secret, found["scheme"], found["mappings"])
+        return secret
 
     async def history(self, principal: Principal, name: str) -> list[dict[str, Any]]:
         """The integration's audit rows, newest first (``webhook_id``,

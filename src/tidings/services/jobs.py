@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 JOB_STATES = ("pending", "running", "failed", "succeeded", "dead", "discarded")
 RETRYABLE = frozenset({"failed", "succeeded", "dead", "discarded"})  # not pending, not running
 DISCARDABLE = frozenset({"pending", "failed", "dead"})
+ATTENTION = ("failed", "dead")  # what an operator looks at first, and bulk-retries
+RETRY_PAGE = 500
+RETRY_MATCHING_MAX = 10_000  # one bulk retry touches at most this many jobs
 
 
 def parse_statuses(value: str | None) -> tuple[str, ...]:
@@ -107,6 +110,15 @@ class Jobs:
         scoped = replace(query, tenant_ids=self._scope(principal, tenant_id))
         return await self.store.jobs.list_jobs(scoped, history=history)
 
+    async def count(
+        self, principal: Principal, query: JobFilter, *, tenant_id: str | None = None
+    ) -> dict[str, int]:
+        """How many jobs match ``query`` within the caller's reach, by status
+        (``query.limit`` and ``before_id`` are ignored)."""
+        authorize(principal, "jobs.list", scoped=False)
+        scoped = replace(query, tenant_ids=self._scope(principal, tenant_id), before_id=None)
+        return await self.store.jobs.count_jobs(scoped)
+
     async def get(self, principal: Principal, job_id: int) -> JobRecord:
         """One job with every attempt; 404 when missing or out of reach."""
         authorize(principal, "jobs.write", scoped=False)
@@ -142,6 +154,31 @@ class Jobs:
         """Retry those of ``ids`` in reach that can be; how many were."""
         authorize(principal, "jobs.write", scoped=False)
         return await self._retry(principal, ids)
+
+    async def retry_matching(
+        self, principal: Principal, query: JobFilter, *, tenant_id: str | None = None
+    ) -> int:
+        """Retry the jobs matching ``query`` (its statuses, else the failed and
+        dead ones; pending and running jobs never) within the caller's reach,
+        newest first and at most :data:`RETRY_MATCHING_MAX`; how many were."""
+        authorize(principal, "jobs.write", scoped=False)
+        statuses = tuple(s for s in (query.statuses or ATTENTION) if s in RETRYABLE)
+        if not statuses:
+            return 0
+        scoped = replace(
+            query,
+            statuses=statuses,
+            tenant_ids=self._scope(principal, tenant_id),
+            limit=RETRY_PAGE,
+        )
+        ids: list[int] = []
+        while len(ids) < RETRY_MATCHING_MAX:
+            page = await self.store.jobs.list_jobs(scoped)
+            ids.extend(job.id for job in page)
+            if len(page) < RETRY_PAGE:
+                break
+            scoped = replace(scoped, before_id=page[-1].id)
+        return await self._retry(principal, ids[:RETRY_MATCHING_MAX]) if ids else 0
 
     async def discard(self, principal: Principal, job_id: int, reason: str) -> JobRecord:
         """Give up on a pending, failed or dead job, with a reason."""

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tidings.http.manager import catalog, health, rules, session, tenants
+from tidings.http.manager import (
+    catalog,
+    health,
+    integrations,
+    jobs,
+    rules,
+    session,
+    tenants,
+)
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health, catalog, rules, tenants)
+PAGE_MODULES = (session, health, catalog, rules, jobs, tenants, integrations)
 
 
 def install(api: FastAPI) -> None:

@@ -1,6 +1,5 @@
-"""Reading the Integration Manager's forms: text fields, JSON fields and
-the tenants offered in a tenant picker (shared by the catalog and rules
-pages)."""
+"""Reading the Integration Manager's forms (text fields, JSON fields, the
+tenants offered in a tenant picker) and saying what was wrong with them."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import FormData
 
-from tidings.errors import InvalidInput
+from tidings.errors import InvalidInput, TidingsError
 from tidings.http.events import node
 from tidings.services.sessions import AdminSession
 
@@ -52,3 +51,19 @@ async def tenant_choices(request: Request, session: AdminSession) -> list[str]:
         return [session.tenant_id]
     tenants = await node(request).identity.list_tenants(session.principal)
     return sorted(t.id for t in tenants)
+
+
+def field_text(value: object) -> str:
+    """A form field's text ("" for a missing field or an uploaded file)."""
+    return value if isinstance(value, str) else ""
+
+
+def refusal(exc: TidingsError) -> str:
+    """A refused input as the page says it, the field first:
+    ``"Mappings: unknown tenant state 'X' (at /mappings/A/transition)"``."""
+    path = (exc.field or "").strip("/")
+    if not path:
+        return str(exc.detail)
+    head, _, rest = path.partition("/")
+    where = f" (at /{path})" if rest else ""
+    return f"{head.capitalize()}: {exc.detail}{where}"

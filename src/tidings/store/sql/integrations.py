@@ -40,6 +40,30 @@ class SQLIntegrations(SQLRole):
             "mappings": orjson.loads(row.mappings),
         }
 
+    async def list_integrations(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Integrations by name, without their secrets."""
+        stmt = (
+            select(
+                integrations.c.name,
+                integrations.c.scheme,
+                integrations.c.mappings,
+                integrations.c.updated_at,
+            )
+            .order_by(integrations.c.name)
+            .limit(limit)
+        )
+        async with self.backend.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            {
+                "name": r.name,
+                "scheme": r.scheme,
+                "mappings": orjson.loads(r.mappings),
+                "updated_at": r.updated_at,
+            }
+            for r in rows
+        ]
+
     async def record_inbound(
         self,
         integration: str,
