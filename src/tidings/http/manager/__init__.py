@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tidings.http.manager import health, session
+from tidings.http.manager import health, log, session
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health)
+PAGE_MODULES = (session, health, log)
 
 
 def install(api: FastAPI) -> None:
