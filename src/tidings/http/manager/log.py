@@ -29,11 +29,12 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from tidings.core.envelope import iso_utc
-from tidings.errors import Forbidden, InvalidInput
+from tidings.errors import Forbidden, InvalidInput, NotFound
 from tidings.http.events import log_request, ndjson_response, node
 from tidings.http.manager.render import render
 from tidings.http.manager.session import AdminPage
 from tidings.http.params import ascii_int
+from tidings.node import Tidings
 from tidings.services.history import LogRequest
 from tidings.services.sessions import AdminSession
 from tidings.store.base import JobFilter
@@ -137,12 +138,24 @@ async def event_page(
         "event": event,
         "envelope": orjson.dumps(event, option=orjson.OPT_INDENT_2).decode(),
         "jobs": jobs,
-        "rules": sorted({job.rule_id for job in jobs}),
+        "rules": await _rule_names(tidings, session, {job.rule_id for job in jobs}),
         "processing": processing,
         "log_url": _url("/admin/log", {"tenantId": tenant}),
         "iso": iso_utc,
     }
     return render(request, "log_event.html", context, session=session)
+
+
+async def _rule_names(tidings: Tidings, session: AdminSession, ids: set[str]) -> dict[str, str]:
+    """Rule id -> name for the rules that made the event's jobs (a rule
+    deleted since keeps its id only)."""
+    names: dict[str, str] = {}
+    for rule_id in sorted(ids):
+        try:
+            names[rule_id] = (await tidings.rules.get(session.principal, rule_id)).name
+        except NotFound:
+            names[rule_id] = ""
+    return names
 
 
 def _url(path: str, params: dict[str, str]) -> str:
