@@ -35,7 +35,7 @@ from tidings.http.manager.render import render
 from tidings.http.manager.session import AdminPage
 from tidings.http.params import ascii_int
 from tidings.node import Tidings
-from tidings.services.history import LogRequest
+from tidings.services.history import EXPORT_PAGE, LogRequest
 from tidings.services.sessions import AdminSession
 from tidings.store.base import JobFilter
 
@@ -95,7 +95,7 @@ async def live_rows(request: Request, session: AdminPage) -> Response:
     rows below it, newest first."""
     history = node(request).history
     filters = chosen_filters(request, session)
-    after = ascii_int(request.query_params.get("after") or "0", "after")
+    after = ascii_int(request.query_params.get("after") or None, "after")  # None: newest
     viewer = history.reader(session.principal, filters.get("tenantId"))
     tail = await history.tail(viewer, _wanted(filters, TAIL_ROWS), after)
     context = {
@@ -111,7 +111,7 @@ async def export(request: Request, session: AdminPage) -> Response:
     history = node(request).history
     filters = chosen_filters(request, session)
     viewer = history.reader(session.principal, filters.get("tenantId"))
-    items = history.export(viewer, _wanted(filters, 1))
+    items = history.export(viewer, _wanted(filters, EXPORT_PAGE))
     disposition = {"Content-Disposition": 'attachment; filename="tidings-log.ndjson"'}
     return ndjson_response(items, headers=disposition)
 
