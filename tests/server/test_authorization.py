@@ -506,6 +506,12 @@ register(
     op("GET", "/api/events/log", expect(READERS_OF_T | {"other_user"}), "T's history")(
         lambda w: call("GET", "/api/events/log", params={"tenantId": w.tenant})
     ),
+    op("GET", "/api/events/export", expect(ANY_ADMIN | USERS))(
+        lambda w: call("GET", "/api/events/export")
+    ),
+    op("GET", "/api/events/export", expect(READERS_OF_T | {"other_user"}), "T's export")(
+        lambda w: call("GET", "/api/events/export", params={"tenantId": w.tenant})
+    ),
     op("GET", "/api/events", expect(READERS_OF_T | {"other_user"}))(
         lambda w: call("GET", "/api/events", params={"tenantId": w.tenant})
     ),

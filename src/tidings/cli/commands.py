@@ -165,6 +165,48 @@ def tail(
 
 
 @app.command()
+def export(
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout)")
+    ] = None,
+    types: Annotated[str | None, typer.Option(help="Type patterns, e.g. 'qms.*,tasks.*'")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (for admin credentials)")] = None,
+    entity_type: Annotated[str | None, typer.Option(help="Only this entity type")] = None,
+    entity_id: Annotated[str | None, typer.Option(help="Only this entity id")] = None,
+    entity_id_contains: Annotated[
+        str | None, typer.Option(help="Entity ids containing this text")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="From this instant (ISO-8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this instant (ISO-8601)")] = None,
+    after: Annotated[str | None, typer.Option(help="Resume after this log position")] = None,
+) -> None:
+    """Export the log as NDJSON (one envelope per line, oldest first)."""
+    from tidings.cli.export import position_of, run_export
+
+    try:
+        filters = {
+            "types": types,
+            "tenantId": tenant,
+            "entityType": entity_type,
+            "entityId": entity_id,
+            "entityIdContains": entity_id_contains,
+            "since": since,
+            "until": until,
+            "after": position_of(after),
+        }
+        done = run_export(url, token or "", filters, output=output)
+    except TidingsError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("export interrupted", 130)
+    where = f" to {output}" if output else ""
+    last = f" (last position {done.last_position})" if done.last_position is not None else ""
+    typer.echo(f"exported {done.count} events{where}{last}", err=True)
+
+
+@app.command()
 def token(
     tenant: Annotated[str, typer.Option(help="Tenant id")],
     user: Annotated[str, typer.Option(help="User id")],

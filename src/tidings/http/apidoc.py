@@ -194,16 +194,25 @@ _TIME_RANGE = [
     _string("until", "ISO-8601 instant", format="date-time"),
 ]
 _CATALOG_TENANT = [_TENANT]
+# The filters /api/events/log and /api/events/export share.
+_LOG_FILTERS: list[dict[str, Any]] = [
+    _string("types", "type globs, comma-separated: qms.*,TICKET_*"),
+    _string("entityType"),
+    _string("entityId"),
+    _string("entityIdContains", "text the entity id contains (within a bounded scan)"),
+    *_TIME_RANGE,
+    _TENANT,
+]
 QUERY_PARAMETERS: dict[Key, list[dict[str, Any]]] = {
     ("get", "/api/events/log"): [
-        _string("types", "type globs, comma-separated: qms.*,TICKET_*"),
         _integer("limit", 1, 500),
         _string("cursor", "nextCursor of the previous page", pattern="^[0-9]+$"),
         _string("order", enum=["asc", "desc"]),
-        _string("entityType"),
-        _string("entityId"),
-        *_TIME_RANGE,
-        _TENANT,
+        *_LOG_FILTERS,
+    ],
+    ("get", "/api/events/export"): [
+        _string("after", "resume after this log position", pattern="^[0-9]+$"),
+        *_LOG_FILTERS,
     ],
     ("get", "/api/admin/jobs"): [
         _string("status", "pending, succeeded, failed, dead (comma-separated)"),

@@ -1,5 +1,6 @@
-"""Stream tickets and history over HTTP (:mod:`tidings.services.tickets`,
-:mod:`tidings.services.history`), and the helpers every router shares.
+"""Stream tickets, history and its NDJSON export over HTTP
+(:mod:`tidings.services.tickets`, :mod:`tidings.services.history`), and
+the helpers every router shares.
 
 History never fails on a stored row (see :mod:`tidings.services.history`);
 an item that cannot be encoded is left out of its page with a logged error.
@@ -8,16 +9,17 @@ an item that cannot be encoded is left out of its page with a logged error.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from tidings.core.patterns import TypeFilter
 from tidings.errors import InvalidInput, PayloadTooLarge
 from tidings.http.models import answers, needs
-from tidings.http.models.events import EventPage, Ticket
+from tidings.http.models.events import EventPage, Ticket, ndjson_answer
 from tidings.http.params import ascii_int, declared_length, instant
 from tidings.node import Tidings
 from tidings.services.auth import Principal
@@ -87,24 +89,70 @@ async def history(request: Request) -> Response:
     principal = await principal_of(request)
     params = request.query_params
     viewer = history.reader(principal, params.get("tenantId"))
-    types = TypeFilter.parse(params.get("types"))
     limit = ascii_int(params.get("limit", "100"), "limit", 1, 500)
     cursor = ascii_int(params.get("cursor") or None, "cursor")
-    newest_first = params.get("order", "desc") != "asc"
     if params.get("order") not in (None, "asc", "desc"):
         raise InvalidInput("order must be asc or desc", field="order")
-    wanted = LogRequest(
-        types=types,
+    newest_first = params.get("order", "desc") != "asc"
+    wanted = log_request(params, cursor=cursor, limit=limit, newest_first=newest_first)
+    page = await history.page(viewer, wanted)
+    return _page(page.items, page.next_cursor)
+
+
+@router.get(
+    "/api/events/export",
+    summary="Export the log as NDJSON (filters, resumable by position)",
+    response_class=Response,
+    responses=ndjson_answer(),
+    openapi_extra=needs("events.read"),
+)
+async def export(request: Request) -> Response:
+    """The log's events matching the filters of ``/api/events/log`` (same
+    reader, same redaction), oldest first, one envelope per line, after
+    ``after`` (a position; resume with the last line's ``position``)."""
+    history = node(request).history
+    params = request.query_params
+    viewer = history.reader(await principal_of(request), params.get("tenantId"))
+    after = ascii_int(params.get("after") or None, "after")
+    wanted = log_request(params, cursor=after, limit=1, newest_first=False)
+    return ndjson_response(history.export(viewer, wanted))
+
+
+def log_request(
+    params: Mapping[str, str], *, cursor: int | None, limit: int, newest_first: bool
+) -> LogRequest:
+    """The filters of a history or export request (``types``, ``entityType``,
+    ``entityId``, ``entityIdContains``, ``since``, ``until``); 422 on bad ones."""
+    return LogRequest(
+        types=TypeFilter.parse(params.get("types")),
         entity_type=params.get("entityType"),
         entity_id=params.get("entityId"),
+        entity_id_contains=params.get("entityIdContains") or None,
         since=parse_time(params.get("since"), "since"),
         until=parse_time(params.get("until"), "until"),
         cursor=cursor,
         limit=limit,
         newest_first=newest_first,
     )
-    page = await history.page(viewer, wanted)
-    return _page(page.items, page.next_cursor)
+
+
+NDJSON = "application/x-ndjson"
+
+
+def ndjson_response(
+    items: AsyncIterator[dict[str, Any]], headers: dict[str, str] | None = None
+) -> StreamingResponse:
+    """``items`` streamed as NDJSON, one line each, as they come (an item
+    that cannot be encoded is left out with a logged error)."""
+    return StreamingResponse(_lines(items), media_type=NDJSON, headers=headers)
+
+
+async def _lines(items: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for item in items:
+        try:
+            yield orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:
+            log.error("export: event at position %s cannot be encoded", item.get("position"))
 
 
 def _page(items: list[dict[str, Any]], cursor: int | None) -> Response:

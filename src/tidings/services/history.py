@@ -7,12 +7,16 @@ truncated, unreadable rows shown to nobody), and an item that still cannot
 be redacted is left out of its page with a logged error. A page costs
 bounded work: at most twenty times ``limit`` rows are scanned, then the
 page ends early with a cursor to continue from.
+
+An export (:meth:`History.export`) is those same pages, oldest first, one
+after the other: it holds one page at a time whatever the log's size, and
+every item carries its ``position``, the point to resume from.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +24,7 @@ from tidings.core.audience import Viewer, can_see
 from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.core.redaction import redact, variant_for
+from tidings.errors import InvalidInput, NotFound
 from tidings.hub.hub import Hub
 from tidings.hub.resume import catch_up, tenant_scope
 from tidings.hub.stream import BaseStream
@@ -29,12 +34,16 @@ from tidings.store.base import LogQuery, Store
 
 log = logging.getLogger("tidings.history")
 SCAN_FACTOR = 20  # rows scanned per page, at most, in units of its limit
+EXPORT_PAGE = 500  # events an export holds at a time
+MAX_ID_TEXT = 200  # characters of the entity-id text filter
 
 
 @dataclass(frozen=True, slots=True)
 class LogRequest:
     """What a history page asks for; ``cursor`` is the position of the
-    previous page's last item (None: from the newest, or oldest, on)."""
+    previous page's last item (None: from the newest, or oldest, on);
+    ``entity_id_contains`` keeps the events whose entity id contains that
+    text (applied to the scanned rows, so within the page's bounded scan)."""
 
     types: TypeFilter
     entity_type: str | None = None
@@ -44,12 +53,26 @@ class LogRequest:
     cursor: int | None = None
     limit: int = 100
     newest_first: bool = True
+    entity_id_contains: str | None = None
+
+    def __post_init__(self) -> None:
+        text = self.entity_id_contains
+        if text is not None and len(text) > MAX_ID_TEXT:
+            raise InvalidInput(
+                f"the entity id text is over {MAX_ID_TEXT} characters", field="entityIdContains"
+            )
 
 
 @dataclass(frozen=True, slots=True)
 class HistoryPage:
     items: list[dict[str, Any]]  # wire envelopes, redacted for the reader
     next_cursor: int | None  # None: the log is exhausted
+
+
+@dataclass(frozen=True, slots=True)
+class TailPage:
+    items: list[dict[str, Any]]  # wire envelopes, redacted, newest first
+    after: int  # the position to ask after next time
 
 
 class History:
@@ -110,11 +133,14 @@ class History:
         items: list[dict[str, Any]] = []
         next_cursor: int | None = None
         scanned = 0
+        text = request.entity_id_contains or None
         while True:
             rows = await self._store.query_events(query)
             scanned += len(rows)
             for event in rows:
                 next_cursor = event.position
+                if text is not None and text not in (event.entity_id or ""):
+                    continue
                 if can_see(viewer, event.tenant_id, event.audiences) and types.matches(event.type):
                     try:
                         items.append(self._visible_wire(event, viewer))
@@ -128,6 +154,57 @@ class History:
             if scanned >= limit * SCAN_FACTOR:
                 return HistoryPage(items, next_cursor)  # bounded work per request
             query = _advance(query, next_cursor)
+
+    async def export(self, viewer: Viewer, request: LogRequest) -> AsyncIterator[dict[str, Any]]:
+        """Every event matching ``request`` that ``viewer`` may see, oldest
+        first, after position ``request.cursor`` (None: from the start),
+        redacted for it, until the log is exhausted.
+
+        Memory stays flat for any size: pages of :data:`EXPORT_PAGE` events
+        are read one at a time (``limit`` and ``newest_first`` of
+        ``request`` are ignored). Each item carries its ``position``: to
+        resume an interrupted export, ask again with the last one received
+        as ``cursor``."""
+        wanted = replace(request, newest_first=False, limit=EXPORT_PAGE)
+        while True:
+            page = await self.page(viewer, wanted)
+            for item in page.items:
+                yield item
+            if page.next_cursor is None:
+                return
+            wanted = replace(wanted, cursor=page.next_cursor)
+
+    async def event(self, viewer: Viewer, tenant_id: str, event_id: str) -> dict[str, Any]:
+        """Event ``event_id`` of ``tenant_id`` as ``viewer`` may see it
+        (redacted); :class:`NotFound` when missing or not visible to it
+        (its existence is not revealed)."""
+        missing = NotFound(f"no event {event_id} in tenant {tenant_id}")
+        scope = tenant_scope(viewer)
+        if scope is not None and tenant_id not in scope:
+            raise missing
+        for event in await self._store.events_by_id(tenant_id, [event_id]):
+            if can_see(viewer, event.tenant_id, event.audiences):
+                return self._visible_wire(event, viewer)
+        raise missing
+
+    async def tail(self, viewer: Viewer, request: LogRequest, after: int | None) -> TailPage:
+        """A live tail's next rows: with ``after`` None the newest page of
+        ``request``; else the events after position ``after`` (at most
+        ``request.limit``, then the rest on the next call), newest first.
+
+        One bounded page per call. The returned ``after`` never skips an
+        event: it moves past the hub's position (read before the query:
+        everything up to it is committed) only when the query was exhausted."""
+        head = self._hub.position
+        if after is None:
+            page = await self.page(viewer, replace(request, newest_first=True, cursor=None))
+            newest = max((int(item["position"]) for item in page.items), default=0)
+            return TailPage(page.items, max(head, newest))
+        page = await self.page(viewer, replace(request, newest_first=False, cursor=after))
+        if page.next_cursor is None:  # caught up with the log
+            last = int(page.items[-1]["position"]) if page.items else after
+            return TailPage(page.items[::-1], max(after, head, last))
+        return TailPage(page.items[::-1], page.next_cursor)
 
     def _visible_wire(self, event: Event, viewer: Viewer) -> dict[str, Any]:
         sensitive = self._sensitive(event.tenant_id, event.type)

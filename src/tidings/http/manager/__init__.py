@@ -15,13 +15,14 @@ from tidings.http.manager import (
     health,
     integrations,
     jobs,
+    log,
     rules,
     session,
     tenants,
 )
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health, catalog, rules, jobs, tenants, integrations)
+PAGE_MODULES = (session, health, catalog, rules, log, jobs, tenants, integrations)
 
 
 def install(api: FastAPI) -> None:

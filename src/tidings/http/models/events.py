@@ -35,6 +35,21 @@ class EventPage(BaseModel):
     nextCursor: str | None = Field(description="cursor of the next page; null at the end")
 
 
+def ndjson_answer() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route answering NDJSON: one :class:`Envelope` a line
+    (declare ``response_class=Response`` so FastAPI adds no JSON answer)."""
+    return {
+        200: {
+            "description": "one envelope per line (application/x-ndjson), oldest first",
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"$ref": "#/components/schemas/Envelope"},
+                }
+            },
+        }
+    }
+
+
 class Ticket(BaseModel):
     ticket: str = Field(description="pass as ?ticket= to the stream, once")
     expiresIn: int = Field(ge=0, description="seconds")
