@@ -56,6 +56,9 @@ def test_pages_go_back_in_time_with_before(
     page = ui.get("/admin/jobs", params={"tenant": tenant, "before": newer["id"]}).text
     assert f'id="job-{older["id"]}"' in page and f'id="job-{newer["id"]}"' not in page
     assert "← Newest" in page
+    # the event page's link: one event's jobs
+    only = ui.get("/admin/jobs", params={"status": "all", "event": older["eventId"]}).text
+    assert f'id="job-{older["id"]}"' in only and f'id="job-{newer["id"]}"' not in only
 
 
 def test_bad_filters_name_the_field(ui: AdminUI) -> None:

@@ -61,7 +61,7 @@ BADGES = {
     "discarded": "",
     "abandoned": "warn",
 }
-FIELDS = ("status", "tenant", "rule", "type", "since", "until")
+FIELDS = ("status", "tenant", "rule", "event", "type", "since", "until")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,7 @@ class Filters:
     status: str = "attention"
     tenant: str = ""
     rule: str = ""
+    event: str = ""  # an event id: its jobs (the event page links here)
     type: str = ""
     since: str = ""
     until: str = ""
@@ -96,6 +97,7 @@ class Filters:
         return JobFilter(
             statuses=statuses,
             rule_id=self.rule or None,
+            event_id=self.event or None,
             event_type=self.type or None,
             since=since,
             until=until,
@@ -241,7 +243,11 @@ async def _page(
             session.principal, query, tenant_id=filters.tenant_id, history=True
         )
         everything = JobFilter(
-            rule_id=query.rule_id, event_type=query.event_type, since=query.since, until=query.until
+            rule_id=query.rule_id,
+            event_id=query.event_id,
+            event_type=query.event_type,
+            since=query.since,
+            until=query.until,
         )
         counts = await jobs.count(session.principal, everything, tenant_id=filters.tenant_id)
     context = {
