@@ -40,7 +40,7 @@ def test_the_list_shows_dead_jobs_with_their_attempts(
     assert page.status_code == 200
     html = page.text
     assert f'id="job-{dead["id"]}"' in html
-    assert f'href="/admin/log/{dead["eventId"]}"' in html
+    assert f'href="/admin/log/{dead["eventId"]}?tenantId={tenant}"' in html
     assert dead["ruleId"] in html and "HTTP 500" in html
     assert ">Retry</button>" in html and ">Discard</button>" in html
     pending = ui.get("/admin/jobs", params={"tenant": tenant, "status": "pending"}).text
