@@ -349,6 +349,18 @@ class SQLJobs:
         async with self.backend.read() as conn:
             return {status: int(n) for status, n in await conn.execute(stmt)}
 
+    async def oldest_due(self, now: float, tenant_ids: Sequence[str] | None) -> float | None:
+        """When the longest-waiting claimable job became due (None: none is
+        due); one ``ix_jobs_due`` range, so cheap at any queue length."""
+        stmt = select(func.min(jobs.c.run_at)).where(
+            jobs.c.status.in_(CLAIMABLE), jobs.c.run_at <= now
+        )
+        if tenant_ids is not None:
+            stmt = stmt.where(jobs.c.tenant_id.in_(list(tenant_ids)))
+        async with self.backend.read() as conn:
+            value = (await conn.execute(stmt)).scalar_one()
+        return None if value is None else float(value)
+
     async def get_job(self, job_id: int) -> JobRecord | None:
         async with self.backend.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()

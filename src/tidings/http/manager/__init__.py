@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tidings.http.manager import health, session
+from tidings.http.manager import front, health, session
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health)
+PAGE_MODULES = (session, health, front)
 
 
 def install(api: FastAPI) -> None:
