@@ -105,7 +105,8 @@ class Figures:
     """Database figures of one scope (None: every tenant)."""
 
     at: float
-    queued: int  # pending + failed (retry scheduled) + running
+    queued: int  # jobs pending, failed (retry scheduled) or running, + events in the outbox
+    waiting: int  # of which: appended events not yet made into jobs (the outbox)
     running: int
     dead: int
     lag_s: float | None  # age of the oldest due job (None: nothing due)
@@ -349,15 +350,16 @@ class Health:
             counts = await self._store.jobs.count_jobs(
                 JobFilter(tenant_ids=scope, statuses=(*QUEUED, "dead"))
             )
-            due = await self._store.jobs.oldest_due(now, scope)
+            waiting, due = await self._store.jobs.backlog(now, scope)
             head = await self._log_head(tenant_id)
             size = await self._store.storage_bytes() if tenant_id is None else None
         except TidingsError as exc:
             database = Check("Database", "bad", f"not answering: {exc}")
-            return Figures(now, 0, 0, 0, None, 0, None, database)
+            return Figures(now, 0, 0, 0, 0, None, 0, None, database)
         return Figures(
             at=now,
-            queued=sum(counts.get(s, 0) for s in QUEUED),
+            queued=sum(counts.get(s, 0) for s in QUEUED) + waiting,
+            waiting=waiting,
             running=counts.get("running", 0),
             dead=counts.get("dead", 0),
             lag_s=None if due is None else max(0.0, now - due),
