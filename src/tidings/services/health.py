@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -142,7 +143,7 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
     """The nearest-rank percentile of ascending ``sorted_values``."""
     if not sorted_values:
         return None
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
     return sorted_values[rank]
 
 
