@@ -10,28 +10,33 @@
 
   function width(el) { return Math.max(280, el.clientWidth); }
 
-  function series(label, color, unit) {
+  function series(label, color, unit, dash) {
     return {
-      label: label, stroke: color, width: 2, spanGaps: true,
+      label: label, stroke: color, width: 2, spanGaps: true, dash: dash,
       fill: color + "1a",
       value: function (u, v) { return v == null ? "—" : (Math.round(v * 100) / 100) + unit; }
     };
   }
 
-  function axes(unit) {
-    return [{}, { size: 56, values: function (u, ticks) { return ticks.map(function (t) { return t + unit; }); } }];
+  var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
+  // whole: counts (connections, jobs) get whole-number ticks only
+  function axes(unit, whole) {
+    var y = { size: 70, values: function (u, ticks) { return ticks.map(function (t) { return t + unit; }); } };
+    if (whole) { y.incrs = WHOLE; }
+    return [{}, y];
   }
 
   // name -> [series options, (data) -> uPlot data]
   var KINDS = {
-    rates: [[series("Published", COLORS[0], "/s"), series("Delivered", COLORS[1], "/s")], "/s",
+    rates: [[series("Published", COLORS[0], "/s"), series("Delivered", COLORS[1], "/s", [6, 4])], "/s",
       function (s) { return [s.at, s.published_s, s.delivered_s]; }],
     latency: [[series("p50", COLORS[1], " ms"), series("p95", COLORS[2], " ms")], " ms",
       function (s) { return [s.at, s.p50_ms, s.p95_ms]; }],
     connections: [[series("Connections", COLORS[3], "")], "",
-      function (s) { return [s.at, s.connections]; }],
+      function (s) { return [s.at, s.connections]; }, true],
     queue: [[series("Queued jobs", COLORS[4], "")], "",
-      function (s) { return [s.queue_at, s.queue]; }]
+      function (s) { return [s.queue_at, s.queue]; }, true]
   };
 
   function draw(name, el, opts, data) {
@@ -55,7 +60,7 @@
       if (!charts[name]) { el.innerHTML = '<p class="waiting">Collecting the first samples…</p>'; }
       return;
     }
-    draw(name, el, { series: [{}].concat(kind[0]), axes: axes(kind[1]), scales: { x: { time: true } } }, data);
+    draw(name, el, { series: [{}].concat(kind[0]), axes: axes(kind[1], kind[3]), scales: { x: { time: true } } }, data);
     el.setAttribute("data-points", String(data[0].length));
   }
 
