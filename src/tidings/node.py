@@ -205,7 +205,7 @@ class Tidings:
             self.store,
             node_id=self.node_id,
             counters=self._health_counters,
-            latencies=lambda: self.hub.stats.latencies,
+            latencies=self._drain_latencies,
             announce=self.control,
             dead_tasks=self.supervisor.dead,
             worker_tasks=(CLAIM_TASK, FLUSH_TASK) if self.worker is not None else (),
@@ -284,6 +284,12 @@ class Tidings:
     def register_job(self, name: str, run: Any = None) -> Any:
         """Add a named job for ``run_job`` rules."""
         return self.actions.register_job(name, run)
+
+    def _drain_latencies(self) -> list[float]:
+        """The hub's delivery latencies so far, leaving its list empty (the
+        health service shares them between its sampler and /metrics)."""
+        taken, self.hub.stats.latencies = self.hub.stats.latencies, []
+        return taken
 
     def _health_counters(self) -> Counters:
         """This process's in-memory counters, for the health sampler."""

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from admin_http import AdminUI
-from support import Admin, ServerProcess, running_server
+from support import Admin, ServerProcess, bearer, running_server
 
 NOTIFY = {"type": "send_notification", "config": {"audience": "user:u1", "title": "hi"}}
 
@@ -194,3 +194,41 @@ def test_the_front_door_says_what_this_server_is(server: ServerProcess) -> None:
         assert f'href="{link}"' in answer.text, link
     assert "Tidings" in answer.text and "admin.css" in answer.text
     assert "/" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+
+
+def test_metrics_and_the_health_page_both_get_every_latency(
+    server: ServerProcess, admin: Admin
+) -> None:
+    """/metrics drains the hub's latency list; the health sampler only
+    reads it: whichever looks first, both see the deliveries."""
+    tenant = admin.tenant()
+    token = admin.user(tenant, "alice", grant=["qms.read"])
+    car = {"type": "qms.car.updated", "tenantId": tenant, "entityId": "car-1"}
+
+    def latency_count() -> float:
+        # A scrape shows what the previous one observed (the histogram is
+        # collected before the collector that feeds it: noted, not ours).
+        httpx.get(f"{server.url}/metrics")
+        text = httpx.get(f"{server.url}/metrics").text
+        line = next(
+            x for x in text.splitlines() if x.startswith("tidings_delivery_latency_seconds_count")
+        )
+        return float(line.split()[-1])
+
+    ui = AdminUI(server.url)
+    try:
+        before = latency_count()
+        with httpx.Client(base_url=server.url, timeout=15) as client:
+            with client.stream("GET", "/api/events", headers=bearer(token)) as stream:
+                for _ in range(5):
+                    admin.publish(car).raise_for_status()
+                received = 0
+                for line in stream.iter_lines():
+                    received += line.startswith('data: {"id"')  # not the "connected" frame
+                    if received == 5:
+                        break
+        assert latency_count() >= before + 5  # scraped right away: /metrics has them all
+        body = eventually(ui, lambda b: any(v is not None for v in b["series"]["p95_ms"]))
+        assert max(v for v in body["series"]["p95_ms"] if v is not None) >= 0
+    finally:
+        ui.close()

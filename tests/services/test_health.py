@@ -18,6 +18,7 @@ from tidings.services.health import (
     ANNOUNCE_S,
     FIGURES_TTL_S,
     HISTORY_S,
+    MAX_KEPT,
     NODE_KIND,
     Counters,
     Health,
@@ -95,14 +96,14 @@ class World:
         self.clock = Clock()
         self.store = FakeStore()
         self.counters = Counters(connections=0, published=0, delivered=0, position=0)
-        self.latencies: list[float] = []
+        self.latencies: list[float] = []  # the hub's list
         self.dead: dict[str, str] = {}
         self.sent: list[dict[str, Any]] = []
         self.health = Health(
             self.store,  # type: ignore[arg-type]
             node_id="n1",
             counters=lambda: self.counters,
-            latencies=lambda: self.latencies,
+            latencies=self.drain,
             announce=self.announce,
             dead_tasks=lambda: self.dead,
             worker_tasks=("worker.claim", "worker.flush") if worker else (),
@@ -110,6 +111,10 @@ class World:
             connections_of=lambda tenant: 7 if tenant == "t1" else 0,
             clock=self.clock,
         )
+
+    def drain(self) -> list[float]:
+        taken, self.latencies = self.latencies, []
+        return taken
 
     async def announce(self, kind: str, **fields: Any) -> None:
         message = {"kind": kind, **fields}
@@ -150,22 +155,34 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([], 0.5) is None
 
 
-def test_the_latency_tap_leaves_metrics_every_latency() -> None:
-    class Stats:
-        latencies: list[float] = []
+def test_the_latency_tap_gives_the_sampler_and_metrics_every_latency() -> None:
+    hub: list[float] = []
 
-    stats = Stats()
-    stats.latencies = [0.1]
-    tap = LatencyTap(lambda: stats.latencies)
-    assert tap.take() == []  # what was there before it started is not its
-    stats.latencies.extend([0.2, 0.3])
-    assert tap.take() == [0.2, 0.3]
-    stats.latencies.append(0.4)
-    drained, stats.latencies = stats.latencies, []  # /metrics scrapes (HubCollector)
-    stats.latencies.append(0.5)
-    assert tap.take() == [0.4, 0.5]  # nothing lost to the drain
-    assert drained == [0.1, 0.2, 0.3, 0.4]  # and /metrics got all of its own
+    def drain() -> list[float]:
+        taken = hub[:]
+        hub.clear()
+        return taken
+
+    tap = LatencyTap(drain)
+    hub.extend([0.1, 0.2])
+    assert tap.take() == [0.1, 0.2]
+    hub.append(0.3)
+    assert tap.for_metrics() == [0.1, 0.2, 0.3]  # /metrics scrapes: it gets them all
+    assert tap.for_metrics() == []  # scraped again at once: nothing is counted twice
+    hub.append(0.4)
+    assert tap.for_metrics() == [0.4]
+    assert tap.take() == [0.3, 0.4]  # and the sampler lost none to the scrapes
     assert tap.take() == []
+
+
+def test_a_reader_that_never_comes_keeps_only_the_newest_latencies() -> None:
+    hub: list[float] = []
+    tap = LatencyTap(lambda: [hub.pop() for _ in range(len(hub))][::-1])
+    for batch in range(3):
+        hub.extend(float(batch * MAX_KEPT + i) for i in range(MAX_KEPT))
+        tap.take()
+    kept = tap.for_metrics()
+    assert len(kept) == MAX_KEPT and kept[-1] == 3 * MAX_KEPT - 1
 
 
 def test_a_summary_is_the_mean_rates_and_the_worst_p95() -> None:

@@ -6,8 +6,9 @@ Three kinds of figures, each with its own cost:
   delivery latency p50/p95): a sampler reads the node's in-memory counters
   once a second (``Counters``, no database, nothing per event) into a ring
   of the last :data:`HISTORY_S` seconds. Delivery latencies are read from
-  ``hub.stats.latencies`` without draining them (:class:`LatencyTap`), so
-  ``/metrics`` still gets every one.
+  ``hub.stats.latencies`` by :class:`LatencyTap`, which hands every one
+  both to the sampler and to ``/metrics`` (``HubCollector`` takes its
+  share from the tap instead of draining the hub's list itself).
 * **Every process on the database** (PostgreSQL, several ``tidings
   serve``): every :data:`ANNOUNCE_S` seconds each process sends a small
   summary of its last interval over the existing control channel
@@ -52,6 +53,7 @@ FIGURES_TTL_S = 2.0  # database figures are shared by every viewer for this long
 SMTP_CHECK_TTL_S = 30.0  # a connect check of the SMTP server, at most this often
 SMTP_TIMEOUT_S = 2.0
 MAX_LATENCIES = 5_000  # per sample: enough for percentiles, bounded work
+MAX_KEPT = 10_000  # latencies kept for a reader that has not come (the hub's own bound)
 NODE_KIND = "node_health"  # the control message's kind
 QUEUED = ("pending", "failed", "running")  # jobs not finished yet (failed: retry scheduled)
 
@@ -117,26 +119,39 @@ class Figures:
 
 
 class LatencyTap:
-    """Reads the delivery latencies the hub appends to a list that
-    ``/metrics`` drains (it swaps in a new list): the tap keeps the list it
-    last saw and its length, so a drain between two reads loses nothing for
-    either reader. When the hub trims a list nobody drains (over 10,000
-    items) the tap rereads it whole: a rare, bounded over-count."""
+    """The one drainer of the delivery latencies the hub appends to a list,
+    sharing them between two readers that each get every one exactly once:
+    the health sampler (:meth:`take`, once a second) and ``/metrics``
+    (:meth:`for_metrics`, at scrape time, whenever that is). A reader that
+    never comes keeps at most :data:`MAX_KEPT` of its latencies (the newest),
+    as the hub does for a list nobody drains."""
 
-    def __init__(self, source: Callable[[], list[float]]) -> None:
-        self._source = source
-        self._seen: list[float] = source()
-        self._count = len(self._seen)
+    def __init__(self, drain: Callable[[], list[float]]) -> None:
+        self._drain = drain
+        self._sampler: list[float] = []
+        self._metrics: list[float] = []
+
+    def _collect(self) -> None:
+        fresh = self._drain()
+        if fresh:
+            self._sampler = _bounded(self._sampler + fresh)
+            self._metrics = _bounded(self._metrics + fresh)
 
     def take(self) -> list[float]:
-        """The latencies appended since the last call (seconds)."""
-        current = self._source()
-        if current is self._seen:
-            fresh = current[self._count :] if len(current) >= self._count else current[:]
-        else:  # drained by /metrics: the tail of the old list, then the new one
-            fresh = self._seen[self._count :] + current[:]
-        self._seen, self._count = current, len(current)
-        return fresh
+        """The sampler's latencies since its last call (seconds)."""
+        self._collect()
+        taken, self._sampler = self._sampler, []
+        return taken
+
+    def for_metrics(self) -> list[float]:
+        """``/metrics``'s latencies since its last scrape (seconds)."""
+        self._collect()
+        taken, self._metrics = self._metrics, []
+        return taken
+
+
+def _bounded(values: list[float]) -> list[float]:
+    return values[-MAX_KEPT:] if len(values) > MAX_KEPT else values
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -196,8 +211,8 @@ class Health:
     """The health page's use cases.
 
     Given: ``store`` (ping, storage size, job counts, the log's head),
-    ``counters`` (this process's in-memory readings), ``latencies`` (the
-    hub's latency list), ``announce`` (the node's control port),
+    ``counters`` (this process's in-memory readings), ``latencies`` (takes
+    the hub's latency list, leaving it empty), ``announce`` (the node's control port),
     ``dead_tasks`` (the supervisor's dead background tasks, as ``/readyz``
     knows them), ``worker_tasks`` (the names of this process's worker tasks;
     empty: it runs none), ``smtp`` (host and port, or None: not configured)
@@ -220,7 +235,7 @@ class Health:
         self._store = store
         self.node_id = node_id
         self._counters = counters
-        self._tap = LatencyTap(latencies)
+        self.latencies = LatencyTap(latencies)
         self._announce = announce
         self._dead_tasks = dead_tasks
         self._worker_tasks = tuple(worker_tasks)
@@ -257,7 +272,7 @@ class Health:
 
     def sample(self) -> Point | None:
         """Read the counters now (once a second, in memory only)."""
-        return self.sampler.add(self._clock(), self._counters(), self._tap.take())
+        return self.sampler.add(self._clock(), self._counters(), self.latencies.take())
 
     async def announce(self) -> None:
         """Tell every process (this one included) this one's last interval."""
