@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from admin_ui import AdminTab, log_in, new_tab
+from pg import PostgresServer
 from support import Admin, ServerProcess, running_server
 from test_browser import WAIT_MS, car
 
@@ -30,9 +32,9 @@ def ui_server_url(ui_server: ServerProcess) -> str:
     return ui_server.url
 
 
-def until(page: Page, holds: Callable[[], bool]) -> None:
+def until(page: Page, holds: Callable[[], bool], seconds: float = WAIT_MS / 1000) -> None:
     """Poll from Python: the page's CSP forbids the eval wait_for_function uses."""
-    deadline = time.monotonic() + WAIT_MS / 1000
+    deadline = time.monotonic() + seconds
     while not holds():
         assert time.monotonic() < deadline, "the page did not update"
         page.wait_for_timeout(250)
@@ -127,3 +129,38 @@ def test_the_front_door(browser: Browser, ui_server: ServerProcess) -> None:
         tab.assert_clean()
     finally:
         context.close()
+
+
+def test_two_processes_on_postgresql_show_a_series_each(
+    browser: Browser, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    # Not pg_url: its template is migrated with asyncio.run, which cannot run
+    # beside Playwright's loop; the first server migrates the new database.
+    pg_url = postgres.url(postgres.create_database())
+    first = ServerProcess(pg_url).start(tmp_path / "first.log")
+    second = None
+    context, tab = new_tab(browser, first.url)
+    try:
+        second = ServerProcess(pg_url).start(tmp_path / "second.log")
+        admin = Admin(second.url)
+        tenant = admin.tenant()
+        log_in(tab)
+        page = tab.page
+        rows = page.locator("table.nodes tbody tr")
+        until(page, lambda: rows.count() == 2, seconds=40)
+        publisher = publish_for(admin, tenant, 100, every_s=0.1)
+        card = page.locator("[data-nodes-card]")
+        until(page, lambda: card.is_visible(), seconds=40)
+        page.locator('[data-chart="nodes"] canvas').first.wait_for(timeout=WAIT_MS)
+        chart = page.locator('[data-chart="nodes"]')
+        assert chart.get_attribute("data-series-count") == "2"
+        until(page, lambda: "0.0" not in rows.nth(1).locator("td").nth(4).inner_text(), seconds=40)
+        publisher.join(timeout=60)
+        admin.close()
+        tab.shot("admin-health-processes")
+        tab.assert_clean()
+    finally:
+        context.close()
+        if second is not None:
+            second.stop()
+        first.stop()
