@@ -26,7 +26,7 @@ from tidings.automation.actions import ActionHost, ActionRegistry
 from tidings.automation.email import DEFAULT_SENDER, SmtpSettings
 from tidings.automation.plugins import load_plugins
 from tidings.automation.rulebook import RuleBook
-from tidings.automation.worker import Worker, WorkerSettings
+from tidings.automation.worker import CLAIM_TASK, FLUSH_TASK, Worker, WorkerSettings
 from tidings.catalog import load_catalog
 from tidings.catalog.tenants import TenantCatalogs
 from tidings.config import Settings
@@ -45,6 +45,7 @@ from tidings.services.auth import (
     Principal,
 )
 from tidings.services.catalog import CatalogTypes
+from tidings.services.health import NODE_KIND, Counters, Health
 from tidings.services.history import History
 from tidings.services.identity import Identity
 from tidings.services.inbound import Inbound
@@ -202,6 +203,17 @@ class Tidings:
             for_tenant=self.catalogs.for_tenant,
             refresh=self.catalogs.refresh,
         )
+        self.health = Health(
+            self.store,
+            node_id=self.node_id,
+            counters=self._health_counters,
+            latencies=self._drain_latencies,
+            announce=self.control,
+            dead_tasks=self.supervisor.dead,
+            worker_tasks=(CLAIM_TASK, FLUSH_TASK) if self.worker is not None else (),
+            smtp=(self.smtp.host, self.smtp.port) if self.smtp is not None else None,
+            connections_of=self.hub.connections_of,
+        )
         self.started = False
         self._background: set[asyncio.Task[None]] = set()
         # Last: a plugin's register(tidings) sees a node whose rule book and
@@ -227,6 +239,7 @@ class Tidings:
         self.hub.start(self.supervisor)
         if self.worker is not None:
             self.worker.start()
+        self.health.start(self.supervisor)
         self.started = True
         log.info("tidings started", extra={"position": self.hub.position})
         if self.sessions.per_process:
@@ -248,6 +261,7 @@ class Tidings:
             log.error("shutdown did not finish within %.0fs; exiting anyway", STOP_TIMEOUT_S)
 
     async def _stop_components(self) -> None:
+        await self.health.stop()
         if self.worker is not None:
             await self.worker.stop()
         await self.rulebook.stop()
@@ -272,6 +286,21 @@ class Tidings:
     def register_job(self, name: str, run: Any = None) -> Any:
         """Add a named job for ``run_job`` rules."""
         return self.actions.register_job(name, run)
+
+    def _drain_latencies(self) -> list[float]:
+        """The hub's delivery latencies so far, leaving its list empty (the
+        health service shares them between its sampler and /metrics)."""
+        taken, self.hub.stats.latencies = self.hub.stats.latencies, []
+        return taken
+
+    def _health_counters(self) -> Counters:
+        """This process's in-memory counters, for the health sampler."""
+        return Counters(
+            connections=len(self.hub),
+            published=self.group_commit.appended,
+            delivered=self.hub.stats.delivered,
+            position=self.hub.position,
+        )
 
     def wake_worker(self) -> None:
         """Jobs may be due now: tell this process's worker (if it runs one)."""
@@ -317,6 +346,8 @@ class Tidings:
         elif kind == "api_key_revoked":
             self.auth.forget_key(str(message.get("key")))
             self.hub.close_key(str(message.get("key")), KEY_REVOKED)
+        elif kind == NODE_KIND:
+            self.health.heard(message)
         elif kind == "rules_changed":
             await self.rulebook.load()
         elif kind == "tenant_changed":

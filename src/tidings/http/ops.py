@@ -39,8 +39,9 @@ class HubCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         hub, appender = self.tidings.hub, self.tidings.group_commit
         stats = hub.stats
-        pending, stats.latencies = stats.latencies, []
-        for seconds in pending:
+        # Through the health service's tap, which shares them with the
+        # health page's sampler: each reader gets every latency once.
+        for seconds in self.tidings.health.latencies.for_metrics():
             self.latency.observe(seconds)
         yield GaugeMetricFamily(
             "tidings_connections", "Open SSE and WebSocket streams", value=len(hub)

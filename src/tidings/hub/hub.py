@@ -67,7 +67,7 @@ class HubStats:
     dispatch_errors: int = 0  # events (or batches) that could not be handed over
     opened: int = 0
     closed: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds, drained by metrics
+    latencies: list[float] = field(default_factory=list)  # seconds, drained by the health tap
 
 
 class Hub:

@@ -83,6 +83,8 @@ OPERATIONS: dict[str, frozenset[Kind]] = {
     # platform-wide configuration
     "integrations": PLATFORM,
     "state_machines.write": PLATFORM,
+    # the health page: a tenant-bound admin sees its tenant's figures only
+    "health.read": ADMINS,
     # services
     "events.publish": SERVICES,
     "notifications.create": SERVICES,

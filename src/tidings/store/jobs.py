@@ -349,6 +349,28 @@ class SQLJobs:
         async with self.backend.read() as conn:
             return {status: int(n) for status, n in await conn.execute(stmt)}
 
+    async def backlog(
+        self, now: float, tenant_ids: Sequence[str] | None
+    ) -> tuple[int, float | None]:
+        """The work not yet done beyond the jobs table's counts: how many
+        appended events wait in the outbox to become jobs, and since when
+        the longest-waiting work has been due (a claimable job's ``run_at``
+        or an outbox row's ``created_at``; None: nothing is due). Two small
+        aggregates: ``ix_jobs_due`` for the jobs; the outbox is short while
+        a worker runs."""
+        due = select(func.min(jobs.c.run_at)).where(
+            jobs.c.status.in_(CLAIMABLE), jobs.c.run_at <= now
+        )
+        waiting = select(func.count(), func.min(outbox.c.created_at))
+        if tenant_ids is not None:
+            due = due.where(jobs.c.tenant_id.in_(list(tenant_ids)))
+            waiting = waiting.where(outbox.c.tenant_id.in_(list(tenant_ids)))
+        async with self.backend.read() as conn:
+            oldest_job = (await conn.execute(due)).scalar_one()
+            count, oldest_event = (await conn.execute(waiting)).one()
+        times = [float(t) for t in (oldest_job, oldest_event) if t is not None]
+        return int(count), min(times) if times else None
+
     async def get_job(self, job_id: int) -> JobRecord | None:
         async with self.backend.read() as conn:
             row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()

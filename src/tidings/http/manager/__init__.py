@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from tidings.http.manager import (
     catalog,
+    front,
     health,
     integrations,
     jobs,
@@ -22,7 +23,7 @@ from tidings.http.manager import (
 )
 from tidings.http.manager.render import install_handlers
 
-PAGE_MODULES = (session, health, catalog, rules, log, jobs, tenants, integrations)
+PAGE_MODULES = (front, session, health, catalog, rules, log, jobs, tenants, integrations)
 
 
 def install(api: FastAPI) -> None:

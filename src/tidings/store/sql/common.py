@@ -117,6 +117,10 @@ class Backend(ABC):
         """Bring derived indexes up to the log's head now."""
         return None
 
+    @abstractmethod
+    async def storage_bytes(self) -> int:
+        """The database's size on disk, in bytes (the health page's)."""
+
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()

@@ -42,6 +42,7 @@ _HEAD = HEAD_SQL.format("GREATEST")
 _APPEND_LOCK = f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"
 _RETENTION_LOCK = text(f"SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY})")
 _NOTIFY = text("SELECT pg_notify(:channel, :head)")
+_DATABASE_SIZE = text("SELECT pg_database_size(current_database())")
 
 
 class PostgresBackend(Backend):
@@ -93,6 +94,11 @@ class PostgresBackend(Backend):
 
     def insert_new(self, table: Table) -> Insert:
         return pg_insert(table).on_conflict_do_nothing()
+
+    async def storage_bytes(self) -> int:
+        async with self.read() as conn:
+            size = (await conn.execute(_DATABASE_SIZE)).scalar_one()
+        return int(size)
 
     async def retention_lock(self, conn: AsyncConnection) -> bool:
         return bool((await conn.execute(_RETENTION_LOCK)).scalar_one())

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -285,3 +286,15 @@ class SQLiteBackend(Backend):
 
     async def index_entities(self) -> None:
         await self.appender.index_entities()
+
+    async def storage_bytes(self) -> int:
+        """The database file and its write-ahead log and shared-memory files."""
+        return await asyncio.to_thread(_files_size, sqlite_path(self.url))
+
+
+def _files_size(path: str) -> int:
+    total = 0
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.stat(name).st_size
+    return total

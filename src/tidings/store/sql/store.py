@@ -79,6 +79,11 @@ class SQLStore(
         async with self.backend.read() as conn:
             await conn.exec_driver_sql("SELECT 1")
 
+    async def storage_bytes(self) -> int:
+        """The database's size on disk (SQLite: its files; PostgreSQL:
+        ``pg_database_size``)."""
+        return await self.backend.storage_bytes()
+
 
 if TYPE_CHECKING:  # mypy checks that the composite is every role
 
