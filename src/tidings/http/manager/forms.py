@@ -4,6 +4,7 @@ tenants offered in a tenant picker) and saying what was wrong with them."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import Request
@@ -16,12 +17,23 @@ from tidings.services.sessions import AdminSession
 MAX_JSON_CHARS = 256 * 1024
 
 
-def text(form: FormData, name: str, limit: int = 500) -> str:
-    """A trimmed text field ('' when missing); too long is refused."""
-    value = form.get(name)
-    found = value.strip() if isinstance(value, str) else ""
+def text(
+    form: FormData,
+    name: str,
+    limit: int = 500,
+    *,
+    label: str | None = None,
+    pattern: str | None = None,
+    hint: str = "",
+) -> str:
+    """A trimmed text field ('' when missing): :class:`InvalidInput` naming
+    the field (``label``, else its name) when it is longer than ``limit``
+    or does not match ``pattern``."""
+    found = field_text(form.get(name)).strip()
     if len(found) > limit:
-        raise InvalidInput(f"{name} is longer than {limit} characters", field=name)
+        raise InvalidInput(f"{label or name}: at most {limit} characters", field=name)
+    if found and pattern is not None and not re.fullmatch(pattern, found):
+        raise InvalidInput(f"{label or name}: {hint or 'not a valid value'}", field=name)
     return found
 
 

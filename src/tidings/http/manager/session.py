@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from tidings.errors import Forbidden, Unauthorized
 from tidings.http.events import node
+from tidings.http.manager.forms import field_text
 from tidings.http.manager.render import (
     ADMIN,
     LOGIN,
@@ -60,7 +61,7 @@ async def admin_session(request: Request) -> AdminSession:
         same_origin(request)
         given = request.headers.get(CSRF_HEADER)
         if given is None and _is_form(request):
-            given = _text((await request.form()).get(CSRF_FIELD))
+            given = field_text((await request.form()).get(CSRF_FIELD)) or None
         if not node(request).sessions.csrf_holds(session, given):
             raise CsrfRefused("the form's CSRF token is missing or not this session's; reload")
     return session
@@ -97,8 +98,8 @@ async def login_form(request: Request, next: str = ADMIN) -> Response:
 async def login(request: Request) -> Response:
     same_origin(request)
     form = await request.form()
-    key = _text(form.get("key")) or ""
-    target = _local(_text(form.get("next")) or ADMIN)
+    key = field_text(form.get("key"))
+    target = _local(field_text(form.get("next")) or ADMIN)
     if not key.strip() or len(key) > MAX_KEY_CHARS:
         return _login_page(request, next=target, error="Enter the admin key or an admin API key.")
     try:
@@ -155,7 +156,3 @@ def _local(target: str) -> str:
 def _is_form(request: Request) -> bool:
     kind = request.headers.get("content-type", "")
     return kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None

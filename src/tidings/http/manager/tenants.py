@@ -32,6 +32,7 @@ from tidings.core.statemachine import TENANT_LIFECYCLE
 from tidings.errors import Conflict, InvalidInput, NotFound, TidingsError
 from tidings.http.admin import ID, NAME, USER_ID
 from tidings.http.events import node
+from tidings.http.manager.forms import text
 from tidings.http.manager.render import is_htmx, redirect, render
 from tidings.http.manager.session import AdminPage
 from tidings.services.identity import MAX_KEY_LIFETIME_S, KeyRequest, UserChange
@@ -386,16 +387,8 @@ def _field(
     hint: str = "",
     max_chars: int = 200,
 ) -> str:
-    """A text field, stripped ("" when absent); :class:`InvalidInput`
-    naming the field when it is too long or does not match ``pattern``.
-    Raised at once: nothing has been changed yet."""
-    raw = form.get(name)
-    value = raw.strip() if isinstance(raw, str) else ""
-    if len(value) > max_chars:
-        raise InvalidInput(f"{label}: at most {max_chars} characters", field=name)
-    if value and pattern is not None and not re.fullmatch(pattern, value):
-        raise InvalidInput(f"{label}: {hint or 'not a valid value'}", field=name)
-    return value
+    """A text field, stripped; refused at once (nothing changed yet)."""
+    return text(form, name, max_chars, label=label, pattern=pattern, hint=hint)
 
 
 def _required(value: str, name: str, label: str) -> None:
