@@ -63,7 +63,10 @@ async def admin_session(request: Request) -> AdminSession:
         if given is None and _is_form(request):
             given = field_text((await request.form()).get(CSRF_FIELD)) or None
         if not node(request).sessions.csrf_holds(session, given):
-            raise CsrfRefused("the form's CSRF token is missing or not this session's; reload")
+            raise CsrfRefused(
+                "The form's CSRF token is missing or belongs to another session:"
+                " reload the page and try again."
+            )
     return session
 
 
@@ -77,9 +80,9 @@ def same_origin(request: Request) -> None:
     if origin is not None:
         mine = f"{request.url.scheme}://{request.url.netloc}"
         if origin != mine:
-            raise CsrfRefused(f"the request came from another origin ({origin})")
+            raise CsrfRefused(f"The request came from another origin ({origin}).")
     elif request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        raise CsrfRefused("the request came from another site")
+        raise CsrfRefused("The request came from another site.")
 
 
 @router.get(LOGIN)
