@@ -142,11 +142,13 @@ def test_the_builder_dry_runs_over_the_log_and_saves_its_condition_rows(
     page.locator(".cond-row input.path").fill("data.score")
     page.locator(".cond-row select").select_option("gte")
     page.locator(".cond-row input.value").fill("80")
+    page.select_option("#action_type", "send_email")
+    page.fill("#cfg-to", "ops@example.com")  # the action's fields write its JSON
+    assert '"to": "ops@example.com"' in page.input_value("#config")
     page.select_option("#action_type", "send_notification")
-    page.fill(
-        "#config",
-        '{"audience": "permission:tidings.admin", "title": "Certificate for {{ data.courseId }}"}',
-    )
+    assert page.locator("#cfg-audience").is_visible()
+    page.fill("#cfg-audience", "permission:tidings.admin")
+    page.fill("#cfg-title", "Certificate for {{ data.courseId }}")
     page.get_by_role("button", name="Preview templates").click()
     page.locator("#preview pre").wait_for()
     assert "Certificate for course-1" in page.locator("#preview").inner_text()  # the sample
@@ -167,3 +169,4 @@ def test_the_builder_dry_runs_over_the_log_and_saves_its_condition_rows(
         "all": [{"path": "data.score", "op": "gte", "value": 80}]
     }
     assert saved["tenantId"] == tenant
+    assert saved["action"]["config"]["title"] == "Certificate for {{ data.courseId }}"

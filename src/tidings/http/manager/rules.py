@@ -6,6 +6,7 @@ runs an action: previews and dry runs only render."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
@@ -43,6 +44,36 @@ SKELETONS: dict[str, dict[str, Any]] = {
     },
     "publish_event": {"type": "", "data": {}},
     "run_job": {"name": "", "args": {}},
+}
+# The built-in actions' configuration as form fields (key, label, kind);
+# kinds: text, textarea, number, json. The JSON field below them holds
+# every key (a host action's, or a rarely used one) and is what is posted.
+CONFIG_FIELDS: dict[str, list[tuple[str, str, str]]] = {
+    "send_email": [
+        ("to", "To", "text"),
+        ("subject", "Subject", "text"),
+        ("body", "Body (text)", "textarea"),
+        ("html", "Body (HTML, optional)", "textarea"),
+        ("cc", "Cc", "text"),
+    ],
+    "trigger_webhook": [
+        ("url", "URL", "text"),
+        ("timeout", "Timeout (s)", "number"),
+        ("headers", "Extra headers (JSON object)", "json"),
+    ],
+    "send_notification": [
+        ("audience", "Audience", "text"),
+        ("title", "Title", "text"),
+        ("body", "Body", "textarea"),
+        ("link", "Link", "text"),
+    ],
+    "publish_event": [
+        ("type", "Event type", "text"),
+        ("entityType", "Entity type", "text"),
+        ("entityId", "Entity id", "text"),
+        ("data", "Data (JSON)", "json"),
+    ],
+    "run_job": [("name", "Job name", "text"), ("args", "Arguments (JSON)", "json")],
 }
 SAMPLE = {
     "type": "course.completed",  # no tenantId: the rule's own is assumed
@@ -208,6 +239,7 @@ async def _builder(
         "error": error,
         "action_types": action_types,
         "skeletons": {name: pretty(config) for name, config in SKELETONS.items()},
+        "config_fields": json.dumps(CONFIG_FIELDS),
         "type_names": [t.name for t in catalog],
         "modules": sorted({f"{t.module}.*" for t in catalog if t.module}),
         "tenants": await tenant_choices(request, session),

@@ -182,16 +182,82 @@
     return button;
   };
 
-  // The action's configuration starts from its type's skeleton, unless edited.
-  function actionSkeletons(select, config) {
-    var last = select.selectedOptions[0] ? select.selectedOptions[0].dataset.skeleton : "";
+  // Another action type: its skeleton, keeping what was written for the
+  // keys the new type also has (a title stays a title); keys only the old
+  // type knew are dropped, since the new type would refuse them.
+  function actionSkeletons(select, config, fields) {
+    function parsed(text) {
+      try { var v = JSON.parse(text); return v && typeof v === "object" && !Array.isArray(v) ? v : null; }
+      catch (e) { return null; }
+    }
     select.addEventListener("change", function () {
-      var fresh = select.selectedOptions[0].dataset.skeleton || "{}";
-      if (!config.value.trim() || config.value.trim() === (last || "").trim()) {
-        config.value = fresh;
-      }
-      last = fresh;
+      var fresh = parsed(select.selectedOptions[0].dataset.skeleton || "{}") || {};
+      var before = parsed(config.value) || {};
+      var known = (fields[select.value] || []).map(function (f) { return f[0]; });
+      Object.keys(before).forEach(function (key) {
+        if (key in fresh || known.indexOf(key) >= 0) { fresh[key] = before[key]; }
+      });
+      config.value = JSON.stringify(fresh, null, 2);
     });
+  }
+
+  // The action's configuration as form fields (per built-in action type),
+  // two-way with the JSON field, which stays what the form posts.
+  function configFields(root, select, config) {
+    var fields = JSON.parse(root.dataset.fields || "{}");
+    function current() {
+      try {
+        var value = JSON.parse(config.value || "{}");
+        return value && typeof value === "object" && !Array.isArray(value) ? value : null;
+      } catch (e) { return null; }
+    }
+    function shown(value, kind) {
+      if (value === undefined || value === null) { return ""; }
+      return kind === "json" ? JSON.stringify(value) : String(value);
+    }
+    function read(input, kind) {
+      var text = input.value;
+      if (kind === "number") { return text.trim() === "" ? undefined : Number(text); }
+      if (kind === "json") {
+        if (text.trim() === "") { return undefined; }
+        try { return JSON.parse(text); } catch (e) { return null; }  // null: not yet valid
+      }
+      return text === "" ? undefined : text;
+    }
+    function render() {
+      root.textContent = "";
+      var spec = fields[select.value] || [];
+      var values = current() || {};
+      spec.forEach(function (f) {
+        var id = "cfg-" + f[0];
+        var label = el("label", {"for": id}, f[1]);
+        var input = f[2] === "textarea" || f[2] === "json"
+          ? el("textarea", {id: id, rows: f[2] === "json" ? "2" : "3", "data-key": f[0]})
+          : el("input", {id: id, type: f[2] === "number" ? "number" : "text", "data-key": f[0]});
+        input.value = shown(values[f[0]], f[2]);
+        input.addEventListener("input", function () {
+          var now = current();
+          if (now === null) { return; }  // the JSON field is being edited by hand
+          var value = read(input, f[2]);
+          if (value === null) { input.setAttribute("aria-invalid", "true"); return; }
+          input.removeAttribute("aria-invalid");
+          if (value === undefined) { delete now[f[0]]; } else { now[f[0]] = value; }
+          config.value = JSON.stringify(now, null, 2);
+        });
+        root.appendChild(label);
+        root.appendChild(input);
+      });
+    }
+    config.addEventListener("input", function () {
+      var values = current();
+      if (values === null) { return; }
+      root.querySelectorAll("[data-key]").forEach(function (input) {
+        var f = (fields[select.value] || []).filter(function (x) { return x[0] === input.dataset.key; })[0];
+        if (f && document.activeElement !== input) { input.value = shown(values[f[0]], f[2]); }
+      });
+    });
+    select.addEventListener("change", render);  // after the skeleton is in place
+    render();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -200,6 +266,9 @@
     if (root && field) { new Editor(root, field); }
     var select = document.getElementById("action_type");
     var config = document.getElementById("config");
-    if (select && config) { actionSkeletons(select, config); }
+    var fieldsRoot = document.getElementById("config-fields");
+    var fields = fieldsRoot ? JSON.parse(fieldsRoot.dataset.fields || "{}") : {};
+    if (select && config) { actionSkeletons(select, config, fields); }
+    if (fieldsRoot && select && config) { configFields(fieldsRoot, select, config); }
   });
 })();
