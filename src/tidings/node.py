@@ -242,11 +242,6 @@ class Tidings:
         self.health.start(self.supervisor)
         self.started = True
         log.info("tidings started", extra={"position": self.hub.position})
-        if self.sessions.per_process:
-            log.warning(
-                "admin UI sessions hold on this process only: set TIDINGS_SESSION_SECRET"
-                " (or TIDINGS_ADMIN_KEY) for a deployment of several processes"
-            )
 
     async def stop(self) -> None:
         """Stop every component, within ``STOP_TIMEOUT_S`` whatever hangs

@@ -50,17 +50,33 @@ class Tenant:
         self.admin = hub.user(self.id, "boss", "owner")
         self.member = hub.user(self.id, "pat", "member")
 
-    def seen(self, token: str, event_type: str) -> list[dict[str, Any]]:
-        response = self.hub.http.get(
-            "/api/events/log", params={"types": event_type}, headers=bearer(token)
-        )
-        assert response.status_code == 200, response.text
-        return list(response.json()["items"])
+    def seen(self, token: str, event_type: str, *, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """Events of ``event_type`` in ``token``'s log; with ``wait_s``, until
+        there is one (``rule.disabled`` is published just after the rule is
+        disabled, not with it)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            response = self.hub.http.get(
+                "/api/events/log", params={"types": event_type}, headers=bearer(token)
+            )
+            assert response.status_code == 200, response.text
+            items = list(response.json()["items"])
+            if items or time.monotonic() >= deadline:
+                return items
+            time.sleep(0.1)
 
-    def notified(self, token: str) -> list[dict[str, Any]]:
-        response = self.hub.http.get("/api/notifications", headers=bearer(token))
-        assert response.status_code == 200, response.text
-        return [n for n in response.json()["items"] if n["type"] == "rule.disabled"]
+    def notified(self, token: str, *, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """The ``rule.disabled`` notifications of ``token``'s user; with
+        ``wait_s``, until there is one (they are written just after the
+        ``rule.disabled`` event is published, not with it)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            response = self.hub.http.get("/api/notifications", headers=bearer(token))
+            assert response.status_code == 200, response.text
+            found = [n for n in response.json()["items"] if n["type"] == "rule.disabled"]
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.1)
 
 
 def one_attempt_rule(tenant: str | None, url: str, secret: str) -> dict[str, Any]:
@@ -113,13 +129,13 @@ def test_an_endpoint_that_keeps_failing_is_disabled_and_admins_are_told(
     assert disabled["disabledReason"].startswith("3 consecutive failed deliveries since")
     assert "HTTP 500" in disabled["disabledReason"]
 
-    (event,) = tenant.seen(tenant.admin, "rule.disabled")
+    (event,) = tenant.seen(tenant.admin, "rule.disabled", wait_s=10)
     assert event["entityId"] == rule_id and event["entityType"] == "rule"
     data = event["data"]
     assert data["cause"] == "failing" and data["consecutiveFailures"] == 3
     assert data["ruleId"] == rule_id and data["ruleName"] == body["name"]
     assert "HTTP 500" in data["lastError"]
-    (note,) = tenant.notified(tenant.admin)
+    (note,) = tenant.notified(tenant.admin, wait_s=10)
     assert note["sourceEventId"] == event["id"] and body["name"] in note["title"]
     assert tenant.seen(tenant.member, "rule.disabled") == []
     assert tenant.notified(tenant.member) == []
@@ -148,9 +164,9 @@ def test_410_and_failures_take_the_same_path(
     )["id"]
     deliver_one(hub, tenant.id, rule_id, 1)
     assert "410" in wait_disabled(hub, rule_id)["disabledReason"]
-    (event,) = tenant.seen(tenant.admin, "rule.disabled")
+    (event,) = tenant.seen(tenant.admin, "rule.disabled", wait_s=10)
     assert event["data"]["cause"] == "gone" and "consecutiveFailures" not in event["data"]
-    assert len(tenant.notified(tenant.admin)) == 1
+    assert len(tenant.notified(tenant.admin, wait_s=10)) == 1
 
     other, global_name = Tenant(hub), unique("global")
     url = receiver.endpoint(global_name, secret, *[500] * 5)

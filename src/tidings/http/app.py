@@ -5,6 +5,7 @@ handlers (so they can write to uvicorn's transport directly)."""
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,7 @@ from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.node import Tidings
 
 PUBLISH_PATHS = frozenset(publish.OPENAPI_PATHS)
+log = logging.getLogger("tidings")
 
 
 class TidingsApp:
@@ -61,6 +63,11 @@ def build_api(tidings: Tidings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await tidings.start()
+        if tidings.sessions.per_process:  # said where /admin is served, not by CLI commands
+            log.warning(
+                "admin UI sessions hold on this process only: set TIDINGS_SESSION_SECRET"
+                " (or TIDINGS_ADMIN_KEY) for a deployment of several processes"
+            )
         # What startup built (catalog, compiled validators, routes) lives as
         # long as the process: out of the collector's generations, it is not
         # rescanned by every full collection (measured: ~10% of a batch
