@@ -11,15 +11,18 @@ import orjson
 
 from admin_http import AdminUI
 from support import Admin, ServerProcess, unique
+from tidings.http.manager.log import TAIL_ROWS
 
 POSITION = re.compile(r'data-position="(\d+)"')
 TAIL_AFTER = re.compile(r'id="log-tail"[^>]*hx-get="[^"]*after=(\d+)')
 
 
+def car(tenant: str, entity_id: str, type_: str = "qms.car.updated") -> dict[str, Any]:
+    return {"type": type_, "tenantId": tenant, "entityType": "car", "entityId": entity_id}
+
+
 def publish(admin: Admin, tenant: str, entity_id: str, type_: str = "qms.car.updated") -> int:
-    answer = admin.publish(
-        {"type": type_, "tenantId": tenant, "entityType": "car", "entityId": entity_id}
-    )
+    answer = admin.publish(car(tenant, entity_id, type_))
     assert answer.status_code == 202, answer.text
     return int(answer.json()["position"])
 
@@ -56,7 +59,16 @@ def test_the_log_page_filters_and_tails(server: ServerProcess, admin: Admin) -> 
         moved = TAIL_AFTER.search(tail.text)
         assert moved is not None and int(moved.group(1)) >= third
         idle = ui.get("/admin/log/tail", params={"tenantId": tenant, "after": moved.group(1)})
-        assert shown(idle.text) == []
+        assert shown(idle.text) == [] and "left out" not in idle.text
+        # a burst bigger than one poll: the newest rows, and the gap said
+        burst = admin.http.post(
+            "/api/events/batch",
+            json={"events": [car(tenant, f"car-burst-{i}") for i in range(TAIL_ROWS + 5)]},
+        )
+        burst.raise_for_status()
+        positions = [r["position"] for r in burst.json()["results"]]
+        busy = ui.get("/admin/log/tail", params={"tenantId": tenant, "after": moved.group(1)})
+        assert shown(busy.text) == positions[::-1][:TAIL_ROWS] and "left out" in busy.text
     finally:
         ui.close()
 

@@ -250,8 +250,10 @@ def deployed(
             url = f"http://{target.host}:{target.port}"
             with admin_pages.watching(
                 url, servers.ADMIN_KEY, admin_browsers, workdir / f"{name}.browsers.log"
-            ):
+            ) as answered:
                 yield target
+            polls = ", ".join(f"{path} {n}" for path, n in answered.items())
+            print(f"  {name}: admin pages answered: {polls or 'nothing'}", file=sys.stderr)
         return
     if system not in LAYOUTS:
         with servers.running(system, workdir, name, users=users) as target:

@@ -53,6 +53,7 @@ class LogRequest:
     cursor: int | None = None
     limit: int = 100
     newest_first: bool = True
+    floor: int | None = None  # newest first: only events after this position
     entity_id_contains: str | None = None
 
     def __post_init__(self) -> None:
@@ -73,6 +74,7 @@ class HistoryPage:
 class TailPage:
     items: list[dict[str, Any]]  # wire envelopes, redacted, newest first
     after: int  # the position to ask after next time
+    skipped: bool = False  # more events came than one call shows: older ones left out
 
 
 class History:
@@ -125,7 +127,7 @@ class History:
             entity_id=request.entity_id,
             since=request.since,
             until=request.until,
-            after=cursor if not newest_first else None,
+            after=cursor if not newest_first else request.floor,
             before=cursor if newest_first else None,
             limit=limit,
             newest_first=newest_first,
@@ -188,23 +190,23 @@ class History:
         raise missing
 
     async def tail(self, viewer: Viewer, request: LogRequest, after: int | None) -> TailPage:
-        """A live tail's next rows: with ``after`` None the newest page of
-        ``request``; else the events after position ``after`` (at most
-        ``request.limit``, then the rest on the next call), newest first.
+        """A live tail's next rows, newest first: the newest page of
+        ``request`` (at most ``request.limit``), and with ``after`` only the
+        events after that position.
 
-        One bounded page per call. The returned ``after`` never skips an
-        event: it moves past the hub's position (read before the query:
-        everything up to it is committed) only when the query was exhausted."""
+        One bounded query per call, the same whatever the publish rate: a
+        person watching sees the newest events, and when more came since
+        ``after`` than one call shows, ``skipped`` says the older ones were
+        left out (the log page and the export have them all). The returned
+        ``after`` is the hub's position read before the query (everything up
+        to it is committed, so the next call starts after what this one
+        could see) or the newest row shown, whichever is later."""
         head = self._hub.position
-        if after is None:
-            page = await self.page(viewer, replace(request, newest_first=True, cursor=None))
-            newest = max((int(item["position"]) for item in page.items), default=0)
-            return TailPage(page.items, max(head, newest))
-        page = await self.page(viewer, replace(request, newest_first=False, cursor=after))
-        if page.next_cursor is None:  # caught up with the log
-            last = int(page.items[-1]["position"]) if page.items else after
-            return TailPage(page.items[::-1], max(after, head, last))
-        return TailPage(page.items[::-1], page.next_cursor)
+        wanted = replace(request, newest_first=True, cursor=None, floor=after)
+        page = await self.page(viewer, wanted)
+        newest = max((int(item["position"]) for item in page.items), default=after or 0)
+        skipped = after is not None and page.next_cursor is not None  # stopped above ``after``
+        return TailPage(page.items, max(head, newest), skipped)
 
     def _visible_wire(self, event: Event, viewer: Viewer) -> dict[str, Any]:
         sensitive = self._sensitive(event.tenant_id, event.type)

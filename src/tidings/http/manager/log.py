@@ -52,7 +52,7 @@ FILTERS: tuple[tuple[str, str, str, str], ...] = (
     ("until", "Until (UTC)", "datetime-local", ""),
 )
 PAGE_ROWS = 50  # rows shown when the page opens
-TAIL_ROWS = 100  # rows one poll adds, at most
+TAIL_ROWS = 25  # rows one poll adds, at most (the newest; a person reads no more a second)
 MAX_JOBS = 100  # jobs shown on an event's page
 
 
@@ -100,6 +100,7 @@ async def live_rows(request: Request, session: AdminPage) -> Response:
     tail = await history.tail(viewer, _wanted(filters, TAIL_ROWS), after)
     context = {
         "rows": tail.items,
+        "skipped": tail.skipped,
         "fresh": True,
         "tail_url": _url("/admin/log/tail", {**filters, "after": str(tail.after)}),
     }

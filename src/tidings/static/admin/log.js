@@ -8,11 +8,14 @@
       e.preventDefault();
     }
   });
+  var MAX_ROWS = 500;  // the page keeps the newest rows only (it runs for hours)
   document.addEventListener("htmx:afterSwap", function (e) {
     var empty = document.getElementById("log-empty");
     if (empty && document.querySelector("#log-rows tr.log-row")) {
       empty.remove();
     }
+    var rows = document.querySelectorAll("#log-rows tr.log-row, #log-rows tr.log-skipped");
+    for (var i = MAX_ROWS; i < rows.length; i++) { rows[i].remove(); }
   });
   document.addEventListener("DOMContentLoaded", function () {
     var button = document.getElementById("log-pause");
