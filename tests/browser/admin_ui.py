@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
-from support import ADMIN_KEY, need
+from support import ADMIN_KEY, ServerProcess, need, running_server
 from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,10 +90,23 @@ def log_in(tab: AdminTab, key: str = ADMIN_KEY, then: str = "/admin") -> AdminTa
     return tab
 
 
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of the module's own, on SQLite (a module that needs other
+    settings defines its own ``ui_server``)."""
+    with running_server(tmp_path_factory.mktemp("admin-ui")) as server:
+        yield server
+
+
+@pytest.fixture
+def ui_server_url(ui_server: ServerProcess) -> str:
+    return ui_server.url
+
+
 @pytest.fixture
 def admin_tab(browser: Browser, ui_server_url: str) -> Iterator[AdminTab]:
-    """A logged-in tab on ``ui_server_url`` (a fixture the test module
-    provides: the URL of the server it started), checked clean after."""
+    """A logged-in tab on ``ui_server_url`` (the module's ``ui_server``),
+    checked clean after."""
     context, tab = new_tab(browser, ui_server_url)
     try:
         yield log_in(tab)

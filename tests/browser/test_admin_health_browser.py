@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,21 +15,10 @@ from playwright.sync_api import Browser, Page
 
 from admin_ui import AdminTab, log_in, new_tab
 from pg import PostgresServer
-from support import Admin, ServerProcess, running_server
+from support import Admin, ServerProcess
 from test_browser import WAIT_MS, car
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("admin-health")) as server:
-        yield server
-
-
-@pytest.fixture
-def ui_server_url(ui_server: ServerProcess) -> str:
-    return ui_server.url
 
 
 def until(page: Page, holds: Callable[[], bool], seconds: float = WAIT_MS / 1000) -> None:

@@ -31,11 +31,6 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
 
 
 @pytest.fixture
-def ui_server_url(ui_server: ServerProcess) -> str:
-    return ui_server.url
-
-
-@pytest.fixture
 def hub(ui_server: ServerProcess) -> Iterator[Admin]:
     client = Admin(ui_server.url)
     yield client

@@ -14,22 +14,11 @@ import pytest
 from playwright.sync_api import ConsoleMessage, expect
 
 from admin_ui import AdminTab
-from support import Admin, ServerProcess, running_server
+from support import Admin, ServerProcess
 
 pytestmark = pytest.mark.browser
 LIVE_MS = 5_000
 ACTIONS = ("CREATED", "UPDATED", "STATUS_CHANGED", "ASSIGNED", "UPDATED", "DELETED")
-
-
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("admin-log")) as server:
-        yield server
-
-
-@pytest.fixture
-def ui_server_url(ui_server: ServerProcess) -> str:
-    return ui_server.url
 
 
 @pytest.fixture

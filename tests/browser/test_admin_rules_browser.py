@@ -13,21 +13,10 @@ from typing import Any
 import pytest
 
 from admin_ui import AdminTab
-from support import Admin, ServerProcess, running_server, unique
+from support import Admin, ServerProcess, unique
 from test_browser import WAIT_MS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("admin-rules")) as server:
-        yield server
-
-
-@pytest.fixture
-def ui_server_url(ui_server: ServerProcess) -> str:
-    return ui_server.url
 
 
 @pytest.fixture

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
 from admin_ui import AdminTab, log_in, new_tab
-from support import Admin, ServerProcess, running_server, unique
+from support import Admin, ServerProcess, unique
 from test_browser import WAIT_MS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("admin-session")) as server:
-        yield server
-
-
-@pytest.fixture
-def ui_server_url(ui_server: ServerProcess) -> str:
-    return ui_server.url
 
 
 def test_a_page_without_a_session_goes_to_the_login_form(

@@ -11,21 +11,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from admin_ui import AdminTab, log_in, new_tab
-from support import Admin, ServerProcess, running_server
+from support import Admin, ServerProcess
 from test_browser import WAIT_MS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("admin-tenants")) as server:
-        yield server
-
-
-@pytest.fixture
-def ui_server_url(ui_server: ServerProcess) -> str:
-    return ui_server.url
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PAGES = ("/admin/log", "/admin")
 PATHS_ENV = "TIDINGS_BENCH_ADMIN_PATHS"  # other pages to keep open (comma list)
 READY = "ready"
+RENICE_EVERY_S = 2.0
 POLLED = ("/admin/log/tail", "/admin/health/series", "/admin/health/panel")
 START_TIMEOUT_S = 120.0
 
@@ -116,8 +118,11 @@ def watch(url: str, key: str, browsers: int) -> None:
                 page.on("response", count)
                 page.goto(url + path, timeout=START_TIMEOUT_S * 1000)
         print(READY, flush=True)
+        reniced = 0.0
         while not select.select([sys.stdin], [], [], 0)[0]:  # until the runner closes it
-            _lowest_group_shares()  # renderers start in new sessions as pages need them
+            if time.monotonic() - reniced >= RENICE_EVERY_S:  # a /proc walk: not every turn
+                _lowest_group_shares()  # renderers start in new sessions as pages need them
+                reniced = time.monotonic()
             page.wait_for_timeout(250)  # lets Playwright deliver the response events
         for browser in opened:
             browser.close()
