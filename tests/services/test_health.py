@@ -20,6 +20,7 @@ from tidings.services.health import (
     HISTORY_S,
     MAX_KEPT,
     NODE_KIND,
+    OVERVIEW_TTL_S,
     Counters,
     Health,
     LatencyTap,
@@ -269,11 +270,23 @@ async def test_workers_readiness_from_the_supervisor() -> None:
     states = {c["name"]: c for c in (await world.health.overview(OPERATOR))["readiness"]}
     assert states["Workers"]["state"] == "bad" and "worker.claim" in states["Workers"]["detail"]
     world.dead = {"retention": "OSError"}
+    world.clock.now += OVERVIEW_TTL_S
     states = {c["name"]: c for c in (await world.health.overview(OPERATOR))["readiness"]}
     assert states["Workers"]["state"] == "warn" and "retention" in states["Workers"]["detail"]
     idle = World(worker=False)
     states = {c["name"]: c for c in (await idle.health.overview(OPERATOR))["readiness"]}
     assert states["Workers"]["state"] == "warn" and "no worker" in states["Workers"]["detail"]
+
+
+async def test_one_overview_serves_every_viewer_of_its_scope_for_a_sample() -> None:
+    world = World()
+    first = await world.health.overview(OPERATOR)
+    world.dead = {"worker.claim": "RuntimeError"}
+    assert await world.health.overview(OPERATOR) is first  # three browsers: one computation
+    world.clock.now += OVERVIEW_TTL_S
+    again = await world.health.overview(OPERATOR)
+    assert again is not first and again["now"] == world.clock.now
+    assert {c["name"]: c["state"] for c in again["readiness"]}["Workers"] == "bad"
 
 
 async def test_smtp_readiness_is_a_cached_connect_check() -> None:

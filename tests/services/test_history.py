@@ -13,6 +13,7 @@ from tidings.core.audience import UserRecord, Viewer
 from tidings.core.envelope import Event
 from tidings.core.patterns import TypeFilter
 from tidings.errors import Forbidden
+from tidings.services import history as history_module
 from tidings.services.auth import OPERATOR, Principal
 from tidings.services.history import SCAN_FACTOR, History, LogRequest
 from tidings.store.base import LogQuery
@@ -56,12 +57,12 @@ class FakeLog:
         return rows[: query.limit]
 
 
-def history_over(events: list[Event]) -> tuple[History, FakeLog]:
+def history_over(events: list[Event], hub: Any = None) -> tuple[History, FakeLog]:
     log = FakeLog(events)
     sensitive: dict[str, Any] = {"qms.car.opened": SENSITIVE}
     history = History(
         log,  # type: ignore[arg-type]
-        hub=None,  # type: ignore[arg-type]  # pages never touch the hub
+        hub=hub,  # pages never touch the hub; a tail reads its position
         sensitive=lambda _tenant, type_: sensitive.get(type_, {}),
         max_replay=10,
     )
@@ -107,3 +108,49 @@ async def test_patterns_the_store_cannot_index_are_filtered_with_bounded_work() 
     assert log.queries[0].types == () and log.queries[0].type_prefixes == ()
     assert page.items == [] and page.next_cursor is not None  # stopped early, can go on
     assert sum(q.limit for q in log.queries) == 2 * SCAN_FACTOR  # then it stops
+
+
+class FakeHub:
+    """The one thing a tail reads of the hub: its position."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+
+def tail_over(events: list[Event]) -> tuple[History, FakeLog, FakeHub]:
+    hub = FakeHub(max(e.position for e in events))
+    history, log = history_over(events, hub)
+    return history, log, hub
+
+
+TAIL = LogRequest(types=TypeFilter(), limit=5)
+SEEN = ("user:ann",)
+
+
+async def test_a_tail_reads_nothing_when_the_hub_has_nothing_new() -> None:
+    history, log, hub = tail_over([event(p, audiences=SEEN) for p in range(1, 11)])
+    page = await history.tail(Viewer.operator("t1"), TAIL, hub.position)
+    assert page.items == [] and page.after == hub.position and not page.skipped
+    assert log.queries == []
+
+
+async def test_watchers_of_one_tail_share_its_newest_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr("tidings.services.history.time.monotonic", lambda: now[0])
+    history, log, hub = tail_over([event(p, audiences=SEEN) for p in range(1, 21)])
+    viewer = Viewer.operator("t1")
+    behind = await history.tail(viewer, TAIL, 8)  # 12 new rows, 5 shown: the gap said
+    near = await history.tail(viewer, TAIL, 17)  # a second watcher, nearer the head
+    assert [i["position"] for i in behind.items] == [20, 19, 18, 17, 16] and behind.skipped
+    assert [i["position"] for i in near.items] == [20, 19, 18] and not near.skipped
+    assert behind.after == near.after == 20 and len(log.queries) == 1
+    log.events += [event(21, audiences=SEEN), event(22, audiences=SEEN)]
+    hub.position = 22
+    stale = await history.tail(viewer, TAIL, 20)  # within the shared second: not read again
+    assert stale.items == [] and stale.after == 20 and len(log.queries) == 1
+    now[0] += history_module.TAIL_SHARED_S
+    fresh = await history.tail(viewer, TAIL, 20)
+    assert [i["position"] for i in fresh.items] == [22, 21] and fresh.after == 22
+    assert len(log.queries) == 2
+    other = await history.tail(Viewer.operator("t2"), TAIL, None)  # another reader: its own page
+    assert len(log.queries) > 2 and other.items == [] and other.after == 22

@@ -45,6 +45,7 @@ class TidingsApp:
     def __init__(self, tidings: Tidings) -> None:
         self.tidings = tidings
         self.api = build_api(tidings)
+        self.manager = manager.build(tidings)
         self.stream_paths = frozenset({"/api/events", *tidings.settings.stream_aliases})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -55,6 +56,8 @@ class TidingsApp:
             await publish_endpoint(self.tidings, scope, receive, send)
         elif kind == "websocket" and scope["path"] == "/ws/events":
             await ws_endpoint(self.tidings, scope, receive, send)
+        elif kind == "http" and manager.is_admin_path(scope["path"]):
+            await self.manager(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
@@ -104,7 +107,7 @@ def build_api(tidings: Tidings) -> FastAPI:
     ):
         api.include_router(router)
     pages.install(api)
-    manager.install(api)  # after problems.install: errors under /admin become pages
+    manager.install_front(api)
     apidoc.install_docs(api)
     aliases = tidings.settings.stream_aliases
 

@@ -50,6 +50,7 @@ SAMPLE_S = 1.0  # the sampler's period (in-memory counters only)
 ANNOUNCE_S = 10.0  # how often a process tells the others its figures
 HISTORY_S = 300.0  # how far back the charts reach
 FIGURES_TTL_S = 2.0  # database figures are shared by every viewer for this long
+OVERVIEW_TTL_S = 1.0  # an overview serves every viewer of its scope this long (one sample)
 SMTP_CHECK_TTL_S = 30.0  # a connect check of the SMTP server, at most this often
 SMTP_TIMEOUT_S = 2.0
 MAX_LATENCIES = 5_000  # per sample: enough for percentiles, bounded work
@@ -246,6 +247,7 @@ class Health:
         self.sampler = Sampler()
         self.nodes: dict[str, NodeSeen] = {}
         self._figures: dict[str | None, Figures] = {}
+        self._overviews: dict[str | None, dict[str, Any]] = {}
         self._queue_series: deque[tuple[float, int]] = deque(maxlen=int(HISTORY_S / 2))
         self._smtp_check: tuple[float, Check] | None = None
         self._last_announce = 0.0
@@ -320,6 +322,14 @@ class Health:
         series of the charts and the processes. JSON-ready."""
         authorize(principal, "health.read", scoped=False)
         tenant = principal.tenant_id
+        cached = self._overviews.get(tenant)
+        if cached is not None and self._clock() - cached["now"] < OVERVIEW_TTL_S:
+            return cached  # the same for every viewer of the scope: no sample is newer
+        result = await self._overview(tenant)
+        self._overviews[tenant] = result
+        return result
+
+    async def _overview(self, tenant: str | None) -> dict[str, Any]:
         figures = await self.figures(tenant)
         result: dict[str, Any] = {
             "now": self._clock(),

@@ -16,6 +16,8 @@ every item carries its ``position``, the point to resume from.
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,6 +38,8 @@ log = logging.getLogger("tidings.history")
 SCAN_FACTOR = 20  # rows scanned per page, at most, in units of its limit
 EXPORT_PAGE = 500  # events an export holds at a time
 MAX_ID_TEXT = 200  # characters of the entity-id text filter
+TAIL_SHARED_S = 1.0  # a tail's newest page serves every watcher of it this long
+MAX_SHARED_TAILS = 64  # distinct (reader, filters) tails kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,13 @@ class TailPage:
     skipped: bool = False  # more events came than one call shows: older ones left out
 
 
+@dataclass(frozen=True, slots=True)
+class _SharedTail:
+    at: float  # when it was read (monotonic)
+    head: int  # the hub's position read before the query
+    page: HistoryPage  # the newest page, no floor
+
+
 class History:
     """History pages and stream resumption.
 
@@ -97,6 +108,7 @@ class History:
         self._hub = hub
         self._sensitive = sensitive
         self._max_replay = max_replay
+        self._tails: OrderedDict[tuple[Any, ...], _SharedTail] = OrderedDict()
 
     @staticmethod
     def reader(principal: Principal, tenant_id: str | None) -> Viewer:
@@ -194,19 +206,46 @@ class History:
         ``request`` (at most ``request.limit``), and with ``after`` only the
         events after that position.
 
-        One bounded query per call, the same whatever the publish rate: a
-        person watching sees the newest events, and when more came since
-        ``after`` than one call shows, ``skipped`` says the older ones were
-        left out (the log page and the export have them all). The returned
-        ``after`` is the hub's position read before the query (everything up
-        to it is committed, so the next call starts after what this one
-        could see) or the newest row shown, whichever is later."""
-        head = self._hub.position
-        wanted = replace(request, newest_first=True, cursor=None, floor=after)
-        page = await self.page(viewer, wanted)
-        newest = max((int(item["position"]) for item in page.items), default=after or 0)
-        skipped = after is not None and page.next_cursor is not None  # stopped above ``after``
-        return TailPage(page.items, max(head, newest), skipped)
+        Its cost does not grow with the publish rate nor with the number of
+        people watching: nothing is read when the hub has nothing after
+        ``after``, and the newest page of a (reader, filters) pair is one
+        bounded query shared by every watcher for :data:`TAIL_SHARED_S`
+        (so a watcher sees a row at most that much later than it could).
+        When more came since ``after`` than one call shows, ``skipped``
+        says the older ones were left out (the log page and the export have
+        them all). The returned ``after`` is the hub's position read before
+        the query (everything up to it is committed, so the next call
+        starts after what this one could see) or the newest row shown,
+        whichever is later."""
+        if after is not None and after >= self._hub.position:
+            return TailPage([], after)
+        shared = await self._newest(viewer, replace(request, cursor=None, floor=None))
+        items = shared.page.items
+        if after is not None:
+            items = [item for item in items if int(item["position"]) > after]
+        last = shared.page.next_cursor  # the oldest row scanned, when more are below
+        skipped = after is not None and last is not None and last > after + 1
+        newest = max((int(item["position"]) for item in items), default=after or 0)
+        return TailPage(items, max(shared.head, newest), skipped)
+
+    async def _newest(self, viewer: Viewer, request: LogRequest) -> _SharedTail:
+        """The newest page of ``request`` for ``viewer``, read at most once
+        per :data:`TAIL_SHARED_S` (or again as soon as the hub moved on
+        after it is that old)."""
+        key = (viewer, request.types.patterns, *_filters_of(request))
+        now = time.monotonic()
+        shared = self._tails.get(key)
+        fresh = shared is not None and (
+            now - shared.at < TAIL_SHARED_S or shared.head == self._hub.position
+        )
+        if shared is None or not fresh:
+            head = self._hub.position
+            shared = _SharedTail(now, head, await self.page(viewer, request))
+            self._tails[key] = shared
+            while len(self._tails) > MAX_SHARED_TAILS:
+                self._tails.popitem(last=False)
+        self._tails.move_to_end(key)
+        return shared
 
     def _visible_wire(self, event: Event, viewer: Viewer) -> dict[str, Any]:
         sensitive = self._sensitive(event.tenant_id, event.type)
@@ -223,6 +262,18 @@ class History:
     async def ping(self) -> None:
         """Return once the log's database answers (else :class:`tidings.errors.Unavailable`)."""
         await self._store.ping()
+
+
+def _filters_of(request: LogRequest) -> tuple[Any, ...]:
+    return (
+        request.entity_type,
+        request.entity_id,
+        request.since,
+        request.until,
+        request.limit,
+        request.entity_id_contains,
+        request.newest_first,
+    )
 
 
 def _advance(query: LogQuery, position: int | None) -> LogQuery:

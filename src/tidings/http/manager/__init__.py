@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from tidings.http import problems
 from tidings.http.manager import (
     catalog,
     front,
@@ -21,13 +22,33 @@ from tidings.http.manager import (
     session,
     tenants,
 )
-from tidings.http.manager.render import install_handlers
+from tidings.http.manager.render import ADMIN, install_handlers
+from tidings.http.params import StrictBodies
+from tidings.node import Tidings
 
-PAGE_MODULES = (front, session, health, catalog, rules, log, jobs, tenants, integrations)
+PAGE_MODULES = (session, health, catalog, rules, log, jobs, tenants, integrations)
 
 
-def install(api: FastAPI) -> None:
-    """Add the admin pages and their error handlers to ``api``."""
-    install_handlers(api)
+def build(tidings: Tidings) -> FastAPI:
+    """The pages under ``/admin`` as an ASGI app of their own, beside the
+    API's: the front router (:class:`tidings.http.app.TidingsApp`) sends
+    them here by prefix, so an admin page's poll does not walk the API's
+    routes and an API call does not walk the pages' (matching costs a few
+    microseconds per route tried). No lifespan: the API's starts the node."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.tidings = tidings
+    problems.install(app)
+    install_handlers(app)  # after problems.install: errors become pages
+    app.add_middleware(StrictBodies, limit=tidings.settings.max_api_body_bytes)
     for module in PAGE_MODULES:
-        api.include_router(module.router)
+        app.include_router(module.router)
+    return app
+
+
+def install_front(api: FastAPI) -> None:
+    """The front door at ``/`` (a route of the API's app: it is outside ``/admin``)."""
+    api.include_router(front.router)
+
+
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN or path.startswith(ADMIN + "/")
