@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -48,7 +50,8 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
         output += proc.stdout.readline()
     token = re.search(r"Bearer (\S+)' ", output)
     assert token, output
-    assert "tidings tail --url" in output and "/live#token=" in output
+    assert f"{sys.executable} -m tidings tail --url" in output  # started as python -m tidings
+    assert "/live#token=" in output
 
     async def watch() -> list[dict]:
         async with sse(f"http://127.0.0.1:{port}", token.group(1)) as stream:
@@ -76,3 +79,38 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
     cars = [e for e in events if e["type"].startswith("qms.car")]
     assert cars and all("reporterEmail" in e["metadata"] for e in cars)  # alice may see PII
     assert proc.wait(20) == 0
+
+
+def test_the_demo_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = subprocess.run(
+            [sys.executable, "-m", "tidings", "demo", "--port", str(port), "--duration", "1"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert answer.returncode == 2
+    assert answer.stderr.strip() == (
+        f"tidings: port {port} is taken (another server?): try tidings demo --port {port + 1}"
+    )
+    assert not list(tmp_path.iterdir())  # nothing created
+
+
+def test_printed_commands_run_from_the_shell_that_started_the_demo(tmp_path: Path) -> None:
+    """The README's first command runs ``.venv/bin/tidings demo`` without
+    activating the venv: the printed ``tail`` command names that script."""
+    script = Path(sys.executable).parent / "tidings"
+    probe = (
+        "import sys; from tidings.cli.demo import tidings_command;"
+        f" sys.argv[0] = {str(script)!r}; print(tidings_command())"
+    )
+    named = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert named.stdout.strip() == str(script)
+    helped = subprocess.run(
+        [*shlex.split(named.stdout), "--help"], capture_output=True, text=True, env={}
+    )
+    assert helped.returncode == 0 and "tail" in helped.stdout  # runs with an empty PATH

@@ -82,8 +82,10 @@ def demo(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
 ) -> None:
     """Run a demo hub on SQLite with a tenant, users and a live producer."""
-    from tidings.cli.demo import run_demo
+    from tidings.cli.demo import DEMO_HOST, port_taken, run_demo
 
+    if port_taken(DEMO_HOST, port):
+        fail(f"port {port} is taken (another server?): try tidings demo --port {port + 1}", 2)
     run_demo(port=port, database_url=database, rate=rate, duration=duration)
 
 

@@ -18,6 +18,9 @@ import logging
 import random
 import secrets
 import shlex
+import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 from tidings.automation.packs import read_pack
@@ -33,6 +36,7 @@ from tidings.services.identity import UserChange
 
 log = logging.getLogger("tidings.cli.demo")
 TENANT = "acme"
+DEMO_HOST = "127.0.0.1"  # the settings' default host: the demo serves loopback only
 ROLES = {
     "quality_manager": [
         "qms.read",
@@ -161,7 +165,7 @@ def instructions(url: str, admin_key: str, secret: str) -> str:
         f"  curl -N -H {shlex.quote('Authorization: Bearer ' + tokens['alice'])} {url}/api/events",
         "",
         "Or bob's in the terminal (auditor; no PII), narrowed to CAR events:",
-        f"  tidings tail --url {url} --token {tokens['bob']} --types 'qms.car.*'",
+        f"  {tidings_command()} tail --url {url} --token {tokens['bob']} --types 'qms.car.*'",
         "",
         f"In a browser (carol, technician): {url}/live#token={tokens['carol']}",
         "Automation: the lms-awareness rule pack turns each course.completed into a",
@@ -177,11 +181,35 @@ def instructions(url: str, admin_key: str, secret: str) -> str:
     return "\n".join(lines)
 
 
+def tidings_command() -> str:
+    """How to run ``tidings`` again from this shell: the script this demo
+    was started with, as typed (``.venv/bin/tidings`` after the README's
+    first command: inside a venv that was never activated, a bare
+    ``tidings`` is not on PATH), else ``python -m tidings``."""
+    script = Path(sys.argv[0])
+    if script.name == "tidings" and script.is_file():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m tidings"
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (checked before
+    starting, so the demo can say so in one line)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 async def _main(port: int, database_url: str, rate: float, duration: float | None) -> None:
     admin_key = "demo-admin-" + secrets.token_hex(12)
     secret = secrets.token_hex(32)
     settings = load_settings(
         database_url=database_url,
+        host=DEMO_HOST,
         port=port,
         admin_key=admin_key,
         jwt_secret=secret,
