@@ -8,13 +8,10 @@ below the prefix, and the host's lifespan starts and stops the node."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +20,10 @@ import orjson
 import pytest
 import websockets
 
-from support import ADMIN_KEY, JWT_SECRET, Admin, ServerProcess, bearer, free_port, sse, unique
+from embedding import Host, running_host
+from support import ADMIN_KEY, JWT_SECRET, Admin, bearer, sse, unique
 from tidings import create_hub
 
-HOSTS = Path(__file__).resolve().parents[1] / "data" / "hosts"
 PLACEMENTS = [("fastapi", ""), ("fastapi", "/hub"), ("starlette", ""), ("starlette", "/hub")]
 IDS = [f"{kind}{prefix or '-root'}" for kind, prefix in PLACEMENTS]
 ADMIN_PAGES = ["/admin", "/admin/log", "/admin/jobs", "/admin/rules", "/admin/tenants"]
@@ -34,48 +31,7 @@ ADMIN_PAGES = ["/admin", "/admin/log", "/admin/jobs", "/admin/rules", "/admin/te
 URL_ATTRIBUTE = re.compile(r'\b(href|src|action|hx-get|hx-post|data-series)="([^"]*)"')
 
 
-@dataclass
-class Host:
-    """A host app on loopback, and where its hub is mounted."""
-
-    server: ServerProcess
-    kind: str
-    prefix: str  # "" = the root
-    report: Path
-
-    @property
-    def hub(self) -> str:
-        """The hub's base URL (the host's origin + the prefix)."""
-        return self.server.url + self.prefix
-
-
-@contextlib.contextmanager
-def running_host(tmp: Path, kind: str, prefix: str) -> Iterator[Host]:
-    """``uvicorn <kind>_host:app`` in a subprocess, as a user runs a host."""
-    port = free_port()
-    report = tmp / "report.json"
-    command = [
-        *(sys.executable, "-m", "uvicorn", "--app-dir", str(HOSTS), f"{kind}_host:app"),
-        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        *("--timeout-graceful-shutdown", "5"),  # streams never end on their own
-    ]
-    server = ServerProcess(
-        f"sqlite:///{tmp / 'hub.db'}",
-        port=port,
-        command=command,
-        ready_path=f"{prefix}/readyz",
-        env={"HOST_HUB_PREFIX": prefix, "HOST_REPORT": str(report)},
-    )
-    try:
-        server.start(tmp / "host.log")
-        yield Host(server, kind, prefix, report)
-    finally:
-        server.stop()
-
-
-@pytest.fixture(
-    scope="module", params=PLACEMENTS, ids=[f"{k}{p or '-root'}" for k, p in PLACEMENTS]
-)
+@pytest.fixture(scope="module", params=PLACEMENTS, ids=IDS)
 def host(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Host]:
