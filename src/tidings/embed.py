@@ -4,7 +4,6 @@ The recipe is docs/EMBEDDING.md::
 
     from contextlib import asynccontextmanager
     from fastapi import FastAPI
-    from starlette.routing import Mount
     from tidings import create_hub
 
     hub = create_hub()  # TIDINGS_* settings from the environment
@@ -15,7 +14,7 @@ The recipe is docs/EMBEDDING.md::
             yield
 
     app = FastAPI(lifespan=lifespan)
-    app.router.routes.append(Mount("/hub", hub))  # or Mount("/", hub), last
+    app.mount("/hub", hub)  # or app.mount("/", hub), after the host's routes
 
 Every path of the hub works under the prefix (``/hub/api/events``,
 ``/hub/ws/events``, ``/hub/admin``, ``/hub/docs``); browsers connect with

@@ -111,6 +111,10 @@ def test_a_refused_publish_is_a_problem_naming_the_mounted_path(
     assert problem["instance"] == f"{host.prefix}/api/events" and problem["field"] == "/entityId"
     log = hub_admin.http.get("/api/events/log", params={"tenantId": tenant})
     assert log.status_code == 200 and log.json()["items"] == []  # nothing stored
+    for alias in ("/api/events", "/qms/events"):  # the raw SSE handler answers, not a 404
+        anonymous = httpx.get(f"{host.hub}{alias}", timeout=10)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["instance"] == f"{host.prefix}{alias}"
 
 
 def test_unread_count_answers_for_a_user_token(host: Host, hub_admin: Admin) -> None:
