@@ -48,15 +48,25 @@ def unique(prefix: str = "t") -> str:
 
 
 class ServerProcess:
-    """``tidings serve`` in a subprocess on a free loopback port."""
+    """``tidings serve`` in a subprocess on a free loopback port (or
+    ``command``, e.g. a host app embedding the hub, ready when
+    ``ready_path`` answers 200)."""
 
     def __init__(
-        self, database_url: str, *, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        database_url: str,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        command: list[str] | None = None,
+        ready_path: str = "/readyz",
     ) -> None:
         self.database_url = database_url
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_env = env or {}
+        self.command = command or [sys.executable, "-m", "tidings", "serve"]
+        self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 
@@ -76,7 +86,7 @@ class ServerProcess:
         }
         log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tidings", "serve"],
+            [*self.command],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -86,7 +96,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{log_path.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1).status_code == 200:
                     return self
             time.sleep(0.05)
         raise RuntimeError(f"server did not become ready:\n{log_path.read_text()[-3000:]}")

@@ -14,7 +14,15 @@ import pytest
 import tidings
 import tidings.sdk
 
-TIDINGS_ALL = ["Settings", "Tidings", "TidingsError", "__version__", "load_settings"]
+TIDINGS_ALL = [
+    "Settings",
+    "Tidings",
+    "TidingsApp",
+    "TidingsError",
+    "__version__",
+    "create_hub",
+    "load_settings",
+]
 SDK_ALL = [
     "AsyncTidingsClient",
     "BaseClient",
@@ -86,10 +94,12 @@ def test_all_is_the_written_list(module: types.ModuleType, expected: list[str]) 
 def test_lazy_names_are_the_real_ones() -> None:
     from tidings.config import Settings, load_settings
     from tidings.errors import TidingsError
+    from tidings.http.app import TidingsApp, create_app
     from tidings.node import Tidings
 
     assert (tidings.Settings, tidings.load_settings) == (Settings, load_settings)
     assert (tidings.TidingsError, tidings.Tidings) == (TidingsError, Tidings)
+    assert (tidings.create_hub, tidings.TidingsApp) == (create_app, TidingsApp)
     with pytest.raises(AttributeError, match="no_such_name"):
         tidings.no_such_name  # noqa: B018
 

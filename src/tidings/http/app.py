@@ -4,10 +4,11 @@ handlers (so they can write to uvicorn's transport directly)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -41,55 +42,98 @@ log = logging.getLogger("tidings")
 
 
 class TidingsApp:
-    """The ASGI callable ``tidings serve`` runs."""
+    """The ASGI callable ``tidings serve`` runs, and the one a host app mounts
+    (``Mount("/hub", hub)`` or ``Mount("/", hub)``, see docs/EMBEDDING.md).
+
+    Requests are routed on their path below ``scope["root_path"]`` (the
+    ASGI rule: ``path`` includes ``root_path``, which a host's ``Mount``
+    sets to its prefix), so every route works under a prefix; at the root
+    (no ``root_path``) routing is what it always was."""
 
     def __init__(self, tidings: Tidings) -> None:
         self.tidings = tidings
-        self.api = build_api(tidings)
+        self._holders = 0  # open lifespan() contexts: the first starts, the last stops
+        self._holding = asyncio.Lock()
+        self.api = build_api(tidings, self.lifespan)
         self.manager = manager.build(tidings)
         self.stream_paths = frozenset({"/api/events", *tidings.settings.stream_aliases})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
-        if kind == "http" and scope["method"] == "GET" and scope["path"] in self.stream_paths:
+        path = scope.get("path", "")  # a lifespan scope has none
+        root = scope.get("root_path")
+        if root and path.startswith(root):  # mounted under a prefix
+            path = path[len(root) :]
+        if kind == "http" and scope["method"] == "GET" and path in self.stream_paths:
             await sse_endpoint(self.tidings, scope, receive, send)
-        elif kind == "http" and scope["method"] == "POST" and scope["path"] in PUBLISH_PATHS:
+        elif kind == "http" and scope["method"] == "POST" and path in PUBLISH_PATHS:
             await publish_endpoint(self.tidings, scope, receive, send)
-        elif kind == "websocket" and scope["path"] == "/ws/events":
+        elif kind == "websocket" and path == "/ws/events":
             await ws_endpoint(self.tidings, scope, receive, send)
-        elif kind == "http" and manager.is_admin_path(scope["path"]):
+        elif kind == "http" and manager.is_admin_path(path):
             await self.manager(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[TidingsApp]:
+        """Run the node for the duration of the ``async with``: a host that
+        mounts the hub calls it in its own lifespan (Starlette's ``Mount``
+        does not forward lifespan events to a mounted app)::
 
-def build_api(tidings: Tidings) -> FastAPI:
+            @asynccontextmanager
+            async def lifespan(app):
+                async with hub.lifespan():
+                    yield
+
+        Safe to nest or to overlap with the server's own lifespan events
+        reaching this app: the first context to enter starts the node, the
+        last to leave stops it (stopping also ends the open streams)."""
+        async with self._holding:
+            if self._holders == 0:
+                await _start(self.tidings)
+            self._holders += 1
+        try:
+            yield self
+        finally:
+            async with self._holding:
+                self._holders -= 1
+                if self._holders == 0:
+                    await self.tidings.stop()
+
+
+async def _start(tidings: Tidings) -> None:
+    await tidings.start()
+    if tidings.sessions.per_process:  # said where /admin is served, not by CLI commands
+        log.warning(
+            "admin UI sessions hold on this process only: set TIDINGS_SESSION_SECRET"
+            " (or TIDINGS_ADMIN_KEY) for a deployment of several processes"
+        )
+    # What startup built (catalog, compiled validators, routes) lives as
+    # long as the process: out of the collector's generations, it is not
+    # rescanned by every full collection (measured: ~10% of a batch
+    # publish's time went to collections). Collected first, so no
+    # garbage is frozen with it.
+    gc.collect()
+    gc.freeze()
+    # Every 700 allocations a young collection, and a full one whenever
+    # the long-lived objects grew by a quarter: while 10,000 streams
+    # connect that is ~14 full collections, each scanning every stream
+    # with the loop stopped (0.1-2 s apiece, measured in s2, nearly all
+    # finding nothing). Rarer young collections make full ones rare
+    # (one per s2 run); cyclic garbage waits a little longer.
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def build_api(
+    tidings: Tidings, run_node: Callable[[], AbstractAsyncContextManager[Any]]
+) -> FastAPI:
+    """The request/response API; its lifespan runs the node with ``run_node``."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await tidings.start()
-        if tidings.sessions.per_process:  # said where /admin is served, not by CLI commands
-            log.warning(
-                "admin UI sessions hold on this process only: set TIDINGS_SESSION_SECRET"
-                " (or TIDINGS_ADMIN_KEY) for a deployment of several processes"
-            )
-        # What startup built (catalog, compiled validators, routes) lives as
-        # long as the process: out of the collector's generations, it is not
-        # rescanned by every full collection (measured: ~10% of a batch
-        # publish's time went to collections). Collected first, so no
-        # garbage is frozen with it.
-        gc.collect()
-        gc.freeze()
-        # Every 700 allocations a young collection, and a full one whenever
-        # the long-lived objects grew by a quarter: while 10,000 streams
-        # connect that is ~14 full collections, each scanning every stream
-        # with the loop stopped (0.1-2 s apiece, measured in s2, nearly all
-        # finding nothing). Rarer young collections make full ones rare
-        # (one per s2 run); cyclic garbage waits a little longer.
-        gc.set_threshold(*GC_THRESHOLDS)
-        try:
+        async with run_node():
             yield
-        finally:
-            await tidings.stop()
 
     api = FastAPI(
         title="Tidings",
@@ -131,7 +175,10 @@ def build_api(tidings: Tidings) -> FastAPI:
     return api
 
 
-def create_app(settings: Settings | None = None) -> TidingsApp:
+def create_app(settings: Settings | None = None, **overrides: Any) -> TidingsApp:
+    """A hub: ``settings``, else :func:`~tidings.config.load_settings` with
+    ``overrides`` (``TIDINGS_*`` variables and the config file still apply).
+    Public as :func:`tidings.create_hub`."""
     from tidings.config import load_settings
 
-    return TidingsApp(Tidings(settings or load_settings()))
+    return TidingsApp(Tidings(settings or load_settings(**overrides)))

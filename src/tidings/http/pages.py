@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from tidings import __version__
+from tidings.http.prefix import root_path
 
 PACKAGE = Path(__file__).resolve().parent.parent
 STATIC_DIR = PACKAGE / "static"
@@ -39,11 +40,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/live")
 async def live(request: Request) -> Response:
-    """The live event list (token from ``#token=...`` or the form)."""
+    """The live event list (token from ``#token=...`` or the form); its
+    script connects below the mount prefix (``data-hub`` on ``<body>``)."""
+    root = root_path(request.scope)
     return templates.TemplateResponse(
         request,
         "live.html",
-        {"static": STATIC_PATH, "version": __version__},
+        {"root": root, "static": root + STATIC_PATH, "version": __version__},
         headers=PAGE_HEADERS,
     )
 

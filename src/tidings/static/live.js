@@ -106,6 +106,7 @@
   function start(token, types) {
     if (live) live.close();
     live = Tidings.connect({
+      url: document.body.getAttribute("data-hub") || "", // the hub's mount prefix
       token: token,
       types: types || undefined,
       onStatus: showStatus,

@@ -96,7 +96,9 @@
 
   /**
    * Open a live stream. Options:
-   *   url          base URL of the hub ("" = this origin)
+   *   url          base URL of the hub: "" = this origin at its root; a
+   *                path ("/hub") where a host app mounts it; or another
+   *                origin ("https://hub.example.com", CORS permitting)
    *   path         stream path (default "/api/events")
    *   token        bearer JWT, or a function returning one (or a promise)
    *   getTicket    async () => ticket; replaces the token-based ticket request

@@ -15,6 +15,7 @@ from tidings import __version__
 from tidings.errors import TidingsError
 from tidings.http import problems
 from tidings.http.pages import PAGE_HEADERS, STATIC_PATH, templates
+from tidings.http.prefix import root_path, route_path
 from tidings.services.sessions import AdminSession
 
 ADMIN = "/admin"
@@ -57,12 +58,16 @@ def render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """``templates/admin/<template>`` with the layout's context."""
+    """``templates/admin/<template>`` with the layout's context. Templates
+    write every URL of this app as ``{{ root }}/admin/...``: ``root`` is the
+    mount prefix ("" at the root); ``path`` is the page's own path below it."""
+    root = root_path(request.scope)
     base = {
-        "static": STATIC_PATH,
+        "root": root,
+        "static": root + STATIC_PATH,
         "version": __version__,
         "nav": NAV,
-        "path": request.url.path,
+        "path": route_path(request.scope),
         "session": session,
         "csrf": session.csrf if session is not None else "",
     }
@@ -80,15 +85,17 @@ def is_htmx(request: Request) -> bool:
 
 
 def redirect(request: Request, to: str) -> Response:
-    """303 to ``to``; for htmx requests an ``HX-Redirect`` (a whole-page
+    """303 to ``to`` (a path of this app, e.g. ``/admin/log``, sent below
+    the mount prefix); for htmx requests an ``HX-Redirect`` (a whole-page
     navigation, not a fragment swap)."""
+    to = root_path(request.scope) + to
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": to})
     return RedirectResponse(to, status_code=303)
 
 
 def _admin(request: Request) -> bool:
-    path = request.url.path
+    path = route_path(request.scope)
     return path == ADMIN or path.startswith(ADMIN + "/")
 
 
@@ -108,7 +115,7 @@ def install_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
-        target = request.url.path
+        target = route_path(request.scope)  # redirect() adds the prefix back
         if request.method == "GET" and target != LOGIN:
             query = request.url.query
             return redirect(request, f"{LOGIN}?next={target}{'?' + query if query else ''}")

@@ -3,8 +3,8 @@ admin page declares (``session: AdminPage``).
 
 * ``GET /admin/login``: the form (one field, ``key``).
 * ``POST /admin/login``: a good admin credential sets the session cookie
-  (HttpOnly, SameSite=Strict, Path=/admin, Secure over HTTPS, expiring
-  with the session) and redirects (303) to ``next`` or ``/admin``; a bad
+  (HttpOnly, SameSite=Strict, Path=/admin below the mount prefix, Secure
+  over HTTPS, expiring with the session) and redirects (303) to ``next`` or ``/admin``; a bad
   one shows the form again with the reason and sets nothing.
 * ``POST /admin/logout``: clears the cookie.
 
@@ -35,6 +35,7 @@ from tidings.http.manager.render import (
     redirect,
     render,
 )
+from tidings.http.prefix import under_root
 from tidings.services.sessions import AdminSession
 
 COOKIE = "tidings_admin"
@@ -114,7 +115,7 @@ async def login(request: Request) -> Response:
         COOKIE,
         token,
         max_age=max(1, int(session.expires_at - time.time())),
-        path=ADMIN,
+        path=under_root(request, ADMIN),  # the browser sends it to the admin pages only
         secure=request.url.scheme == "https",
         httponly=True,
         samesite="strict",
@@ -126,7 +127,11 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, session: AdminPage) -> Response:
     response = redirect(request, LOGIN)
     response.delete_cookie(
-        COOKIE, path=ADMIN, secure=request.url.scheme == "https", httponly=True, samesite="strict"
+        COOKIE,
+        path=under_root(request, ADMIN),
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
     )
     return response
 
