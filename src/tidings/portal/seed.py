@@ -1,0 +1,98 @@
+"""``seed_demo``: the demo's organisations, accounts, properties, tenancies
+and some history. Idempotent: a second run finds everything and adds
+nothing (history is added only to an organisation without tickets)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.portal import tables
+from tidings.portal.accounts import CONTRACTOR, LANDLORD, OPS, TENANT
+
+if TYPE_CHECKING:
+    from tidings.portal.app import Portal
+
+DEMO_PASSWORD = "password123"
+ORGANISATIONS = {"org-1": "Northwind Lettings", "org-2": "Harbour Homes"}
+PROPERTIES = {  # id -> (organisation, address)
+    "prop-1": ("org-1", "12 Elm Street, Flat 3"),
+    "prop-2": ("org-2", "8 Quay Road"),
+}
+# email -> (user id, name, role, organisation)
+ACCOUNTS = {
+    "tenant@example.com": ("usr-tenant", "Rita Renter", TENANT, "org-1"),
+    "landlord@example.com": ("usr-landlord", "Lars Landlord", LANDLORD, "org-1"),
+    "contractor@example.com": ("usr-contractor", "Cora Contractor", CONTRACTOR, "org-1"),
+    "ops@example.com": ("usr-ops", "Otto Ops", OPS, None),
+    "landlord2@example.com": ("usr-landlord2", "Lena Landlord", LANDLORD, "org-2"),
+    "tenant2@example.com": ("usr-tenant2", "Tom Renter", TENANT, "org-2"),
+}
+# id -> (organisation, property, renter, start date, monthly rent in cents)
+TENANCIES = {
+    "ten-1": ("org-1", "prop-1", "usr-tenant", "2025-01-01", 150000),
+    "ten-2": ("org-2", "prop-2", "usr-tenant2", "2025-03-01", 120000),
+}
+
+
+async def _insert_missing(
+    conn: AsyncConnection, table: Table, rows: list[dict[str, object]]
+) -> None:
+    existing = {r for (r,) in (await conn.execute(select(table.c.id))).all()}
+    fresh = [row for row in rows if row["id"] not in existing]
+    if fresh:
+        await conn.execute(table.insert(), fresh)
+
+
+async def seed_places(portal: Portal) -> None:
+    async with portal.engine.begin() as conn:
+        await _insert_missing(
+            conn,
+            tables.organisations,
+            [{"id": k, "name": v} for k, v in ORGANISATIONS.items()],
+        )
+        await _insert_missing(
+            conn,
+            tables.properties,
+            [{"id": k, "organisation_id": o, "address": a} for k, (o, a) in PROPERTIES.items()],
+        )
+    for organisation_id, name in ORGANISATIONS.items():
+        await portal.accounts.sync.organisation(organisation_id, name)
+
+
+async def seed_tenancies(portal: Portal) -> None:
+    async with portal.engine.begin() as conn:
+        await _insert_missing(
+            conn,
+            tables.tenancies,
+            [
+                {
+                    "id": k,
+                    "organisation_id": o,
+                    "property_id": p,
+                    "renter_id": r,
+                    "start_date": d,
+                    "rent_cents": c,
+                }
+                for k, (o, p, r, d, c) in TENANCIES.items()
+            ],
+        )
+    for _org, _prop, renter_id, _date, _rent in TENANCIES.values():
+        await portal.accounts.resync(renter_id)  # the property becomes a resource
+
+
+async def seed_demo(portal: Portal) -> None:
+    """The six demo accounts (password ``password123``) and their world."""
+    await seed_places(portal)
+    for email, (user_id, name, role, organisation_id) in ACCOUNTS.items():
+        await portal.accounts.create(
+            email=email,
+            name=name,
+            role=role,
+            organisation_id=organisation_id,
+            password=DEMO_PASSWORD,
+            user_id=user_id,
+        )
+    await seed_tenancies(portal)
