@@ -1,0 +1,195 @@
+// One ticket: its state on the way through the state machine, the actions
+// the viewer's role may take now, and its timeline.
+import { html, useMutation, useQuery, useQueryClient, useRef, useState } from "../vendor/portal-vendor.js";
+import { ApiError, api, newIdempotencyKey } from "./api.js";
+import { Badge, Card, Empty, ErrorBox, Loading, PageHead } from "./components.js";
+import { TICKET_STATES, formatDateTime, formatMoney, priorityLabel, stateLabel } from "./format.js";
+import { quoteOf } from "./tickets.js";
+
+const FINAL = new Set(["COMPLETED", "AUDITED", "CANCELLED"]);
+
+/** What `role` may do to a ticket in `status` (the server decides again:
+ *  a refusal shows as an error). Each: [action, label, style]. */
+export function actionsFor(role, status) {
+  const actions = [];
+  if (role === "LANDLORD") {
+    if (status === "OPEN") actions.push(["triage", "Triage", "primary"]);
+    if (status === "QUOTED") actions.push(["approve", "Approve quote", "primary"]);
+    if (status === "COMPLETED") actions.push(["audit", "Mark audited", "primary"]);
+    if (!FINAL.has(status)) actions.push(["cancel", "Cancel ticket", "danger"]);
+  } else if (role === "CONTRACTOR") {
+    if (status === "TRIAGED") actions.push(["quote", "Submit quote", "primary"]);
+    if (status === "APPROVED") actions.push(["start", "Start work", "primary"]);
+    if (status === "IN_PROGRESS") actions.push(["complete", "Mark complete", "primary"]);
+  }
+  return actions;
+}
+
+const MOVES = { triage: "TRIAGED", start: "IN_PROGRESS", complete: "COMPLETED", audit: "AUDITED", cancel: "CANCELLED" };
+
+function ticketPath(id, tail = "") {
+  return `/api/tickets/${encodeURIComponent(id)}${tail}`;
+}
+
+function Progress({ status }) {
+  const at = TICKET_STATES.indexOf(status);
+  return html`<ol class=${status === "CANCELLED" ? "progress progress-cancelled" : "progress"}>
+    ${TICKET_STATES.map((state, index) => html`<li key=${state}
+      class=${index < at ? "step step-done" : index === at ? "step step-current" : "step"}>
+      <span class="step-dot"></span><span class="step-label">${stateLabel(state)}</span></li>`)}
+  </ol>`;
+}
+
+function QuoteForm({ onSubmit, pending }) {
+  const [amount, setAmount] = useState("");
+  const [notes, setNotes] = useState("");
+  const submit = (event) => {
+    event.preventDefault();
+    onSubmit({ amount: Number(amount), notes: notes.trim() });
+  };
+  return html`<form class="form quote-form" onSubmit=${submit}>
+    <div class="form-row">
+      <label class="field"><span class="field-label">Amount (£)</span>
+        <input name="amount" type="number" min="0.01" step="0.01" required value=${amount}
+          onInput=${(e) => setAmount(e.target.value)} placeholder="150.00" /></label>
+      <label class="field field-wide"><span class="field-label">Notes</span>
+        <input name="notes" maxlength="2000" value=${notes} onInput=${(e) => setNotes(e.target.value)}
+          placeholder="What the work involves" /></label>
+    </div>
+    <div class="form-actions">
+      <button type="submit" class="button button-primary" disabled=${pending}>
+        ${pending ? "Sending…" : "Submit quote"}</button>
+    </div>
+  </form>`;
+}
+
+/** The viewer's actions. Approve sends one Idempotency-Key per intent: the
+ *  button is disabled while the request is out and a second click reuses
+ *  the same key, so a double-click can never approve twice. */
+function Actions({ ticket, role }) {
+  const queryClient = useQueryClient();
+  const approveKey = useRef(null);
+  const refresh = (answer) => {
+    if (answer && answer.id) queryClient.setQueryData(["ticket", ticket.id], answer);
+    queryClient.invalidateQueries({ queryKey: ["ticket", ticket.id] });
+    queryClient.invalidateQueries({ queryKey: ["timeline", ticket.id] });
+  };
+  const act = useMutation({
+    mutationFn: ({ action, body }) => {
+      if (action === "quote") return api(ticketPath(ticket.id, "/quote"), { method: "POST", body });
+      if (action === "approve") {
+        approveKey.current = approveKey.current || newIdempotencyKey();
+        return api(ticketPath(ticket.id, "/approve"), {
+          method: "POST",
+          body: {},
+          headers: { "Idempotency-Key": approveKey.current },
+        });
+      }
+      return api(ticketPath(ticket.id, "/status"), { method: "PATCH", body: { to: MOVES[action] } });
+    },
+    onSuccess: refresh,
+    onError: (error, { action }) => {
+      if (action === "approve" && error instanceof ApiError && error.status) approveKey.current = null;
+    },
+  });
+  const actions = actionsFor(role, ticket.status);
+  if (actions.length === 0) return null;
+  const run = (action, body) => {
+    if (act.isPending) return;
+    if (action === "cancel" && !confirm("Cancel this ticket? This cannot be undone.")) return;
+    act.mutate({ action, body });
+  };
+  const buttons = actions.filter(([action]) => action !== "quote");
+  return html`<${Card} title="Your next step" className="actions-card">
+    ${actions.some(([action]) => action === "quote")
+      ? html`<${QuoteForm} pending=${act.isPending} onSubmit=${(body) => run("quote", body)} />`
+      : null}
+    ${buttons.length
+      ? html`<div class="action-row">${buttons.map(([action, label, style]) => html`<button key=${action}
+          type="button" class=${`button button-${style}`} data-action=${action}
+          disabled=${act.isPending} onClick=${() => run(action)}>
+          ${act.isPending && act.variables && act.variables.action === action ? "Working…" : label}
+        </button>`)}</div>`
+      : null}
+    <${ErrorBox} error=${act.error} />
+  </${Card}>`;
+}
+
+function parseDetails(details) {
+  if (!details) return {};
+  if (typeof details === "object") return details;
+  try {
+    return JSON.parse(details) || {};
+  } catch {
+    return { text: String(details) };
+  }
+}
+
+const TIMELINE_TEXT = {
+  created: (d) => `Reported${d.priority ? ` · ${priorityLabel(d.priority)} priority` : ""}`,
+  status_changed: (d) => `Status changed from ${stateLabel(d.from)} to ${stateLabel(d.to)}`,
+  quote_submitted: (d) => `Quote submitted: ${formatMoney(d.amount)}${d.notes ? ` — ${d.notes}` : ""}`,
+  approved: (d) => `Quote approved${d.amount != null ? ` (${formatMoney(d.amount)})` : ""}`,
+  completed: () => "Work completed",
+  cancelled: () => "Ticket cancelled",
+};
+
+function Timeline({ ticketId, me }) {
+  const query = useQuery({
+    queryKey: ["timeline", ticketId],
+    queryFn: () => api(ticketPath(ticketId, "/timeline")),
+  });
+  if (query.isPending) return html`<${Loading} />`;
+  if (query.isError) return html`<${ErrorBox} error=${query.error} />`;
+  const rows = Array.isArray(query.data) ? query.data : [];
+  if (rows.length === 0) return html`<p class="muted">No history yet.</p>`;
+  return html`<ol class="timeline">
+    ${rows.map((row) => {
+      const details = parseDetails(row.details);
+      const text = (TIMELINE_TEXT[row.eventType] || (() => row.eventType.replace(/_/g, " ")))(details);
+      const who = row.actorId === me.id ? "You" : row.actorName || row.actorId || "System";
+      return html`<li key=${row.id} class=${`tl tl-${row.eventType}`} data-event-type=${row.eventType}>
+        <span class="tl-dot" aria-hidden="true"></span>
+        <div class="tl-body"><span class="tl-text">${text}</span>
+          <span class="tl-meta">${who} · ${formatDateTime(row.createdAt)}</span></div>
+      </li>`;
+    })}
+  </ol>`;
+}
+
+export function TicketPage({ user }) {
+  const id = decodeURIComponent(location.pathname.split("/")[2] || "");
+  const query = useQuery({ queryKey: ["ticket", id], queryFn: () => api(ticketPath(id)), retry: false });
+  const back = user.role === "LANDLORD" ? ["/maintenance", "Maintenance"]
+    : user.role === "CONTRACTOR" ? ["/jobs", "Jobs"]
+      : user.role === "OPS" ? ["/ops", "Overview"] : ["/tickets", "My tickets"];
+  const crumb = html`<a class="crumb" href=${back[0]}>← ${back[1]}</a>`;
+  if (query.isPending) return html`${crumb}<${Loading} />`;
+  if (query.isError) {
+    const missing = query.error.status === 404;
+    return html`${crumb}<${Card}><${Empty} title=${missing ? "Ticket not found" : "Could not load the ticket"}
+      action=${html`<a class="button" href=${back[0]}>Back to ${back[1]}</a>`}>
+      ${missing ? "It does not exist, or it belongs to another organisation." : query.error.message}</${Empty}></${Card}>`;
+  }
+  const ticket = query.data;
+  const quote = quoteOf(ticket);
+  return html`${crumb}
+    <${PageHead} title=${ticket.title}
+      subtitle=${html`<${Badge} state=${ticket.status} /> <span class="muted">Reported ${formatDateTime(ticket.createdAt)}</span>`} />
+    <${Progress} status=${ticket.status} />
+    <div class="grid-2">
+      <div class="stack">
+        <${Card} title="Details">
+          <dl class="facts">
+            <dt>Property</dt><dd>${ticket.propertyAddress || ticket.propertyId}</dd>
+            <dt>Category</dt><dd class="cap">${ticket.category || "—"}</dd>
+            <dt>Priority</dt><dd><span class=${`priority priority-${String(ticket.priority).toLowerCase()}`}>${priorityLabel(ticket.priority)}</span></dd>
+            <dt>Quote</dt><dd data-quote>${quote ? html`<strong>${formatMoney(quote.amount)}</strong>${quote.notes ? html` · ${quote.notes}` : null}` : "Not quoted yet"}</dd>
+          </dl>
+          ${ticket.description ? html`<p class="description">${ticket.description}</p>` : null}
+        </${Card}>
+        <${Actions} ticket=${ticket} role=${user.role} />
+      </div>
+      <${Card} title="Timeline"><${Timeline} ticketId=${ticket.id} me=${user} /></${Card}>
+    </div>`;
+}
