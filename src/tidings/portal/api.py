@@ -8,13 +8,15 @@ Errors are Tidings' problem+json (``tidings.errors`` raised, rendered by
 
 from __future__ import annotations
 
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tidings.errors import Unauthorized
-from tidings.portal import accounts
+from tidings.errors import InvalidInput, Unauthorized
+from tidings.portal import accounts, tickets
 from tidings.portal.auth import mint, password_matches, user_id_of
 
 router = APIRouter(prefix="/api")
@@ -27,6 +29,36 @@ class Strict(BaseModel):
 class LoginIn(Strict):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=200)
+
+
+class TicketIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    propertyId: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=5000)
+    priority: str | None = Field(default=None, max_length=16)
+
+
+class StatusIn(Strict):
+    to: str = Field(min_length=1, max_length=32)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class QuoteIn(Strict):
+    amount: Decimal = Field(gt=0, le=1_000_000)
+    notes: str = Field(default="", max_length=2000)
+
+
+class ApproveIn(Strict):
+    pass
+
+
+def cents(amount: Decimal, field: str) -> int:
+    """Exact cents of a money amount (more than two decimals is refused)."""
+    scaled = amount * 100
+    if scaled != scaled.to_integral_value():
+        raise InvalidInput("an amount has at most two decimals", field=field)
+    return int(scaled)
 
 
 def portal_of(request: Request) -> Any:
@@ -62,3 +94,60 @@ async def login(request: Request, body: LoginIn) -> dict[str, Any]:
 @router.get("/me")
 async def me(request: Request) -> dict[str, Any]:
     return await caller(request)
+
+
+@router.post("/tickets", status_code=201)
+async def create_ticket(request: Request, body: TicketIn) -> dict[str, Any]:
+    new = tickets.NewTicket(
+        title=body.title,
+        property_id=body.propertyId,
+        category=body.category,
+        description=body.description,
+        priority=body.priority,
+    )
+    return await tickets.create(portal_of(request), await caller(request), new)
+
+
+@router.get("/tickets")
+async def list_tickets(
+    request: Request, status: Annotated[str | None, Query(max_length=32)] = None
+) -> list[dict[str, Any]]:
+    return await tickets.list_visible(portal_of(request), await caller(request), status)
+
+
+@router.get("/tickets/{ticket_id}")
+async def get_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
+    return await tickets.get(portal_of(request), await caller(request), ticket_id)
+
+
+@router.get("/tickets/{ticket_id}/timeline")
+async def ticket_timeline(request: Request, ticket_id: str) -> list[dict[str, Any]]:
+    return await tickets.timeline(portal_of(request), await caller(request), ticket_id)
+
+
+@router.patch("/tickets/{ticket_id}/status")
+async def change_ticket_status(request: Request, ticket_id: str, body: StatusIn) -> dict[str, Any]:
+    user = await caller(request)
+    return await tickets.change_status(portal_of(request), user, ticket_id, body.to, body.reason)
+
+
+@router.post("/tickets/{ticket_id}/quote")
+async def quote_ticket(request: Request, ticket_id: str, body: QuoteIn) -> dict[str, Any]:
+    user = await caller(request)
+    amount = cents(body.amount, "/amount")
+    return await tickets.submit_quote(portal_of(request), user, ticket_id, amount, body.notes)
+
+
+@router.post("/tickets/{ticket_id}/approve")
+async def approve_ticket(
+    request: Request,
+    ticket_id: str,
+    body: Annotated[ApproveIn | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> JSONResponse:
+    user = await caller(request)
+    answer = await tickets.approve(portal_of(request), user, ticket_id, idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    return JSONResponse(answer.body, headers=headers)
