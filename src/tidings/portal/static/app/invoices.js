@@ -64,7 +64,7 @@ function IssueInvoice({ tenancies }) {
       <label class="field field-wide"><span class="field-label">Tenancy</span>
         <select name="tenancyId" value=${tenancyId} onChange=${(e) => setTenancyId(e.target.value)}>
           ${tenancies.map((t) => html`<option key=${t.id} value=${t.id}>
-            ${t.propertyAddress || t.propertyId} — ${t.renterName || t.renterId}</option>`)}
+            ${t.address || t.propertyId}${t.renterName ? ` — ${t.renterName}` : ""} (${t.id})</option>`)}
         </select></label>
       <label class="field"><span class="field-label">Issue date</span>
         <input name="issueDate" type="date" required value=${issueDate} onInput=${(e) => setIssueDate(e.target.value)} /></label>

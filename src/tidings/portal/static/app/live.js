@@ -21,7 +21,7 @@ export const INVALIDATION_MAP = Object.freeze({
 
 /** Open the stream while the page is shown; returns its status
  *  (connecting | connected | reconnecting | closed), also written to
- *  <body data-live> for people and tests. */
+ *  <body data-live> (and the count of events heard to data-live-events). */
 export function useLiveUpdates(token) {
   const queryClient = useQueryClient();
   const [status, setStatus] = useState("connecting");
@@ -32,6 +32,11 @@ export function useLiveUpdates(token) {
       queryKeys: INVALIDATION_MAP,
       invalidate: (keys) => {
         for (const queryKey of keys) queryClient.invalidateQueries({ queryKey });
+      },
+      onEvent: () => {
+        // How many events this page heard: people see the badge move,
+        // tests wait on this count.
+        document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || 0) + 1);
       },
       // Events were skipped (the log moved on): only a full refetch is right.
       onReset: () => queryClient.invalidateQueries(),

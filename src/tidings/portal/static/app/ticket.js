@@ -4,24 +4,33 @@ import { html, useMutation, useQuery, useQueryClient, useRef, useState } from ".
 import { ApiError, api, newIdempotencyKey } from "./api.js";
 import { Badge, Card, Empty, ErrorBox, Loading, PageHead } from "./components.js";
 import { TICKET_STATES, formatDateTime, formatMoney, priorityLabel, stateLabel } from "./format.js";
-import { quoteOf } from "./tickets.js";
+import { addressOf, quoteOf, useAddresses } from "./tickets.js";
 
-const FINAL = new Set(["COMPLETED", "AUDITED", "CANCELLED"]);
+// The machine's terminal states: nothing moves out of them.
+const TERMINAL = new Set(["AUDITED", "CANCELLED"]);
 
-/** What `role` may do to a ticket in `status` (the server decides again:
- *  a refusal shows as an error). Each: [action, label, style]. */
-export function actionsFor(role, status) {
+/** What `user` may do to `ticket` now, as the portal's rules say
+ *  (tidings/portal/tickets.py; the server decides again and a refusal
+ *  shows as an error). Each: [action, label, style]. */
+export function actionsFor(user, ticket) {
+  const { status } = ticket;
   const actions = [];
-  if (role === "LANDLORD") {
+  if (user.role === "LANDLORD") {
     if (status === "OPEN") actions.push(["triage", "Triage", "primary"]);
     if (status === "QUOTED") actions.push(["approve", "Approve quote", "primary"]);
+    if (status === "APPROVED") actions.push(["start", "Start work", "secondary"]);
+    if (status === "IN_PROGRESS") actions.push(["complete", "Mark complete", "secondary"]);
     if (status === "COMPLETED") actions.push(["audit", "Mark audited", "primary"]);
-    if (!FINAL.has(status)) actions.push(["cancel", "Cancel ticket", "danger"]);
-  } else if (role === "CONTRACTOR") {
+  } else if (user.role === "CONTRACTOR") {
+    // A ticket assigned to another contractor is theirs alone.
+    if (ticket.contractorId && ticket.contractorId !== user.id) return actions;
     if (status === "TRIAGED") actions.push(["quote", "Submit quote", "primary"]);
     if (status === "APPROVED") actions.push(["start", "Start work", "primary"]);
     if (status === "IN_PROGRESS") actions.push(["complete", "Mark complete", "primary"]);
   }
+  const mayCancel =
+    user.role === "LANDLORD" || (user.role === "TENANT" && status === "OPEN" && ticket.renterId === user.id);
+  if (mayCancel && !TERMINAL.has(status)) actions.push(["cancel", "Cancel ticket", "danger"]);
   return actions;
 }
 
@@ -66,7 +75,7 @@ function QuoteForm({ onSubmit, pending }) {
 /** The viewer's actions. Approve sends one Idempotency-Key per intent: the
  *  button is disabled while the request is out and a second click reuses
  *  the same key, so a double-click can never approve twice. */
-function Actions({ ticket, role }) {
+function Actions({ ticket, user }) {
   const queryClient = useQueryClient();
   const approveKey = useRef(null);
   const refresh = (answer) => {
@@ -92,7 +101,7 @@ function Actions({ ticket, role }) {
       if (action === "approve" && error instanceof ApiError && error.status) approveKey.current = null;
     },
   });
-  const actions = actionsFor(role, ticket.status);
+  const actions = actionsFor(user, ticket);
   if (actions.length === 0) return null;
   const run = (action, body) => {
     if (act.isPending) return;
@@ -134,7 +143,18 @@ const TIMELINE_TEXT = {
   cancelled: () => "Ticket cancelled",
 };
 
-function Timeline({ ticketId, me }) {
+/** Who did it, as the viewer knows them: you, or the ticket's renter or
+ *  contractor, or the landlord's staff. */
+function actorLabel(actorId, ticket, me) {
+  if (!actorId) return "System";
+  if (actorId === me.id) return "You";
+  if (actorId === ticket.renterId) return "Renter";
+  if (actorId === ticket.contractorId) return "Contractor";
+  return "Landlord";
+}
+
+function Timeline({ ticket, me }) {
+  const ticketId = ticket.id;
   const query = useQuery({
     queryKey: ["timeline", ticketId],
     queryFn: () => api(ticketPath(ticketId, "/timeline")),
@@ -147,7 +167,7 @@ function Timeline({ ticketId, me }) {
     ${rows.map((row) => {
       const details = parseDetails(row.details);
       const text = (TIMELINE_TEXT[row.eventType] || (() => row.eventType.replace(/_/g, " ")))(details);
-      const who = row.actorId === me.id ? "You" : row.actorName || row.actorId || "System";
+      const who = row.actorName || actorLabel(row.actorId, ticket, me);
       return html`<li key=${row.id} class=${`tl tl-${row.eventType}`} data-event-type=${row.eventType}>
         <span class="tl-dot" aria-hidden="true"></span>
         <div class="tl-body"><span class="tl-text">${text}</span>
@@ -160,6 +180,7 @@ function Timeline({ ticketId, me }) {
 export function TicketPage({ user }) {
   const id = decodeURIComponent(location.pathname.split("/")[2] || "");
   const query = useQuery({ queryKey: ["ticket", id], queryFn: () => api(ticketPath(id)), retry: false });
+  const addresses = useAddresses(user);
   const back = user.role === "LANDLORD" ? ["/maintenance", "Maintenance"]
     : user.role === "CONTRACTOR" ? ["/jobs", "Jobs"]
       : user.role === "OPS" ? ["/ops", "Overview"] : ["/tickets", "My tickets"];
@@ -181,15 +202,15 @@ export function TicketPage({ user }) {
       <div class="stack">
         <${Card} title="Details">
           <dl class="facts">
-            <dt>Property</dt><dd>${ticket.propertyAddress || ticket.propertyId}</dd>
+            <dt>Property</dt><dd>${addressOf(ticket, addresses)}</dd>
             <dt>Category</dt><dd class="cap">${ticket.category || "—"}</dd>
             <dt>Priority</dt><dd><span class=${`priority priority-${String(ticket.priority).toLowerCase()}`}>${priorityLabel(ticket.priority)}</span></dd>
             <dt>Quote</dt><dd data-quote>${quote ? html`<strong>${formatMoney(quote.amount)}</strong>${quote.notes ? html` · ${quote.notes}` : null}` : "Not quoted yet"}</dd>
           </dl>
           ${ticket.description ? html`<p class="description">${ticket.description}</p>` : null}
         </${Card}>
-        <${Actions} ticket=${ticket} role=${user.role} />
+        <${Actions} ticket=${ticket} user=${user} />
       </div>
-      <${Card} title="Timeline"><${Timeline} ticketId=${ticket.id} me=${user} /></${Card}>
+      <${Card} title="Timeline"><${Timeline} ticket=${ticket} me=${user} /></${Card}>
     </div>`;
 }

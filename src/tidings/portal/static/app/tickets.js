@@ -13,6 +13,23 @@ function listOf(data) {
   return Array.isArray(data) ? data : (data && data.items) || [];
 }
 
+/** propertyId -> address, from the caller's tenancies (renters and
+ *  landlords have some; other roles see the property's id). */
+export function useAddresses(user) {
+  const query = useQuery({
+    queryKey: ["tenancies"],
+    queryFn: () => api("/api/tenancies").then(listOf),
+    enabled: user.role === "TENANT" || user.role === "LANDLORD",
+  });
+  const addresses = {};
+  for (const tenancy of query.data || []) addresses[tenancy.propertyId] = tenancy.address;
+  return addresses;
+}
+
+export function addressOf(ticket, addresses) {
+  return ticket.propertyAddress || addresses[ticket.propertyId] || ticket.propertyId;
+}
+
 export function quoteOf(ticket) {
   const quote = ticket.quote || {};
   const amount = quote.amount ?? ticket.quoteAmount;
@@ -24,7 +41,7 @@ function newestFirst(tickets) {
 }
 
 /** The table every ticket list uses; `columns` adds optional ones. */
-function TicketTable({ tickets, columns = [] }) {
+function TicketTable({ tickets, columns = [], addresses = {} }) {
   return html`<div class="table-wrap"><table class="table">
     <thead><tr>
       <th>Ticket</th>
@@ -37,7 +54,7 @@ function TicketTable({ tickets, columns = [] }) {
       ${tickets.map(
         (ticket) => html`<tr key=${ticket.id} data-ticket-id=${ticket.id}>
           <td><a class="row-title" href=${`/tickets/${encodeURIComponent(ticket.id)}`}>${ticket.title}</a>
-            <span class="row-sub">${ticket.propertyAddress || ticket.propertyId}</span></td>
+            <span class="row-sub">${addressOf(ticket, addresses)}</span></td>
           ${columns.includes("organisation")
             ? html`<td>${ticket.organisationName || ticket.landlordId}</td>`
             : null}
@@ -63,8 +80,9 @@ function NewTicketButton() {
   return html`<a class="button button-primary" href="/tickets/new">Report a problem</a>`;
 }
 
-export function RenterTickets() {
+export function RenterTickets({ user }) {
   const query = useTickets("tickets");
+  const addresses = useAddresses(user);
   return html`<${PageHead} title="My tickets"
       subtitle="Problems you reported and where they stand. Updates arrive as they happen."
       actions=${html`<${NewTicketButton} />`} />
@@ -74,7 +92,7 @@ export function RenterTickets() {
           ? html`<${Empty} title="No tickets yet"
               action=${html`<${NewTicketButton} />`}>
               Something broken or not working? Report it and your landlord sees it at once.</${Empty}>`
-          : html`<${TicketTable} tickets=${newestFirst(tickets)} columns=${["quote"]} />`}</${QueryView}>
+          : html`<${TicketTable} tickets=${newestFirst(tickets)} columns=${["quote"]} addresses=${addresses} />`}</${QueryView}>
     </${Card}>`;
 }
 
@@ -144,6 +162,7 @@ function countBy(tickets, states) {
 
 export function Maintenance({ user }) {
   const query = useTickets("tickets");
+  const addresses = useAddresses(user);
   return html`<${PageHead} title="Maintenance"
       subtitle="Every request from your renters, live: new ones appear here as they are reported." />
     <${QueryView} query=${query}>${(tickets) => html`
@@ -157,7 +176,7 @@ export function Maintenance({ user }) {
         ${tickets.length === 0
           ? html`<${Empty} title="No maintenance requests">
               When a renter reports a problem it shows up here at once, with no reload.</${Empty}>`
-          : html`<${TicketTable} tickets=${newestFirst(tickets)} columns=${["quote"]} />`}
+          : html`<${TicketTable} tickets=${newestFirst(tickets)} columns=${["quote"]} addresses=${addresses} />`}
       </${Card}>`}</${QueryView}>`;
 }
 
