@@ -8,15 +8,17 @@ Errors are Tidings' problem+json (``tidings.errors`` raised, rendered by
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tidings.errors import InvalidInput, Unauthorized
-from tidings.portal import accounts, tickets
+from tidings.portal import accounts, finance, tickets
 from tidings.portal.auth import mint, password_matches, user_id_of
 
 router = APIRouter(prefix="/api")
@@ -51,6 +53,30 @@ class QuoteIn(Strict):
 
 class ApproveIn(Strict):
     pass
+
+
+class LineIn(Strict):
+    description: str = Field(min_length=1, max_length=500)
+    qty: Decimal = Field(gt=0, le=100_000)
+    unitPrice: Decimal = Field(ge=0, le=10_000_000)
+    taxRate: Decimal = Field(default=Decimal(0), ge=0, le=100)  # percent
+
+
+class InvoiceIn(Strict):
+    tenancyId: str = Field(min_length=1, max_length=64)
+    issueDate: date
+    dueDate: date
+    lines: list[LineIn] = Field(min_length=1, max_length=100)
+
+
+class PaymentIn(BaseModel):
+    """Seed 004's webhook body (other provider fields are ignored)."""
+
+    invoiceId: str = Field(min_length=1, max_length=64)
+    amount: Decimal = Field(gt=0)
+    paidAt: str = Field(min_length=1, max_length=40)
+    providerRef: str | None = Field(default=None, max_length=200)
+    provider: str | None = Field(default=None, max_length=64)
 
 
 def cents(amount: Decimal, field: str) -> int:
@@ -151,3 +177,49 @@ async def approve_ticket(
     answer = await tickets.approve(portal_of(request), user, ticket_id, idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     return JSONResponse(answer.body, headers=headers)
+
+
+@router.get("/tenancies")
+async def list_tenancies(request: Request) -> list[dict[str, Any]]:
+    return await finance.list_tenancies(portal_of(request), await caller(request))
+
+
+@router.post("/finance/invoices", status_code=201)
+async def create_invoice(request: Request, body: InvoiceIn) -> dict[str, Any]:
+    lines = [
+        finance.Line(line.description, line.qty, line.unitPrice, line.taxRate)
+        for line in body.lines
+    ]
+    new = finance.NewInvoice(body.tenancyId, body.issueDate, body.dueDate, lines)
+    return await finance.create_invoice(portal_of(request), await caller(request), new)
+
+
+@router.get("/finance/invoices")
+async def list_invoices(request: Request) -> list[dict[str, Any]]:
+    return await finance.list_invoices(portal_of(request), await caller(request))
+
+
+@router.get("/finance/invoices/{invoice_id}")
+async def get_invoice(request: Request, invoice_id: str) -> dict[str, Any]:
+    return await finance.get_invoice(portal_of(request), await caller(request), invoice_id)
+
+
+@router.post("/finance/payments/webhook")
+async def payment_webhook(request: Request) -> dict[str, Any]:
+    """The payment provider's signed callback (no user token: the
+    Standard Webhooks signature is the credential)."""
+    portal = portal_of(request)
+    raw = await request.body()
+    webhook_id = finance.verified_webhook_id(
+        portal.settings.payment_secret, raw, dict(request.headers)
+    )
+    try:
+        body = PaymentIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    paid = finance.Payment(
+        body.invoiceId, body.amount, body.paidAt, body.provider, body.providerRef
+    )
+    return await finance.record_payment(portal, webhook_id, paid)
