@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table
@@ -49,11 +50,24 @@ def database(kind: str, tmp_path: Path, request: pytest.FixtureRequest, name: st
     return postgres.url(postgres.create_database())
 
 
-async def open_host(url: str) -> Host:
+def ticket_event(tenant: str, n: int, **extra: Any) -> dict[str, Any]:
+    """The event of ticket ``n`` (seed 004's ``ticket.created``)."""
+    return {
+        "type": "ticket.created",
+        "tenantId": tenant,
+        "entityId": f"tk-{n}",
+        "data": {"ticketId": f"tk-{n}", "title": f"Ticket {n}"},
+        **extra,
+    }
+
+
+async def open_host(url: str, *, create: bool = True) -> Host:
+    """The host's engine on ``url``; ``create``: its tables too (the host's ``create_all``)."""
     metadata, tickets, table = host_schema()
     engine = create_async_engine(normalize_url(url))
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    if create:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
     return Host(normalize_url(url), engine, metadata, tickets, Outbox(table))
 
 

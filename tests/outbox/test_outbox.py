@@ -12,22 +12,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from outbox_host import Host, new_tenant
+from outbox_host import Host, new_tenant, ticket_event
 from support import unique
 from tidings.errors import InvalidInput, PayloadTooLarge
 from tidings.node import Tidings
 from tidings.outbox import REFUSED, Outbox, OutboxRelay
 from tidings.store.base import LogQuery
-
-
-def ticket_event(tenant: str, n: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "ticket.created",
-        "tenantId": tenant,
-        "entityId": f"tk-{n}",
-        "data": {"ticketId": f"tk-{n}", "title": f"Ticket {n}"},
-        **extra,
-    }
 
 
 async def logged(hub: Tidings, tenant: str) -> list[str]:
