@@ -269,7 +269,11 @@ def test_an_unverified_payment_is_401_and_changes_nothing(
 
 @pytest.mark.parametrize(
     ("changes", "field"),
-    [({"amount": 1499.99}, "/amount"), ({"invoiceId": "inv_nope"}, "/invoiceId")],
+    [
+        ({"amount": 1499.99}, "/amount"),
+        ({"invoiceId": "inv_nope"}, "/invoiceId"),
+        ({"paidAt": "last tuesday"}, "/paidAt"),
+    ],
 )
 def test_a_payment_that_does_not_match_is_422(
     any_portal: PortalServer, changes: dict[str, Any], field: str

@@ -8,14 +8,14 @@ Errors are Tidings' problem+json (``tidings.errors`` raised, rendered by
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from tidings.errors import InvalidInput, Unauthorized
 from tidings.portal import accounts, finance, tickets
@@ -74,7 +74,7 @@ class PaymentIn(BaseModel):
 
     invoiceId: str = Field(min_length=1, max_length=64)
     amount: Decimal = Field(gt=0)
-    paidAt: str = Field(min_length=1, max_length=40)
+    paidAt: AwareDatetime
     providerRef: str | None = Field(default=None, max_length=200)
     provider: str | None = Field(default=None, max_length=64)
 
@@ -219,7 +219,6 @@ async def payment_webhook(request: Request) -> dict[str, Any]:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
-    paid = finance.Payment(
-        body.invoiceId, body.amount, body.paidAt, body.provider, body.providerRef
-    )
+    paid_at = body.paidAt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    paid = finance.Payment(body.invoiceId, body.amount, paid_at, body.provider, body.providerRef)
     return await finance.record_payment(portal, webhook_id, paid)

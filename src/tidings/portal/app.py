@@ -60,7 +60,7 @@ def build_portal(settings: PortalSettings) -> Portal:
     return Portal(
         settings=settings,
         hub=hub,
-        events=PortalEvents(tables.metadata),
+        events=PortalEvents(tables.metadata, hub.tidings),
         accounts=Accounts(engine, IdentitySync(hub_client)),
         hub_client=hub_client,
     )
@@ -76,7 +76,7 @@ def create_portal(settings: PortalSettings, *, seed: bool = False) -> FastAPI:
             await create_tables(portal.engine)
             await portal.accounts.sync.roles()
             await portal.accounts.sync.ops_home()
-            portal.events.start(portal.engine, portal.hub.tidings)
+            portal.events.start(portal.engine)
             if seed:
                 from tidings.portal.seed import seed_demo
 

@@ -13,8 +13,6 @@ renter, ``permission:billing.read`` for invoices). No PII (seed 004).
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +20,8 @@ from typing import Any
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-log = logging.getLogger("tidings.portal")
+from tidings.node import Tidings
+from tidings.outbox import Outbox, OutboxRelay, outbox_table
 
 
 def now_iso() -> str:
@@ -51,35 +50,29 @@ def event(
 
 
 class PortalEvents:
-    """The outbox on the portal's MetaData and its relay into the node."""
+    """The outbox on the portal's MetaData and its relay into the node.
 
-    def __init__(self, metadata: MetaData) -> None:
-        # tidings.outbox lands from branch p15-outbox; until it is merged the
-        # portal runs without relaying (a warning says so at start).
-        try:
-            module: Any = importlib.import_module("tidings.outbox")
-        except ImportError:
-            module = None
-        self._module = module
-        self.outbox: Any = None
-        if module is not None:
-            self.outbox = module.Outbox(module.outbox_table(metadata))
-        self.relay: Any = None
+    The outbox checks each event against the hub's catalog when it is
+    added, so a malformed event fails the use case's transaction instead
+    of being refused later by the relay."""
 
-    async def add(self, conn: AsyncConnection, new_event: dict[str, Any]) -> None:
-        """Add ``new_event`` in the caller's transaction."""
-        if self.outbox is not None:
-            await self.outbox.add_async(conn, new_event)
+    def __init__(self, metadata: MetaData, node: Tidings) -> None:
+        self.node = node
+        self.outbox = Outbox(outbox_table(metadata), hub=node)
+        self.relay: OutboxRelay | None = None
 
-    def start(self, engine: AsyncEngine, node: Any) -> None:
-        if self._module is None:
-            log.warning("tidings.outbox is not available: portal events are not relayed")
-            return
-        self.relay = self._module.OutboxRelay(engine, self.outbox, node)
+    async def add(self, conn: AsyncConnection, new_event: dict[str, Any]) -> str:
+        """Add ``new_event`` in the caller's transaction; its event id."""
+        return await self.outbox.add_async(conn, new_event)
+
+    def start(self, engine: AsyncEngine) -> None:
+        """Relay committed events (call after the node started)."""
+        self.relay = OutboxRelay(engine, self.outbox, self.node)
         self.relay.start()
 
     def committed(self) -> None:
-        """Call after each commit that added events: the relay runs now."""
+        """Call after each commit that added events: the relay runs now
+        (it also polls, so a missed wake only delays)."""
         if self.relay is not None:
             self.relay.wake()
 

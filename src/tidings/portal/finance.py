@@ -228,8 +228,8 @@ async def create_invoice(portal: Portal, user: User, new: NewInvoice) -> dict[st
                     "number": number,
                     "tenancyId": row.tenancy_id,
                     "renterId": row.renter_id,
-                    "issueDate": _day(row.issue_date),
-                    "dueDate": _day(row.due_date),
+                    "issueDate": row.issue_date,  # the pack's format: date
+                    "dueDate": row.due_date,
                     "amount": row.amount_cents / 100,
                     "currency": CURRENCY,
                     "status": "SENT",
