@@ -10,7 +10,6 @@ A test module imports ``browser_fixture`` and ``people_fixture`` to get the
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,7 +29,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 WAIT_MS = 20_000  # generous: four helpers share two cores
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("TIDINGS_SCREENSHOTS", REPO / "artifacts" / "screenshots"))
-DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 # The page each role lands on after signing in.
 LANDING = {
     "tenant@example.com": "/tickets",
@@ -88,12 +86,6 @@ class Tab:
     def assert_clean(self) -> None:
         assert not self.errors, self.errors
         assert not self.refused, self.refused
-
-
-def publish_screenshot(path: Path) -> None:
-    """Copy an artefact screenshot to ``docs/screenshots`` (the README's)."""
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, DOCS_SCREENSHOTS / path.name)
 
 
 @pytest.fixture(scope="module", name="browser")
@@ -173,12 +165,14 @@ def people_fixture(browser: Browser, portal: PortalServer) -> Iterator[Callable[
             context.close()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = WAIT_MS / 1000) -> None:
+def wait_until(tab: Tab, check: Callable[[], bool], timeout: float = WAIT_MS / 1000) -> None:
+    """Poll ``check`` while ``tab``'s page runs (Playwright delivers its
+    events, such as requests, only while it is called)."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        time.sleep(0.1)
+        tab.page.wait_for_timeout(100)
 
 
 def hub_events(portal: PortalServer, tenant: str, **filters: str) -> list[dict[str, object]]:

@@ -51,8 +51,7 @@ function IssueInvoice({ tenancies }) {
         description: line.description.trim(),
         qty: Number(line.qty),
         unitPrice: Number(line.unitPrice),
-        // The form asks for a percentage; the API takes a rate (0.2 = 20 %).
-        taxRate: Number(line.taxRate || 0) / 100,
+        taxRate: Number(line.taxRate || 0), // percent, as the API takes it
       })),
     });
   };

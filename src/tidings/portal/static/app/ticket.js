@@ -72,12 +72,15 @@ function QuoteForm({ onSubmit, pending }) {
   </form>`;
 }
 
-/** The viewer's actions. Approve sends one Idempotency-Key per intent: the
- *  button is disabled while the request is out and a second click reuses
- *  the same key, so a double-click can never approve twice. */
+/** The viewer's actions. One request at a time: a click while one is out
+ *  does nothing (a ref, set before React re-renders the disabled button,
+ *  so even a double-click's second click is dropped). Approve sends one
+ *  Idempotency-Key per intent, kept for a retry after a network failure,
+ *  so the server, too, never approves twice. */
 function Actions({ ticket, user }) {
   const queryClient = useQueryClient();
   const approveKey = useRef(null);
+  const inFlight = useRef(false);
   const refresh = (answer) => {
     if (answer && answer.id) queryClient.setQueryData(["ticket", ticket.id], answer);
     queryClient.invalidateQueries({ queryKey: ["ticket", ticket.id] });
@@ -97,6 +100,9 @@ function Actions({ ticket, user }) {
       return api(ticketPath(ticket.id, "/status"), { method: "PATCH", body: { to: MOVES[action] } });
     },
     onSuccess: refresh,
+    onSettled: () => {
+      inFlight.current = false;
+    },
     onError: (error, { action }) => {
       if (action === "approve" && error instanceof ApiError && error.status) approveKey.current = null;
     },
@@ -104,8 +110,9 @@ function Actions({ ticket, user }) {
   const actions = actionsFor(user, ticket);
   if (actions.length === 0) return null;
   const run = (action, body) => {
-    if (act.isPending) return;
+    if (inFlight.current) return;
     if (action === "cancel" && !confirm("Cancel this ticket? This cannot be undone.")) return;
+    inFlight.current = true;
     act.mutate({ action, body });
   };
   const buttons = actions.filter(([action]) => action !== "quote");

@@ -180,30 +180,39 @@ export function Maintenance({ user }) {
       </${Card}>`}</${QueryView}>`;
 }
 
+// [title, states, stat tone]: the contractor's work by what it needs next.
 const JOB_GROUPS = [
-  ["Needs your quote", ["TRIAGED"]],
-  ["Ready to start", ["APPROVED"]],
-  ["In progress", ["IN_PROGRESS"]],
-  ["Waiting for the landlord", ["OPEN", "QUOTED"]],
-  ["Done", ["COMPLETED", "AUDITED"]],
+  ["Needs your quote", ["TRIAGED"], "amber"],
+  ["Ready to start", ["APPROVED"], "blue"],
+  ["In progress", ["IN_PROGRESS"], "indigo"],
+  ["Waiting for the landlord", ["OPEN", "QUOTED"], ""],
+  ["Done", ["COMPLETED", "AUDITED"], "green"],
 ];
 
-export function Jobs() {
+export function Jobs({ user }) {
   const query = useTickets("jobs");
+  const addresses = useAddresses(user);
   return html`<${PageHead} title="Jobs"
       subtitle="Work for the organisations you serve: quote triaged tickets, start approved ones." />
-    <${QueryView} query=${query}>${(tickets) =>
-      tickets.length === 0
-        ? html`<${Card}><${Empty} title="No jobs yet">
-            Tickets appear here once a landlord has triaged them and asks for a quote.</${Empty}></${Card}>`
-        : JOB_GROUPS.map(([title, states]) => {
-            const group = newestFirst(tickets.filter((t) => states.includes(t.status)));
-            return html`<${Card} key=${title} title=${html`${title} <span class="count">${group.length}</span>`}>
-              ${group.length
-                ? html`<${TicketTable} tickets=${group} columns=${["quote"]} />`
-                : html`<p class="muted">Nothing here right now.</p>`}
-            </${Card}>`;
-          })}</${QueryView}>`;
+    <${QueryView} query=${query}>${(tickets) => {
+      const groups = JOB_GROUPS.map(([title, states, tone]) => [
+        title,
+        tone,
+        newestFirst(tickets.filter((t) => states.includes(t.status))),
+      ]);
+      return html`<div class="stats">
+          ${groups.map(([title, tone, group]) => html`<${Stat} key=${title} label=${title} value=${group.length} tone=${tone} />`)}
+        </div>
+        ${tickets.length === 0
+          ? html`<${Card}><${Empty} title="No jobs yet">
+              Tickets appear here once a landlord has triaged them and asks for a quote.</${Empty}></${Card}>`
+          : groups
+              .filter(([, , group]) => group.length > 0)
+              .map(([title, , group]) => html`<${Card} key=${title}
+                  title=${html`${title} <span class="count">${group.length}</span>`}>
+                  <${TicketTable} tickets=${group} columns=${["quote"]} addresses=${addresses} />
+                </${Card}>`)}`;
+    }}</${QueryView}>`;
 }
 
 export function OpsOverview() {
