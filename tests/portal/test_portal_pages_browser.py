@@ -32,7 +32,7 @@ def some_tickets(portal: PortalServer) -> list[str]:
     for email, title in [
         ("tenant@example.com", "Dripping shower head"),
         ("tenant@example.com", "Front door lock sticks"),
-        ("tenant2@example.com", "Mould in the bathroom"),
+        ("tenant2@example.com", "Damp patch on the ceiling"),
     ]:
         answer = portal.api(email, "POST", "/api/tickets", json={"title": title})
         assert answer.status_code == 201, answer.text
@@ -62,7 +62,7 @@ def test_lists_keep_organisations_apart(
 ) -> None:
     """Org 2's renter sees its ticket and none of org 1's; OPS sees both."""
     other = people("tenant2@example.com")
-    other.page.wait_for_selector("text=Mould in the bathroom")
+    other.page.wait_for_selector("text=Damp patch on the ceiling")
     assert other.page.locator("text=Dripping shower head").count() == 0
     ops = people("ops@example.com")
     ops.page.wait_for_selector('[data-organisation="org-1"]')
@@ -82,3 +82,37 @@ def test_login_page(browser: Browser, portal: PortalServer) -> None:
         tab.assert_clean()
     finally:
         context.close()
+
+
+def test_another_organisations_ticket_is_not_found(
+    people: Callable[..., Tab], some_tickets: list[str]
+) -> None:
+    other_landlord = people("landlord2@example.com")
+    other_landlord.open(f"/tickets/{some_tickets[0]}")  # org-1's ticket
+    other_landlord.page.wait_for_selector("text=Ticket not found")
+    assert other_landlord.page.locator("text=Dripping shower head").count() == 0
+    # The browser logs the 404 answer itself; nothing else went wrong.
+    other_landlord.errors = [e for e in other_landlord.errors if "404" not in e]
+
+
+def test_the_invalidation_map_names_exactly_the_shared_keys(people: Callable[..., Tab]) -> None:
+    """live.js's map through tidings.js's own matcher (Tidings.keysFor)."""
+    tab = people("landlord@example.com")
+    keys = tab.page.evaluate(
+        """async () => {
+          const { INVALIDATION_MAP } = await import("/portal/static/app/live.js");
+          const of = (type, data) => Tidings.keysFor({ type, data }, INVALIDATION_MAP);
+          return {
+            ticket: of("ticket.approved", { ticketId: "tkt_1" }),
+            invoice: of("invoice.paid", { invoiceId: "inv_1" }),
+            notification: of("notification.created", { unreadCount: 2 }),
+            other: of("qms.car.updated", {}),
+          };
+        }"""
+    )
+    assert keys == {
+        "ticket": [["tickets"], ["ticket", "tkt_1"], ["timeline", "tkt_1"], ["jobs"], ["ops"]],
+        "invoice": [["invoices"], ["invoice", "inv_1"]],
+        "notification": [["notifications"], ["unread-count"]],
+        "other": [],
+    }

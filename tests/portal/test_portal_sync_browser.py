@@ -138,6 +138,9 @@ def test_full_ticket_flow_across_three_browsers(
     renter.shot("ticket")
     assert actions_on(landlord) == ["Mark audited", "Cancel ticket"]
     assert actions_on(contractor) == []
+    landlord.open("/maintenance")  # the board, with this ticket among the others
+    landlord.page.wait_for_selector(f'[data-ticket-id="{ticket_id}"] [data-status="COMPLETED"]')
+    landlord.shot("maintenance-board")
 
 
 def wait_badge_above(tab: Tab, count: int) -> None:

@@ -101,7 +101,8 @@ function IssueInvoice({ tenancies }) {
   </form>`;
 }
 
-function InvoiceTable({ invoices, showTenancy }) {
+function InvoiceTable({ invoices, showTenancy, tenancies = [] }) {
+  const places = Object.fromEntries(tenancies.map((t) => [t.id, t.address || t.propertyId]));
   const sorted = [...invoices].sort((a, b) => String(b.number).localeCompare(String(a.number)));
   return html`<div class="table-wrap"><table class="table">
     <thead><tr><th>Number</th>${showTenancy ? html`<th>Tenancy</th>` : null}<th>Issued</th><th>Due</th>
@@ -109,7 +110,7 @@ function InvoiceTable({ invoices, showTenancy }) {
     <tbody>${sorted.map((invoice) => html`<tr key=${invoice.id} data-invoice-id=${invoice.id}>
       <td><strong class="mono">${invoice.number}</strong>
         <span class="row-sub">${(invoice.lines || []).map((l) => l.description).join(", ")}</span></td>
-      ${showTenancy ? html`<td>${invoice.tenancyId}</td>` : null}
+      ${showTenancy ? html`<td>${places[invoice.tenancyId] || invoice.tenancyId}</td>` : null}
       <td>${formatDate(invoice.issueDate)}</td>
       <td>${formatDate(invoice.dueDate)}</td>
       <td class="num">${formatMoney(invoice.amount, invoice.currency)}</td>
@@ -144,7 +145,7 @@ export function Invoices({ user }) {
           ${list.length === 0
             ? html`<${Empty} title="No invoices yet">
                 ${landlord ? "Issue one above: the renter sees it at once." : "When your landlord issues an invoice it appears here."}</${Empty}>`
-            : html`<${InvoiceTable} invoices=${list} showTenancy=${landlord} />`}
+            : html`<${InvoiceTable} invoices=${list} showTenancy=${landlord} tenancies=${tenancies.data || []} />`}
         </${Card}>`;
     }}</${QueryView}>`;
 }
