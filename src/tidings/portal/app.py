@@ -27,6 +27,7 @@ from tidings.portal import api, pages, tables
 from tidings.portal.accounts import Accounts, IdentitySync
 from tidings.portal.database import create_tables, open_engine
 from tidings.portal.events import PortalEvents
+from tidings.portal.notifications import install_rules
 from tidings.portal.settings import PortalSettings
 from tidings.sdk import AsyncTidingsClient
 
@@ -42,6 +43,7 @@ class Portal:
     events: PortalEvents
     accounts: Accounts
     hub_client: AsyncTidingsClient
+    hub_http: httpx.AsyncClient  # the hub's admin HTTP API (rules), in-process
 
     @property
     def engine(self) -> AsyncEngine:
@@ -50,11 +52,15 @@ class Portal:
 
 def build_portal(settings: PortalSettings) -> Portal:
     hub = create_app(settings.hub)
-    # The admin calls of identity sync go to the hub in-process (no network).
+    # The admin calls (identity sync, rules) go to the hub in-process.
+    transport = httpx.ASGITransport(app=hub)  # type: ignore[arg-type]
     hub_client = AsyncTidingsClient(
-        "http://hub.internal",
-        token=settings.admin_key,
-        transport=httpx.ASGITransport(app=hub),  # type: ignore[arg-type]
+        "http://hub.internal", token=settings.admin_key, transport=transport
+    )
+    hub_http = httpx.AsyncClient(
+        base_url="http://hub.internal",
+        headers={"Authorization": f"Bearer {settings.admin_key}"},
+        transport=transport,
     )
     engine = open_engine(settings.database_url)
     return Portal(
@@ -63,6 +69,7 @@ def build_portal(settings: PortalSettings) -> Portal:
         events=PortalEvents(tables.metadata, hub.tidings),
         accounts=Accounts(engine, IdentitySync(hub_client)),
         hub_client=hub_client,
+        hub_http=hub_http,
     )
 
 
@@ -76,6 +83,7 @@ def create_portal(settings: PortalSettings, *, seed: bool = False) -> FastAPI:
             await create_tables(portal.engine)
             await portal.accounts.sync.roles()
             await portal.accounts.sync.ops_home()
+            await install_rules(portal.hub_http)
             portal.events.start(portal.engine)
             if seed:
                 from tidings.portal.seed import seed_demo
@@ -85,6 +93,7 @@ def create_portal(settings: PortalSettings, *, seed: bool = False) -> FastAPI:
         finally:
             await portal.events.stop()
             await portal.hub_client.aclose()
+            await portal.hub_http.aclose()
             await portal.engine.dispose()
             await portal.hub.tidings.stop()
 

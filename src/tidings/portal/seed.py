@@ -1,15 +1,17 @@
 """``seed_demo``: the demo's organisations, accounts, properties, tenancies
 and some history. Idempotent: a second run finds everything and adds
-nothing (history is added only to an organisation without tickets)."""
+nothing (the history goes only into a portal without tickets)."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.portal import tables
+from tidings.portal import accounts, finance, tables, tickets
 from tidings.portal.accounts import CONTRACTOR, LANDLORD, OPS, TENANT
 
 if TYPE_CHECKING:
@@ -83,6 +85,70 @@ async def seed_tenancies(portal: Portal) -> None:
         await portal.accounts.resync(renter_id)  # the property becomes a resource
 
 
+# (renter email, title, priority, the moves after creation: (who, target))
+HISTORY = [
+    (
+        "tenant@example.com",
+        "Leaking kitchen tap",
+        "HIGH",
+        [
+            ("landlord", "TRIAGED"),
+            ("contractor", "QUOTED"),
+            ("landlord", "APPROVED"),
+            ("contractor", "IN_PROGRESS"),
+            ("contractor", "COMPLETED"),
+        ],
+    ),
+    (
+        "tenant@example.com",
+        "Radiator valve stuck",
+        "MEDIUM",
+        [("landlord", "TRIAGED"), ("contractor", "QUOTED")],
+    ),
+    ("tenant@example.com", "Mould in the bathroom", "LOW", []),
+    ("tenant2@example.com", "Front door lock sticks", "MEDIUM", []),
+]
+
+
+async def _user(portal: Portal, email: str) -> dict[str, object]:
+    async with portal.engine.connect() as conn:
+        return accounts.user_json(await accounts.find_by_email(conn, email))
+
+
+async def _has_tickets(portal: Portal) -> bool:
+    async with portal.engine.connect() as conn:
+        return (await conn.execute(select(tables.tickets.c.id).limit(1))).first() is not None
+
+
+async def seed_history(portal: Portal) -> None:
+    """Tickets in several states (with their timelines and events), an
+    invoice; the hub's rules add the notifications. Only into an empty
+    portal, through the same use cases as the API."""
+    if await _has_tickets(portal):
+        return
+    staff = {
+        "landlord": await _user(portal, "landlord@example.com"),
+        "contractor": await _user(portal, "contractor@example.com"),
+    }
+    for renter_email, title, priority, moves in HISTORY:
+        renter = await _user(portal, renter_email)
+        new = tickets.NewTicket(title=title, priority=priority, category="repairs")
+        ticket_id = str((await tickets.create(portal, renter, new))["id"])
+        for who, target in moves:
+            actor = staff[who]
+            if target == "QUOTED":
+                await tickets.submit_quote(portal, actor, ticket_id, 12000, "Parts and labour")
+            elif target == "APPROVED":
+                await tickets.approve(portal, actor, ticket_id, None)
+            else:
+                await tickets.change_status(portal, actor, ticket_id, target)
+    today = datetime.now(UTC).date()
+    first = date(today.year, today.month, 1)
+    rent = finance.Line(f"Rent {first:%B %Y}", Decimal(1), Decimal(1500))
+    invoice = finance.NewInvoice("ten-1", first, first + timedelta(days=14), [rent])
+    await finance.create_invoice(portal, staff["landlord"], invoice)
+
+
 async def seed_demo(portal: Portal) -> None:
     """The six demo accounts (password ``password123``) and their world."""
     await seed_places(portal)
@@ -96,3 +162,4 @@ async def seed_demo(portal: Portal) -> None:
             user_id=user_id,
         )
     await seed_tenancies(portal)
+    await seed_history(portal)
