@@ -6,8 +6,9 @@ import { Badge, Card, Empty, ErrorBox, PageHead, QueryView, Stat } from "./compo
 import { formatAgo, formatDateTime, formatMoney, priorityLabel } from "./format.js";
 
 const OPEN_STATES = new Set(["OPEN", "TRIAGED", "QUOTED", "APPROVED", "IN_PROGRESS"]);
-export const CATEGORIES = ["general", "plumbing", "electrical", "heating", "appliance", "structural", "pests"];
-export const PRIORITIES = ["LOW", "MEDIUM", "HIGH", "URGENT"];
+// The choices besides the server's defaults (category "general", priority MEDIUM).
+export const CATEGORIES = ["plumbing", "electrical", "heating", "appliance", "structural", "pests"];
+export const PRIORITIES = ["LOW", "HIGH", "URGENT"];
 
 function listOf(data) {
   return Array.isArray(data) ? data : (data && data.items) || [];
@@ -131,13 +132,13 @@ export function NewTicket() {
         <div class="form-row">
           <${Field} label="Category">
             <select name="category" value=${form.category} onChange=${set("category")}>
-              <option value="">Choose later</option>
+              <option value="">General</option>
               ${CATEGORIES.map((c) => html`<option key=${c} value=${c}>${c.charAt(0).toUpperCase() + c.slice(1)}</option>`)}
             </select>
           </${Field}>
           <${Field} label="Priority">
             <select name="priority" value=${form.priority} onChange=${set("priority")}>
-              <option value="">Normal</option>
+              <option value="">Medium</option>
               ${PRIORITIES.map((p) => html`<option key=${p} value=${p}>${priorityLabel(p)}</option>`)}
             </select>
           </${Field}>
