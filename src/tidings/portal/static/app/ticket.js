@@ -1,6 +1,14 @@
 // One ticket: its state on the way through the state machine, the actions
 // the viewer's role may take now, and its timeline.
-import { html, useMutation, useQuery, useQueryClient, useRef, useState } from "../vendor/portal-vendor.js";
+import {
+  html,
+  useEffect,
+  useMutation,
+  useQuery,
+  useQueryClient,
+  useRef,
+  useState,
+} from "../vendor/portal-vendor.js";
 import { ApiError, api, newIdempotencyKey } from "./api.js";
 import { Badge, Card, Empty, ErrorBox, Loading, PageHead } from "./components.js";
 import { TICKET_STATES, formatDateTime, formatMoney, priorityLabel, stateLabel } from "./format.js";
@@ -188,6 +196,10 @@ export function TicketPage({ user }) {
   const id = decodeURIComponent(location.pathname.split("/")[2] || "");
   const query = useQuery({ queryKey: ["ticket", id], queryFn: () => api(ticketPath(id)), retry: false });
   const addresses = useAddresses(user);
+  const title = query.data && query.data.title;
+  useEffect(() => {
+    if (title) document.title = `${title} · Tidings Homes`;
+  }, [title]);
   const back = user.role === "LANDLORD" ? ["/maintenance", "Maintenance"]
     : user.role === "CONTRACTOR" ? ["/jobs", "Jobs"]
       : user.role === "OPS" ? ["/ops", "Overview"] : ["/tickets", "My tickets"];
