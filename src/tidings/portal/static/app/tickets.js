@@ -43,7 +43,7 @@ function newestFirst(tickets) {
 
 /** The table every ticket list uses; `columns` adds optional ones. */
 function TicketTable({ tickets, columns = [], addresses = {} }) {
-  return html`<div class="table-wrap"><table class="table">
+  return html`<div class="table-wrap"><table class="table tickets">
     <thead><tr>
       <th>Ticket</th>
       ${columns.includes("organisation") ? html`<th>Organisation</th>` : null}
