@@ -26,9 +26,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def password_matches(password_hash: str, password: str) -> bool:
+_NOBODY = _hasher.hash("no user has this password")
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` is the one hashed. ``None`` (no such user) costs
+    the same verification, so timing does not tell which emails exist."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _NOBODY, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
