@@ -6,7 +6,7 @@ mounted at the root after them, so one origin serves both: the portal's
 ``/api/me`` and pages, and the hub's ``/api/events`` (SSE),
 ``/ws/events``, ``/api/notifications``, ``/admin`` and ``/docs``.
 Starlette's Mount does not forward lifespan, so the portal's lifespan
-starts and stops the hub's node itself.
+(:func:`running`) holds the hub's ``lifespan()``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Mount
 
+from tidings import TidingsApp, create_hub
 from tidings.http import problems
-from tidings.http.app import TidingsApp, create_app
 from tidings.portal import api, pages, tables
 from tidings.portal.accounts import Accounts, IdentitySync
 from tidings.portal.database import create_tables, open_engine
@@ -51,7 +51,7 @@ class Portal:
 
 
 def build_portal(settings: PortalSettings) -> Portal:
-    hub = create_app(settings.hub)
+    hub = create_hub(settings.hub)
     # The admin calls (identity sync, rules) go to the hub in-process.
     transport = httpx.ASGITransport(app=hub)  # type: ignore[arg-type]
     hub_client = AsyncTidingsClient(
@@ -73,12 +73,13 @@ def build_portal(settings: PortalSettings) -> Portal:
     )
 
 
-def create_portal(settings: PortalSettings, *, seed: bool = False) -> FastAPI:
-    portal = build_portal(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await portal.hub.tidings.start()
+@contextlib.asynccontextmanager
+async def running(portal: Portal, *, seed: bool = False) -> AsyncIterator[Portal]:
+    """The portal ready to serve for the block: the hub's node started
+    (``hub.lifespan()``: Starlette's Mount does not forward lifespan), the
+    tables, the hub's roles and rules, the outbox relay, and with ``seed``
+    the demo's world. Everything is stopped in the reverse order."""
+    async with portal.hub.lifespan():
         try:
             await create_tables(portal.engine)
             await portal.accounts.sync.roles()
@@ -89,13 +90,21 @@ def create_portal(settings: PortalSettings, *, seed: bool = False) -> FastAPI:
                 from tidings.portal.seed import seed_demo
 
                 await seed_demo(portal)
-            yield
+            yield portal
         finally:
             await portal.events.stop()
             await portal.hub_client.aclose()
             await portal.hub_http.aclose()
             await portal.engine.dispose()
-            await portal.hub.tidings.stop()
+
+
+def create_portal(settings: PortalSettings, *, seed: bool = False) -> FastAPI:
+    portal = build_portal(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with running(portal, seed=seed):
+            yield
 
     app = FastAPI(
         title="Tidings portal (seed 004)",
