@@ -1,5 +1,6 @@
-"""`tidings demo` as a user runs it: it prints how to watch, and the
-printed token really streams the producer's events."""
+"""`tidings demo` as a user runs it: the portal answers with the printed
+accounts, it prints how to watch, and the printed token really streams the
+producer's events."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     output = ""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while "admin key" not in output and time.monotonic() < deadline:
         output += proc.stdout.readline()
     token = re.search(r"Bearer (\S+)' ", output)
@@ -61,6 +62,20 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
     admin_key = re.search(r"admin key: (\S+)", output)
     assert admin_key, output
     assert f"http://127.0.0.1:{port}/admin" in output
+    assert f"http://127.0.0.1:{port}/login   password password123" in output
+    portal = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{portal}/login").status_code == 200  # the portal's page
+    signed_in = httpx.post(
+        f"{portal}/api/auth/login",
+        json={"email": "landlord@example.com", "password": "password123"},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    board = httpx.get(
+        f"{portal}/api/tickets",
+        headers={"Authorization": f"Bearer {signed_in.json()['accessToken']}"},
+    )
+    assert board.status_code == 200 and board.json()  # the seeded history
+    assert re.search(r"TIDINGS_DEMO_PAYMENT_SECRET\): whsec_\S+", output)
     manager = AdminUI(f"http://127.0.0.1:{port}", admin_key.group(1))
     assert manager.get("/admin").status_code == 200  # the printed key logs in
     manager.close()
@@ -69,7 +84,7 @@ def test_the_demo_prints_working_instructions(tmp_path: Path) -> None:
     while not done and time.monotonic() < deadline:  # the rule pack at work
         done = httpx.get(
             f"http://127.0.0.1:{port}/api/admin/jobs",
-            params={"status": "succeeded"},
+            params={"status": "succeeded", "tenantId": "acme"},
             headers={"Authorization": f"Bearer {admin_key.group(1)}"},
         ).json()["items"]
         time.sleep(0.2)

@@ -1,8 +1,11 @@
-"""``tidings demo``: a hub on the embedded SQLite default with a demo
-tenant, users in several roles and a producer publishing realistic QMS,
-training and task events (seed 000), plus instructions to watch them.
+"""``tidings demo``: seed 004's portal (:mod:`tidings.portal`) with its
+embedded hub on the SQLite default, seeded with two landlord
+organisations, their renters, a contractor and OPS, and some history;
+beside it on the same hub a demo tenant, users in several roles and a
+producer publishing realistic QMS, training and task events (seed 000),
+plus instructions to watch them.
 
-Users (tenant ``acme``, an AMO in seed 000's words):
+Users of the QMS tenant (``acme``, an AMO in seed 000's words):
 
 * ``alice`` - quality manager: all QMS events, PII included, tasks;
 * ``bob``   - auditor: QMS events without PII;
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import random
 import secrets
 import shlex
@@ -27,15 +31,23 @@ from tidings.automation.packs import read_pack
 from tidings.config import load_settings
 from tidings.core.envelope import now_iso
 from tidings.errors import TidingsError
-from tidings.http.app import TidingsApp
 from tidings.http.server import TidingsServer, uvicorn_config
 from tidings.logs import configure_logging
 from tidings.node import Tidings
+from tidings.portal.app import create_portal
+from tidings.portal.seed import ACCOUNTS, DEMO_PASSWORD
+from tidings.portal.settings import (
+    PAYMENT_SECRET_ENV,
+    PortalSettings,
+    new_payment_secret,
+    portal_database_default,
+)
 from tidings.services.auth import OPERATOR, mint_token
 from tidings.services.identity import UserChange
 
 log = logging.getLogger("tidings.cli.demo")
 TENANT = "acme"
+SHOWN_FIRST = ("tenant@example.com", "landlord@example.com")  # seed 004's two browsers
 DEMO_HOST = "127.0.0.1"  # the settings' default host: the demo serves loopback only
 ROLES = {
     "quality_manager": [
@@ -152,15 +164,26 @@ async def produce(tidings: Tidings, rate: float) -> None:
         await asyncio.sleep(1.0 / rate)
 
 
-def instructions(url: str, admin_key: str, secret: str) -> str:
+def instructions(url: str, admin_key: str, secret: str, payment_secret: str) -> str:
     tokens = {
         user_id: mint_token(secret, tenant_id=tenant_id, user_id=user_id, ttl_s=12 * 3600)
         for tenant_id, user_id, _ in USERS
     }
+    others = ", ".join(
+        e for e in ACCOUNTS if e not in ("tenant@example.com", "landlord@example.com")
+    )
     lines = [
         "",
-        f"Tidings demo running at {url}  (SQLite, tenant '{TENANT}', press Ctrl+C to stop)",
+        f"Tidings demo running at {url}  (SQLite, press Ctrl+C to stop)",
         "",
+        f"The tenant-landlord portal (seed 004): {url}/login   password {DEMO_PASSWORD}",
+        "  Open it in two browsers: in one sign in as tenant@example.com and report a",
+        f"  problem ({url}/tickets/new); in the other as landlord@example.com, whose",
+        f"  maintenance board ({url}/maintenance) shows it at once.",
+        f"  Other accounts: {others}.",
+        f"  Payment webhook secret ({PAYMENT_SECRET_ENV}): {payment_secret}",
+        "",
+        f"Beside it on the same hub, tenant '{TENANT}' gets live QMS events.",
         "Watch alice's stream (quality manager; sees QMS events with PII):",
         f"  curl -N -H {shlex.quote('Authorization: Bearer ' + tokens['alice'])} {url}/api/events",
         "",
@@ -175,7 +198,7 @@ def instructions(url: str, admin_key: str, secret: str) -> str:
         f"Integration Manager (health, catalog, rules, live log, failed work): {url}/admin",
         f"  log in with the admin key: {admin_key}",
         "",
-        f"API docs: {url}/docs    metrics: {url}/metrics    front door: {url}/",
+        f"API docs: {url}/docs    metrics: {url}/metrics",
         "",
     ]
     return "\n".join(lines)
@@ -217,17 +240,25 @@ async def _main(port: int, database_url: str, rate: float, duration: float | Non
         log_level="warning",
     )
     configure_logging(settings.log_level)
-    app = TidingsApp(Tidings(settings))
-    server = TidingsServer(uvicorn_config(app, settings), app)
+    payment_secret = os.environ.get(PAYMENT_SECRET_ENV) or new_payment_secret()
+    portal_settings = PortalSettings(
+        hub=settings,
+        database_url=portal_database_default(database_url),
+        payment_secret=payment_secret,
+    )
+    app = create_portal(portal_settings, seed=True)
+    hub = app.state.portal.hub
+    server = TidingsServer(uvicorn_config(app, settings), hub)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():
             await serving  # surfaces the start-up error
             return
         await asyncio.sleep(0.05)
-    tidings = app.tidings
+    tidings = hub.tidings
     await provision(tidings)
-    print(instructions(f"http://{settings.host}:{settings.port}", admin_key, secret), flush=True)
+    url = f"http://{settings.host}:{settings.port}"
+    print(instructions(url, admin_key, secret, payment_secret), flush=True)
     producer = asyncio.create_task(produce(tidings, rate))
     # uvicorn owns Ctrl+C / SIGTERM (it sets should_exit); --duration too.
     done, _ = await asyncio.wait({serving}, timeout=duration)

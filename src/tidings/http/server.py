@@ -16,6 +16,9 @@ from tidings.node import Tidings
 
 
 class TidingsServer(uvicorn.Server):
+    """uvicorn serving ``config``'s app: the hub ``app`` itself, or a host
+    app that mounts it (the portal)."""
+
     def __init__(self, config: uvicorn.Config, app: TidingsApp) -> None:
         super().__init__(config)
         self.tidings_app = app
@@ -27,7 +30,8 @@ class TidingsServer(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
-def uvicorn_config(app: TidingsApp, settings: Settings, **extra: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config:
+    """uvicorn's settings for an ASGI ``app``: the hub, or a host that mounts it."""
     return uvicorn.Config(
         app,
         host=settings.host,
