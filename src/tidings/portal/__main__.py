@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
-
+from tidings.http.server import TidingsServer, uvicorn_config
+from tidings.logs import configure_logging
 from tidings.portal.app import create_portal
 from tidings.portal.settings import PAYMENT_SECRET_ENV, from_env
 
@@ -19,10 +19,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", action="store_true", help="create the demo accounts and history")
     args = parser.parse_args(argv)
     settings = from_env()
+    configure_logging(settings.hub.log_level, json=settings.hub.log_json)
     if settings.payment_secret_generated:
         print(f"payment webhook secret ({PAYMENT_SECRET_ENV}): {settings.payment_secret}")
     app = create_portal(settings, seed=args.seed)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    served = settings.hub.model_copy(update={"host": args.host, "port": args.port})
+    # The hub's server: on shutdown it ends the open streams first (they never
+    # finish on their own), then waits for the other requests.
+    server = TidingsServer(uvicorn_config(app, served), app.state.portal.hub)
+    server.run()
 
 
 if __name__ == "__main__":
