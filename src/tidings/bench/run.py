@@ -157,7 +157,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
-OPTIONAL = ("validation", "automation")  # in-process modules with run(quick)
+OPTIONAL = ("validation", "automation", "portal")  # modules with run(quick)
 
 
 class CountColumn(ProgressColumn):
