@@ -93,7 +93,9 @@ async def test_the_renter_hears_of_an_approved_quote_and_an_invoice(
         (pushed,) = await domain_events(live, 1, "notification.created", timeout=20)
         assert pushed["data"]["unreadCount"] == before + 2
     wait_for_count(any_portal, RENTER, before + 2)
-    titles = [n["title"] for n in newest(any_portal, RENTER)[:2]]
+    latest = newest(any_portal, RENTER)[:2]
+    titles = [n["title"] for n in latest]
     assert titles == [f"New invoice {invoice['number']}", "The quote for your ticket was approved"]
+    assert latest[0]["body"] == "1500.00 GBP, due 2025-12-07."  # money with its cents
     assert any_portal.api(RENTER, "POST", "/api/notifications/read-all").status_code == 200
     assert unread(any_portal, RENTER) == 0

@@ -59,7 +59,10 @@ RULES: list[dict[str, Any]] = [
                 "audience": "user:{{ data.renterId }}",
                 "type": "invoice_created",
                 "title": "New invoice {{ data.number }}",
-                "body": "{{ data.amount }} {{ data.currency }}, due {{ data.dueDate }}.",
+                "body": (
+                    "{{ '%.2f' | format(data.amount) }} {{ data.currency }},"
+                    " due {{ data.dueDate }}."
+                ),
                 "link": "/invoices",
             },
         },
