@@ -31,7 +31,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, select, true, update
+from sqlalchemy import ColumnElement, Select, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -94,7 +94,24 @@ def ticket_json(row: Any) -> dict[str, Any]:
         "quote": quote,
         "createdAt": row.created_at,
         "updatedAt": row.updated_at,
+        **_names(row),
     }
+
+
+def _names(row: Any) -> dict[str, Any]:
+    """What every read of a ticket carries beside it (:func:`named_tickets`):
+    its organisation's name and its property's address, for the pages."""
+    return {"organisationName": row.organisation_name, "propertyAddress": row.property_address}
+
+
+def named_tickets() -> Select[Any]:
+    """Tickets with their organisation's name and property's address."""
+    t, o, p = tables.tickets, tables.organisations, tables.properties
+    return (
+        select(t, o.c.name.label("organisation_name"), p.c.address.label("property_address"))
+        .join(o, o.c.id == t.c.organisation_id)
+        .join(p, p.c.id == t.c.property_id)
+    )
 
 
 def timeline_json(row: Any) -> dict[str, Any]:
@@ -119,7 +136,7 @@ def visible_to(user: User) -> ColumnElement[bool]:
 
 
 async def _visible_ticket(conn: AsyncConnection, user: User, ticket_id: str) -> Any:
-    query = select(tables.tickets).where(tables.tickets.c.id == ticket_id, visible_to(user))
+    query = named_tickets().where(tables.tickets.c.id == ticket_id, visible_to(user))
     row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"no ticket {ticket_id!r}", field="/ticketId")
@@ -222,7 +239,7 @@ async def create(portal: Portal, user: User, new: NewTicket) -> dict[str, Any]:
 async def list_visible(
     portal: Portal, user: User, status: str | None = None
 ) -> list[dict[str, Any]]:
-    query = select(tables.tickets).where(visible_to(user))
+    query = named_tickets().where(visible_to(user))
     if status is not None:
         query = query.where(tables.tickets.c.status == status)
     query = query.order_by(tables.tickets.c.created_at.desc(), tables.tickets.c.id.desc())
