@@ -5,10 +5,14 @@ database and hub each on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -160,6 +164,10 @@ BAD = [
     ({"type": "ticket.created", "data": {}}, "/tenantId"),
     ({"type": "ticket.created", "tenantId": "t1", "data": {"when": object()}}, "/data/when"),
     ({"type": "ticket.created", "tenantId": "t1", "data": {"a": [1, {2}]}}, "/data/a/1"),
+    (
+        {"type": "ticket.created", "tenantId": "t1", "data": {"amount": Decimal("9.5")}},
+        "/data/amount",
+    ),
     ({"type": "ticket.created", "tenantId": "t1", "data": deep(40)}, "/data/n/n"),
     ({"type": "ticket.created", "tenantId": "t1", "id": "bad id!"}, "/id"),
     ({"type": "ticket.created", "tenantId": "t1", "colour": "red"}, "/colour"),
@@ -248,3 +256,42 @@ async def test_two_relays_on_one_table_still_relay_once_in_order(host: Host, hub
     assert await logged(hub, tenant) == ids
     async with host.engine.connect() as conn:
         assert await count(conn, host.outbox.table) == 0
+
+
+@contextlib.asynccontextmanager
+async def writes_blocked(host: Host) -> AsyncIterator[None]:
+    """Another host transaction holds the outbox's write lock (SQLite: the
+    database's one writer; PostgreSQL: the table's EXCLUSIVE lock, reads
+    still allowed) until the block ends."""
+    if host.engine.dialect.name == "sqlite":
+        assert host.engine.url.database is not None
+        blocker = sqlite3.connect(host.engine.url.database, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    async with host.engine.connect() as conn, conn.begin():
+        await conn.execute(text(f"LOCK TABLE {host.outbox.table.name} IN EXCLUSIVE MODE"))
+        yield
+
+
+async def test_publishing_does_not_wait_for_the_hosts_write_lock(host: Host, hub: Tidings) -> None:
+    tenant = await new_tenant(hub)
+    first = await add_tickets(host, tenant, range(1, 4))
+    relay = OutboxRelay(host.engine, host.outbox, hub, poll_s=0.05)
+    async with relay:
+        async with writes_blocked(host):
+            # The rows reach the log while their delete waits for the lock.
+            await until(lambda: logged(hub, tenant), first)
+            await asyncio.sleep(0.5)  # more rounds: the waiting rows are not published again
+        async with host.engine.connect() as conn:
+            while await count(conn, host.outbox.table):  # settled once the lock is free
+                await asyncio.sleep(0.05)
+                await conn.rollback()
+        later = await add_tickets(host, tenant, range(4, 6))
+        relay.wake()
+        await until(lambda: logged(hub, tenant), first + later)
+    assert relay.stats.duplicates == 0 and relay.stats.relayed == 5
