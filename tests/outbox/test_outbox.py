@@ -9,6 +9,7 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from outbox_host import Host, new_tenant, ticket_event
 from support import unique
+from tidings.config import Settings
 from tidings.errors import InvalidInput, PayloadTooLarge
 from tidings.node import Tidings
 from tidings.outbox import REFUSED, Outbox, OutboxRelay
@@ -123,27 +125,35 @@ async def test_a_refused_row_is_kept_with_its_error_and_blocks_nothing(
 ) -> None:
     tenant = await new_tenant(hub)
     later = unique("later")  # a tenant the hub does not know yet
+    closed = await new_tenant(hub)  # a tenant that accepts no writes for now
+    await hub.transition_tenant(closed, "ACTIVE")
+    await hub.transition_tenant(closed, "SUSPENDED")
     async with host.engine.begin() as conn:
         first = await host.outbox.add_async(conn, ticket_event(tenant, 1))
         ghost = await host.outbox.add_async(conn, ticket_event(later, 2))
         typo = await host.outbox.add_async(
             conn, {**ticket_event(tenant, 3), "type": "ticket.creatd"}
         )
-        last = await host.outbox.add_async(conn, ticket_event(tenant, 4))
+        held = await host.outbox.add_async(conn, ticket_event(closed, 4))
+        last = await host.outbox.add_async(conn, ticket_event(tenant, 5))
     relay = OutboxRelay(host.engine, host.outbox, hub)
-    assert await relay.drain() == 4
+    assert await relay.drain() == 5
     assert await logged(hub, tenant) == [first, last]
-    assert relay.stats.refused == 2 and relay.stats.relayed == 2
+    assert relay.stats.refused == 3 and relay.stats.relayed == 2
     refused = {r.event_id: r for r in await relay.refused()}
-    assert set(refused) == {ghost, typo}
+    assert set(refused) == {ghost, typo, held}
     assert "unknown tenant" in refused[ghost].error and "/tenantId" in refused[ghost].error
     assert "/type" in refused[typo].error
+    assert "409" in refused[held].error and "SUSPENDED" in refused[held].error
     assert refused[typo].envelope["type"] == "ticket.creatd"
 
     await hub.store.put_tenant(later, "Later", {})
-    assert await relay.retry_refused() == 2
-    assert await relay.drain() == 2
+    await hub.transition_tenant(closed, "ACTIVE")
+    before = await logged(hub, closed)  # its lifecycle events
+    assert await relay.retry_refused() == 3
+    assert await relay.drain() == 3
     assert await logged(hub, later) == [ghost]
+    assert await logged(hub, closed) == [*before, held]
     (still,) = await relay.refused()
     assert (still.event_id, still.attempts) == (typo, 2)
     async with host.engine.connect() as conn:
@@ -295,3 +305,11 @@ async def test_publishing_does_not_wait_for_the_hosts_write_lock(host: Host, hub
         relay.wake()
         await until(lambda: logged(hub, tenant), first + later)
     assert relay.stats.duplicates == 0 and relay.stats.relayed == 5
+
+
+async def test_the_relay_starts_only_on_a_started_hub(host: Host, tmp_path: Path) -> None:
+    hub = Tidings(Settings(database_url=f"sqlite:///{tmp_path / 'idle.db'}", run_jobs=False))
+    relay = OutboxRelay(host.engine, host.outbox, hub)
+    with pytest.raises(RuntimeError, match=r"hub\.start"):
+        relay.start()
+    assert hub.supervisor.task(relay.task_name) is None

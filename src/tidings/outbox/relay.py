@@ -135,6 +135,8 @@ class OutboxRelay:
     def start(self) -> None:
         """Start the loop under the hub's supervisor (call in a running
         event loop, after ``await hub.start()``)."""
+        if not self.hub.started:
+            raise RuntimeError("start the hub (await hub.start()) before its outbox relay")
         self.hub.supervisor.spawn(self.task_name, self._run)
 
     async def stop(self) -> None:
