@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from outbox_host import Host, new_tenant, ticket_event
+from outbox_host import Host, database, new_tenant, open_host, ticket_event
 from support import unique
 from tidings.config import Settings
 from tidings.errors import InvalidInput, PayloadTooLarge
@@ -313,3 +313,37 @@ async def test_the_relay_starts_only_on_a_started_hub(host: Host, tmp_path: Path
     with pytest.raises(RuntimeError, match=r"hub\.start"):
         relay.start()
     assert hub.supervisor.task(relay.task_name) is None
+
+
+async def test_the_loop_outlives_the_host_database_dropping_its_connections(
+    hub: Tidings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL host (the failure SQLite has no form of): every connection
+    to it is cut while the relay runs, as a restart or failover does."""
+    host = await open_host(database("postgres", tmp_path, request, "host.db"))
+    relay_engine = create_async_engine(host.url)
+    tenant = await new_tenant(hub)
+    try:
+        relay = OutboxRelay(relay_engine, host.outbox, hub, poll_s=0.05, retry_s=0.1)
+        async with relay:
+            first = await add_tickets(host, tenant, range(1, 4))
+            relay.wake()
+            await until(lambda: logged(hub, tenant), first)
+            async with host.engine.connect() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            await host.engine.dispose()  # the test's own writes start on a fresh connection
+            later = await add_tickets(host, tenant, range(4, 7))
+            relay.wake()
+            await until(lambda: logged(hub, tenant), first + later)
+            assert relay.task_name not in hub.supervisor.dead()
+        assert relay.stats.failures >= 1 and "Error" in relay.stats.last_error
+        async with host.engine.connect() as conn:
+            assert await count(conn, host.outbox.table) == 0
+    finally:
+        await relay_engine.dispose()
+        await host.engine.dispose()
