@@ -229,9 +229,11 @@ class OutboxRelay:
                 if not rows:
                     return 0
                 outcome = await self._publish(rows)
+                # At once: a stop that cancels this round from here on must
+                # not leave published rows to be published again.
+                self._remember(outcome)
                 if outcome.published and self.after_publish is not None:
                     await self.after_publish([r.event_id for r in outcome.published])
-            self._remember(outcome)
             return len(outcome.published) + len(outcome.refused)
 
     def _remember(self, outcome: _Outcome) -> None:
@@ -263,13 +265,16 @@ class OutboxRelay:
 
     async def _pending(self, conn: AsyncConnection) -> list[_Row]:
         t = self.table
+        # Taken before the read: a settle that commits while it runs forgets
+        # rows this read may still see.
+        skip = set(self._unsettled)
         query = (
             select(t.c.seq, t.c.event_id, t.c.body)
             .where(t.c.state == PENDING)
             .order_by(t.c.seq)
-            .limit(self.batch_size + len(self._unsettled))
+            .limit(self.batch_size + len(skip))
         )
-        fresh = [row for row in (await conn.execute(query)).all() if row[0] not in self._unsettled]
+        fresh = [row for row in (await conn.execute(query)).all() if row[0] not in skip]
         return [
             _Row(seq, event_id, orjson.loads(body))
             for seq, event_id, body in fresh[: self.batch_size]
