@@ -17,13 +17,14 @@ rounds. Guarantees:
 * **In order.** One relay at a time per table (PostgreSQL: a transaction
   advisory lock keyed on the table name; SQLite has one writer, so rows
   commit in ``seq`` order and a reader sees a prefix), rows in ``seq``
-  order, a batch appended as one consecutive run of positions.
+  order, a batch appended as one consecutive run of positions. (PostgreSQL
+  draws ``seq`` at insert, not at commit: of two overlapping host
+  transactions the later ``seq`` may commit, and be relayed, first.)
 * **Refused rows never block, never vanish.** A row the hub refuses (its
   tenant unknown or closed, its type gone from the catalog, a schema
   mismatch) is marked ``refused`` with the error, logged, counted in
   :attr:`OutboxRelay.stats`; the rows behind it go on (so it lands after
-  them if retried). :meth:`retry_refused`
-  puts it back in line.
+  them if retried). :meth:`retry_refused` puts it back in line.
 * A failure of either database (``Unavailable``, a SQLAlchemy error) stops
   the round with nothing lost; the loop retries after ``retry_s``.
 
