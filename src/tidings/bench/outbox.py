@@ -22,7 +22,8 @@ The host's SQLite database runs in WAL mode, as docs/OUTBOX.md advises.
 ``ratio_drain_vs_direct`` is what relaying costs beside publishing: the
 host's read and delete, and the hub's duplicate check (the relay's events
 carry their ids, so each batch costs one indexed lookup that fresh ids
-skip; on PostgreSQL it is most of the gap). On
+skip; on PostgreSQL the publish is most of a round: 1.1 of 1.4 s for 4,000
+events in one profile). On
 SQLite always; on PostgreSQL too (host and hub each on a fresh database)
 with ``--database``. Printed, never asserted: there is no target.
 """
