@@ -5,15 +5,21 @@ database and hub each on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from outbox_host import Host, new_tenant, ticket_event
+from outbox_host import Host, database, new_tenant, open_host, ticket_event
 from support import unique
+from tidings.config import Settings
 from tidings.errors import InvalidInput, PayloadTooLarge
 from tidings.node import Tidings
 from tidings.outbox import REFUSED, Outbox, OutboxRelay
@@ -119,27 +125,35 @@ async def test_a_refused_row_is_kept_with_its_error_and_blocks_nothing(
 ) -> None:
     tenant = await new_tenant(hub)
     later = unique("later")  # a tenant the hub does not know yet
+    closed = await new_tenant(hub)  # a tenant that accepts no writes for now
+    await hub.transition_tenant(closed, "ACTIVE")
+    await hub.transition_tenant(closed, "SUSPENDED")
     async with host.engine.begin() as conn:
         first = await host.outbox.add_async(conn, ticket_event(tenant, 1))
         ghost = await host.outbox.add_async(conn, ticket_event(later, 2))
         typo = await host.outbox.add_async(
             conn, {**ticket_event(tenant, 3), "type": "ticket.creatd"}
         )
-        last = await host.outbox.add_async(conn, ticket_event(tenant, 4))
+        held = await host.outbox.add_async(conn, ticket_event(closed, 4))
+        last = await host.outbox.add_async(conn, ticket_event(tenant, 5))
     relay = OutboxRelay(host.engine, host.outbox, hub)
-    assert await relay.drain() == 4
+    assert await relay.drain() == 5
     assert await logged(hub, tenant) == [first, last]
-    assert relay.stats.refused == 2 and relay.stats.relayed == 2
+    assert relay.stats.refused == 3 and relay.stats.relayed == 2
     refused = {r.event_id: r for r in await relay.refused()}
-    assert set(refused) == {ghost, typo}
+    assert set(refused) == {ghost, typo, held}
     assert "unknown tenant" in refused[ghost].error and "/tenantId" in refused[ghost].error
     assert "/type" in refused[typo].error
+    assert "409" in refused[held].error and "SUSPENDED" in refused[held].error
     assert refused[typo].envelope["type"] == "ticket.creatd"
 
     await hub.store.put_tenant(later, "Later", {})
-    assert await relay.retry_refused() == 2
-    assert await relay.drain() == 2
+    await hub.transition_tenant(closed, "ACTIVE")
+    before = await logged(hub, closed)  # its lifecycle events
+    assert await relay.retry_refused() == 3
+    assert await relay.drain() == 3
     assert await logged(hub, later) == [ghost]
+    assert await logged(hub, closed) == [*before, held]
     (still,) = await relay.refused()
     assert (still.event_id, still.attempts) == (typo, 2)
     async with host.engine.connect() as conn:
@@ -160,6 +174,10 @@ BAD = [
     ({"type": "ticket.created", "data": {}}, "/tenantId"),
     ({"type": "ticket.created", "tenantId": "t1", "data": {"when": object()}}, "/data/when"),
     ({"type": "ticket.created", "tenantId": "t1", "data": {"a": [1, {2}]}}, "/data/a/1"),
+    (
+        {"type": "ticket.created", "tenantId": "t1", "data": {"amount": Decimal("9.5")}},
+        "/data/amount",
+    ),
     ({"type": "ticket.created", "tenantId": "t1", "data": deep(40)}, "/data/n/n"),
     ({"type": "ticket.created", "tenantId": "t1", "id": "bad id!"}, "/id"),
     ({"type": "ticket.created", "tenantId": "t1", "colour": "red"}, "/colour"),
@@ -248,3 +266,84 @@ async def test_two_relays_on_one_table_still_relay_once_in_order(host: Host, hub
     assert await logged(hub, tenant) == ids
     async with host.engine.connect() as conn:
         assert await count(conn, host.outbox.table) == 0
+
+
+@contextlib.asynccontextmanager
+async def writes_blocked(host: Host) -> AsyncIterator[None]:
+    """Another host transaction holds the outbox's write lock (SQLite: the
+    database's one writer; PostgreSQL: the table's EXCLUSIVE lock, reads
+    still allowed) until the block ends."""
+    if host.engine.dialect.name == "sqlite":
+        assert host.engine.url.database is not None
+        blocker = sqlite3.connect(host.engine.url.database, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    async with host.engine.connect() as conn, conn.begin():
+        await conn.execute(text(f"LOCK TABLE {host.outbox.table.name} IN EXCLUSIVE MODE"))
+        yield
+
+
+async def test_publishing_does_not_wait_for_the_hosts_write_lock(host: Host, hub: Tidings) -> None:
+    tenant = await new_tenant(hub)
+    first = await add_tickets(host, tenant, range(1, 4))
+    relay = OutboxRelay(host.engine, host.outbox, hub, poll_s=0.05)
+    async with relay:
+        async with writes_blocked(host):
+            # The rows reach the log while their delete waits for the lock.
+            await until(lambda: logged(hub, tenant), first)
+            await asyncio.sleep(0.5)  # more rounds: the waiting rows are not published again
+        async with host.engine.connect() as conn:
+            while await count(conn, host.outbox.table):  # settled once the lock is free
+                await asyncio.sleep(0.05)
+                await conn.rollback()
+        later = await add_tickets(host, tenant, range(4, 6))
+        relay.wake()
+        await until(lambda: logged(hub, tenant), first + later)
+    assert relay.stats.duplicates == 0 and relay.stats.relayed == 5
+
+
+async def test_the_relay_starts_only_on_a_started_hub(host: Host, tmp_path: Path) -> None:
+    hub = Tidings(Settings(database_url=f"sqlite:///{tmp_path / 'idle.db'}", run_jobs=False))
+    relay = OutboxRelay(host.engine, host.outbox, hub)
+    with pytest.raises(RuntimeError, match=r"hub\.start"):
+        relay.start()
+    assert hub.supervisor.task(relay.task_name) is None
+
+
+async def test_the_loop_outlives_the_host_database_dropping_its_connections(
+    hub: Tidings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL host (the failure SQLite has no form of): every connection
+    to it is cut while the relay runs, as a restart or failover does."""
+    host = await open_host(database("postgres", tmp_path, request, "host.db"))
+    relay_engine = create_async_engine(host.url)
+    tenant = await new_tenant(hub)
+    try:
+        relay = OutboxRelay(relay_engine, host.outbox, hub, poll_s=0.05, retry_s=0.1)
+        async with relay:
+            first = await add_tickets(host, tenant, range(1, 4))
+            relay.wake()
+            await until(lambda: logged(hub, tenant), first)
+            async with host.engine.connect() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            await host.engine.dispose()  # the test's own writes start on a fresh connection
+            later = await add_tickets(host, tenant, range(4, 7))
+            relay.wake()
+            await until(lambda: logged(hub, tenant), first + later)
+            assert relay.task_name not in hub.supervisor.dead()
+        assert relay.stats.failures >= 1 and "Error" in relay.stats.last_error
+        async with host.engine.connect() as conn:
+            assert await count(conn, host.outbox.table) == 0
+    finally:
+        await relay_engine.dispose()
+        await host.engine.dispose()

@@ -157,7 +157,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
-OPTIONAL = ("validation", "automation", "portal")  # modules with run(quick)
+OPTIONAL = ("validation", "automation", "outbox", "portal")  # modules with run(quick)
+OPTIONAL_ON_POSTGRES = frozenset({"outbox"})  # run(quick, pg): also on --database's server
 
 
 class CountColumn(ProgressColumn):
@@ -311,15 +312,20 @@ def run_scenario(
     return result
 
 
-def run_optional(name: str, quick: bool, progress: Progress) -> dict[str, Any]:
+def run_optional(
+    name: str, quick: bool, progress: Progress, pg: postgres.Postgres | None = None
+) -> dict[str, Any]:
     """An in-process benchmark module ``tidings.bench.<name>`` (``run(quick)``):
-    validation on vs off, automation (outbox cost, worker jobs/s)."""
+    validation on vs off, automation (outbox cost, worker jobs/s), the
+    transactional outbox's relay vs direct publishing (``run(quick, pg)``)."""
     module_name = f"tidings.bench.{name}"
     if importlib.util.find_spec(module_name) is None:
         return {"skipped": f"tidings/bench/{name}.py is not present"}
     task = progress.add_task(name, total=None)
     try:
         module = importlib.import_module(module_name)
+        if name in OPTIONAL_ON_POSTGRES:
+            return dict(module.run(quick, pg))
         return dict(module.run(quick))
     except Exception as exc:
         progress.console.print(f"[red]{name}: {exc}[/]")
@@ -368,7 +374,8 @@ def scenario_names(scenarios: Sequence[str] | None, database: str | None) -> lis
 
 def uses_postgres(names: Sequence[str]) -> bool:
     scenarios = [SCENARIOS[n] for n in names if n in SCENARIOS]
-    return any(s.needs_database or s.on_postgres_too for s in scenarios)
+    optional = any(n in OPTIONAL_ON_POSTGRES for n in names)
+    return optional or any(s.needs_database or s.on_postgres_too for s in scenarios)
 
 
 def systems_for(
@@ -476,7 +483,7 @@ def main(
         pg_meta = postgres_meta(pg) if pg is not None else None
         for name in names:
             if name in OPTIONAL:
-                results[name] = run_optional(name, quick, progress)
+                results[name] = run_optional(name, quick, progress, pg)
                 continue
             scenario = SCENARIOS[name]
             entry: dict[str, Any] = {"title": scenario.title, "params": scenario.params(quick)}
