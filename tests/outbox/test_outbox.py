@@ -347,3 +347,37 @@ async def test_the_loop_outlives_the_host_database_dropping_its_connections(
     finally:
         await relay_engine.dispose()
         await host.engine.dispose()
+
+
+async def test_on_postgresql_the_log_has_the_hosts_commit_order(
+    hub: Tidings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two overlapping host transactions: the second writer waits at its
+    insert until the first commits, so ``seq`` order is commit order and
+    the log never holds the later commit first (``ordered``, the default)."""
+    host = await open_host(database("postgres", tmp_path, request, "host.db"))
+    tenant = await new_tenant(hub)
+    try:
+        async with host.engine.connect() as first, host.engine.connect() as second:
+            await first.begin()
+            early = await host.outbox.add_async(first, ticket_event(tenant, 1))
+            await second.begin()
+            late = asyncio.create_task(host.outbox.add_async(second, ticket_event(tenant, 2)))
+            await asyncio.sleep(0.5)
+            assert not late.done()  # it waits for the first transaction
+            await first.commit()
+            await late
+            await second.commit()
+        relay = OutboxRelay(host.engine, host.outbox, hub)
+        assert await relay.drain() == 2
+        assert await logged(hub, tenant) == [early, late.result()]
+        unordered = Outbox(host.outbox.table, ordered=False)
+        async with host.engine.connect() as first, host.engine.connect() as second:
+            await first.begin()
+            await unordered.add_async(first, ticket_event(tenant, 3))
+            await second.begin()
+            await asyncio.wait_for(unordered.add_async(second, ticket_event(tenant, 4)), 5)
+            await second.rollback()  # it did not wait: seq order is insert order
+            await first.rollback()
+    finally:
+        await host.engine.dispose()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import time
@@ -52,7 +51,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.errors import TidingsError
-from tidings.outbox.table import PENDING, REFUSED
+from tidings.outbox.table import PENDING, REFUSED, lock_key
 from tidings.outbox.writer import Outbox, RefusedRow
 
 if TYPE_CHECKING:
@@ -125,7 +124,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._round = asyncio.Lock()  # one round at a time in this process
         self._settling = asyncio.Lock()
-        self._lock_key = _lock_key(self.table.fullname)
+        self._lock_key = lock_key(self.table.fullname)
         # Rows published (None) or refused (the error) whose settle has not
         # committed yet: seq -> fate. Left out of every round meanwhile.
         self._unsettled: dict[int, str | None] = {}
@@ -375,9 +374,3 @@ def _describe(exc: TidingsError) -> str:
     where = _BATCH_INDEX.sub("/", getattr(exc, "field", None) or "", count=1)
     suffix = f" (at {where})" if where and where != "/" else ""
     return f"{exc.status} {exc.code}: {exc}{suffix}"
-
-
-def _lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for the table."""
-    digest = hashlib.blake2b(f"tidings-outbox:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)

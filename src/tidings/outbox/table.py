@@ -7,6 +7,8 @@ them; a row the hub refuses stays, ``refused``, with its error.
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -55,3 +57,11 @@ def outbox_table(
         Index(f"ix_{name}_state_seq", "state", "seq"),
         schema=schema,
     )
+
+
+def lock_key(name: str, purpose: str = "") -> int:
+    """A stable signed 64-bit PostgreSQL advisory-lock key for the outbox
+    table ``name``: its relay's (no ``purpose``), or its writers'."""
+    label = f"tidings-outbox:{name}" + (f":{purpose}" if purpose else "")
+    digest = hashlib.blake2b(label.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

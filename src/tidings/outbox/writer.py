@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, text, update
 from sqlalchemy.sql import Delete, Select, Update
 
 from tidings.config import DEFAULT_MAX_EVENT_BYTES
 from tidings.core.envelope import DEFAULT_MAX_DEPTH, check_depth, now_iso, parse_event
 from tidings.core.ids import new_event_id
 from tidings.errors import InvalidInput, PayloadTooLarge
-from tidings.outbox.table import PENDING, REFUSED
+from tidings.outbox.table import PENDING, REFUSED, lock_key
 from tidings.services.auth import OPERATOR
 
 if TYPE_CHECKING:
@@ -62,7 +62,17 @@ class Outbox:
     ``hub``: when given, :meth:`add` also checks the envelope against the
     hub's catalog (type, schema, audiences) the way its ingest does, so a
     typo fails in the host's request rather than in the relay. The tenant's
-    existence and state are checked by the relay only (they may change)."""
+    existence and state are checked by the relay only (they may change).
+
+    ``ordered`` (PostgreSQL): a writing transaction takes a transaction
+    advisory lock of this table at its insert, held until it commits or
+    rolls back, so ``seq`` order is commit order and the log holds the
+    events in the order the host committed them (on SQLite, which has one
+    writer, that holds anyway). The cost: transactions that add events
+    commit one after the other from their insert on, so add the event last
+    in the transaction. ``ordered=False`` drops the lock when the order of
+    each entity's own events is enough (serialize the writes to an entity,
+    as a row lock on it does)."""
 
     def __init__(
         self,
@@ -71,9 +81,14 @@ class Outbox:
         hub: Tidings | None = None,
         max_event_bytes: int | None = None,
         max_depth: int | None = None,
+        ordered: bool = True,
     ) -> None:
         self.table = table
         self.hub = hub
+        self.ordered = ordered
+        self._writers_lock = text("SELECT pg_advisory_xact_lock(:key)").bindparams(
+            key=lock_key(table.fullname, "writers")
+        )
         settings = hub.settings if hub is not None else None
         self.max_event_bytes = max_event_bytes or (
             settings.max_event_bytes if settings else DEFAULT_MAX_EVENT_BYTES
@@ -88,14 +103,26 @@ class Outbox:
         when missing). Raises :class:`InvalidInput` and writes nothing for
         an envelope that can never be published."""
         row = self.row(event)
+        if self._serialized(conn):
+            conn.execute(self._writers_lock)
         conn.execute(insert(self.table).values(**row))
         return str(row["event_id"])
 
     async def add_async(self, conn: AsyncExecutor, event: Mapping[str, Any]) -> str:
         """:meth:`add` for an ``AsyncConnection`` or ``AsyncSession``."""
         row = self.row(event)
+        if self._serialized(conn):
+            await conn.execute(self._writers_lock)
         await conn.execute(insert(self.table).values(**row))
         return str(row["event_id"])
+
+    def _serialized(self, conn: Any) -> bool:
+        """Whether ``conn``'s writers must take the table's lock (``ordered``
+        on PostgreSQL; a Connection knows its dialect, a Session its bind)."""
+        if not self.ordered:
+            return False
+        dialect = getattr(conn, "dialect", None) or conn.get_bind().dialect
+        return bool(dialect.name == "postgresql")
 
     def row(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The row for ``event``, validated: its id and timestamp (the
