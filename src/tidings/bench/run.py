@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -449,11 +451,13 @@ def main(
     output: Path | None = None,
     database: str | None = None,
     admin_browsers: int = 0,
+    rounds: int = 1,
 ) -> None:
     """Run ``scenarios`` (None: all; ``scale`` and the PostgreSQL publish run
     only with ``database``, a ``postgresql://`` URL or ``auto``;
     ``admin_browsers``: the fan-out scenarios once more with that many
-    browsers on the admin pages)."""
+    browsers on the admin pages; ``rounds``: without and with them that
+    many times, alternately, the medians reported)."""
     names = scenario_names(scenarios, database)
     if admin_browsers and (why := admin_pages.missing()):
         raise SystemExit(f"tidings bench: {why}")
@@ -487,9 +491,26 @@ def main(
                 continue
             scenario = SCENARIOS[name]
             entry: dict[str, Any] = {"title": scenario.title, "params": scenario.params(quick)}
-            for system in systems_for(scenario, baseline, pg, admin_browsers):
+            systems = systems_for(scenario, baseline, pg, admin_browsers)
+            for system in systems:
                 entry[system] = run_scenario(
                     scenario, system, quick, Path(tmp), progress, pg, admin_browsers
+                )
+            if WATCHED in systems and rounds > 1:
+                entry.update(
+                    alternated(
+                        functools.partial(
+                            run_scenario,
+                            scenario=scenario,
+                            quick=quick,
+                            workdir=Path(tmp),
+                            progress=progress,
+                            pg=pg,
+                            admin_browsers=admin_browsers,
+                        ),
+                        first={s: entry[s] for s in ("tidings", WATCHED)},
+                        rounds=rounds,
+                    )
                 )
             results[name] = entry
     document = report.build(results, metadata(started, load_before, quick, pg_meta))
@@ -498,6 +519,41 @@ def main(
     if output is not None:
         output.write_text(text + "\n")
     report.print_table(document, Console(width=None if sys.stdout.isatty() else 132))
+
+
+def alternated(
+    run: Callable[..., dict[str, Any]], *, first: dict[str, dict[str, Any]], rounds: int
+) -> dict[str, Any]:
+    """Without and with the admin pages ``rounds`` times in all (``first``:
+    the round already run), alternately, so a drift of the machine falls on
+    both alike; each figure is the median of its rounds, every round kept
+    under ``rounds``."""
+    runs: dict[str, list[dict[str, Any]]] = {system: [result] for system, result in first.items()}
+    for _ in range(rounds - 1):
+        for system in runs:
+            runs[system].append(run(system=system))
+    merged: dict[str, Any] = {system: median_result(each) for system, each in runs.items()}
+    merged["rounds"] = runs
+    return merged
+
+
+def median_result(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result whose every number is the median of ``results``' (other
+    values: the first result's)."""
+
+    def merge(values: list[Any]) -> Any:
+        head = values[0]
+        if isinstance(head, dict):
+            keys = [k for k in head if all(isinstance(v, dict) and k in v for v in values)]
+            return {k: merge([v[k] for v in values]) for k in keys}
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) == len(values):
+            middle = statistics.median(numbers)
+            return round(middle, 3) if isinstance(middle, float) else middle
+        return head
+
+    merged = merge(list(results))
+    return dict(merged) if isinstance(merged, dict) else {}
 
 
 def cli() -> None:
@@ -519,6 +575,13 @@ def cli() -> None:
         default=0,
         help="also run the fan-out scenarios with this many browsers on the admin pages",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --admin-pages: without and with the browsers this many times, alternately "
+        "(the medians are reported)",
+    )
     args = parser.parse_args()
     main(
         args.scenarios.split(",") if args.scenarios is not None else None,
@@ -527,6 +590,7 @@ def cli() -> None:
         output=args.output,
         database=args.database,
         admin_browsers=args.admin_pages,
+        rounds=args.rounds,
     )
 
 

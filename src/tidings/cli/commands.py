@@ -230,7 +230,7 @@ def bench(
     scenarios: Annotated[
         str | None,
         typer.Option(
-            help="Comma list of s1,s2,s3,publish,memory,validation,automation,scale "
+            help="Comma list of s1,s2,s3,publish,memory,validation,automation,outbox,portal,scale "
             "(default: all; scale only with --database)"
         ),
     ] = None,
@@ -257,6 +257,15 @@ def bench(
             "(needs Playwright and Chromium)",
         ),
     ] = 0,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=10,
+            help="With --admin-pages: without and with the browsers this many times, "
+            "alternately (the medians are reported)",
+        ),
+    ] = 1,
 ) -> None:
     """Benchmark a real server with real clients on loopback."""
     try:
@@ -271,6 +280,7 @@ def bench(
         output=output,
         database=database,
         admin_browsers=admin_pages,
+        rounds=rounds,
     )
 
 
