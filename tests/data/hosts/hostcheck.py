@@ -11,9 +11,11 @@ import json
 import os
 from pathlib import Path
 
+import tidings
 from tidings import TidingsApp
 
 PREFIX = os.environ.get("HOST_HUB_PREFIX", "")
+PACKAGE = str(Path(tidings.__file__).parent) + os.sep  # not "/tidings/": a checkout may be named so
 
 
 def tidings_tasks() -> list[str]:
@@ -22,7 +24,7 @@ def tidings_tasks() -> list[str]:
     found = []
     for task in asyncio.all_tasks():
         code = getattr(task.get_coro(), "cr_code", None)
-        if task is not current and code is not None and "/tidings/" in code.co_filename:
+        if task is not current and code is not None and code.co_filename.startswith(PACKAGE):
             found.append(f"{task.get_name()}: {code.co_qualname}")
     return sorted(found)
 
