@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import random
 import secrets
 import shlex
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from tidings.automation.packs import read_pack
-from tidings.config import load_settings
 from tidings.core.envelope import now_iso
 from tidings.errors import TidingsError
 from tidings.http.server import TidingsServer, uvicorn_config
@@ -36,12 +34,7 @@ from tidings.logs import configure_logging
 from tidings.node import Tidings
 from tidings.portal.app import create_portal
 from tidings.portal.seed import ACCOUNTS, DEMO_PASSWORD
-from tidings.portal.settings import (
-    PAYMENT_SECRET_ENV,
-    PortalSettings,
-    new_payment_secret,
-    portal_database_default,
-)
+from tidings.portal.settings import PAYMENT_SECRET_ENV, from_env
 from tidings.services.auth import OPERATOR, mint_token
 from tidings.services.identity import UserChange
 
@@ -230,7 +223,7 @@ def port_taken(host: str, port: int) -> bool:
 async def _main(port: int, database_url: str, rate: float, duration: float | None) -> None:
     admin_key = "demo-admin-" + secrets.token_hex(12)
     secret = secrets.token_hex(32)
-    settings = load_settings(
+    portal_settings = from_env(
         database_url=database_url,
         host=DEMO_HOST,
         port=port,
@@ -239,13 +232,9 @@ async def _main(port: int, database_url: str, rate: float, duration: float | Non
         sqlite_synchronous="NORMAL",
         log_level="warning",
     )
+    settings = portal_settings.hub
     configure_logging(settings.log_level)
-    payment_secret = os.environ.get(PAYMENT_SECRET_ENV) or new_payment_secret()
-    portal_settings = PortalSettings(
-        hub=settings,
-        database_url=portal_database_default(database_url),
-        payment_secret=payment_secret,
-    )
+    payment_secret = portal_settings.payment_secret
     app = create_portal(portal_settings, seed=True)
     hub = app.state.portal.hub
     server = TidingsServer(uvicorn_config(app, settings), hub)
