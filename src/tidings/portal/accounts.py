@@ -11,16 +11,18 @@ user created later streams like the seeded ones.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.errors import InvalidInput
 from tidings.portal import tables
 from tidings.portal.auth import OPS_TENANT, hash_password, hub_tenant_of
+from tidings.portal.database import Database
 from tidings.sdk import AsyncTidingsClient
 
 TENANT, LANDLORD, CONTRACTOR, OPS = "TENANT", "LANDLORD", "CONTRACTOR", "OPS"
@@ -93,8 +95,8 @@ class IdentitySync:
 
 
 class Accounts:
-    def __init__(self, engine: AsyncEngine, sync: IdentitySync) -> None:
-        self.engine = engine
+    def __init__(self, db: Database, sync: IdentitySync) -> None:
+        self.db = db
         self.sync = sync
 
     async def create(
@@ -113,9 +115,13 @@ class Accounts:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="/role")
         if (role == OPS) != (organisation_id is None):
             raise InvalidInput("OPS has no organisation; every other role has one", field="/role")
-        async with self.engine.begin() as conn:
+        async with self.db.read() as conn:
             existing = await find_by_email(conn, email)
-            if existing is None:
+        # Hashed before the write (the write lock is the database's one) and
+        # in a thread (argon2's tens of milliseconds would stall the loop).
+        password_hash = None if existing else await asyncio.to_thread(hash_password, password)
+        async with self.db.write() as conn:
+            if password_hash is not None and await find_by_email(conn, email) is None:
                 await conn.execute(
                     tables.users.insert().values(
                         id=user_id or "usr_" + secrets.token_hex(6),
@@ -123,7 +129,7 @@ class Accounts:
                         name=name,
                         role=role,
                         organisation_id=organisation_id,
-                        password_hash=hash_password(password),
+                        password_hash=password_hash,
                     )
                 )
             row = await find_by_email(conn, email)
@@ -133,7 +139,7 @@ class Accounts:
 
     async def resync(self, user_id: str) -> None:
         """Sync a user again (e.g. a renter given a new tenancy's property)."""
-        async with self.engine.connect() as conn:
+        async with self.db.read() as conn:
             row = await get_user(conn, user_id)
             resources = await renter_properties(conn, user_id)
         if row is not None:
