@@ -27,8 +27,8 @@ Tidings             CloudEvent
 CloudEvents extension values are strings (or integers, booleans, URIs):
 lists and objects are therefore encoded, audiences as a comma-separated
 list (an audience never holds a comma, see ``core/audience.py``), actor and
-metadata as JSON text. Empty members are left out (``metadata`` ``{}``, no
-actor, no subject).
+metadata as JSON text. Absent members are left out (no subject, no actor,
+``metadata`` ``{}``).
 
 Guarantees: native -> CloudEvent -> native is the identity on every mapped
 member of a stored event (property-tested); an attribute this table does
@@ -106,7 +106,7 @@ def to_cloudevent(wire: Mapping[str, Any]) -> CloudEvent:
         "entitytype": wire.get("entityType"),
         "dataschema": SCHEMA_PREFIX + wire["schema"] if wire.get("schema") else None,
         "audiences": ",".join(wire["audiences"]) if wire.get("audiences") else None,
-        "actor": orjson.dumps(wire["actor"]).decode() if wire.get("actor") else None,
+        "actor": None if wire.get("actor") is None else orjson.dumps(wire["actor"]).decode(),
         "metadata": orjson.dumps(wire["metadata"]).decode() if wire.get("metadata") else None,
         "position": wire.get("position") or None,
     }
