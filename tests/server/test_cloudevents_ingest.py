@@ -129,6 +129,12 @@ def test_a_batch_is_atomic_ordered_and_names_the_event_and_attribute(admin: Admi
     bad = b"[" + b",".join([FORMAT.write(car(tenant)), FORMAT.write(car(tenant, action="NOPE"))])
     response = admin.http.post("/api/events/batch", content=bad + b"]", headers=headers)
     assert response.status_code == 422 and response.json()["field"] == "/1/action"
+    unknown = b"[" + FORMAT.write(car("no-such-tenant")) + b"]"
+    response = admin.http.post("/api/events/batch", content=unknown, headers=headers)
+    assert response.status_code == 422 and response.json()["field"] == "/0/tenantid"
+    for empty in (b"[]", b"{}"):
+        response = admin.http.post("/api/events/batch", content=empty, headers=headers)
+        assert response.status_code == 422 and response.json()["field"] == ""
     assert len(history(admin, tenant)) == 3
 
 
@@ -153,6 +159,7 @@ def _structured(tenant: str, **changes: Any) -> bytes:
         ({"position": 7}, 422, "/position"),
         ({"datacontenttype": "text/plain"}, 422, "/datacontenttype"),
         ({"data": "a string"}, 422, "/data"),
+        ({"data": None, "data_base64": "AAEC"}, 422, "/data"),
         ({"data": {"x": 10**30}}, 422, "/data/x"),
         ({"tenantid": "no-such-tenant"}, 422, "/tenantid"),
     ],
@@ -196,6 +203,17 @@ def test_bad_binary_events_name_the_header_and_store_nothing(
     assert response.status_code == status, response.text
     assert response.json()["field"] == field
     assert history(admin, tenant) == []
+
+
+def test_the_structured_media_type_wins_over_ce_headers(admin: Admin) -> None:
+    """The HTTP binding: application/cloudevents+json is structured mode."""
+    tenant = admin.tenant()
+    message = to_structured(car(tenant, data={"note": "data_base64"}), FORMAT)
+    headers = {**message.headers, "ce-specversion": "1.0"}
+    response = admin.http.post("/api/events", content=message.body, headers=headers)
+    assert response.status_code == 202, response.text
+    (stored,) = history(admin, tenant)
+    assert stored["data"] == {"note": "data_base64"}
 
 
 def test_media_types_belong_to_their_path(admin: Admin) -> None:

@@ -149,7 +149,7 @@ def read_structured(body: bytes) -> tuple[BaseCloudEvent, frozenset[str]]:
     strict JSON first), by the SDK, with the attributes its producer sent.
     Errors name the attribute (``/type``)."""
     sent = _sent(_loads(body), "")
-    return _read(body, ""), sent
+    return _read(body, "", sent), sent
 
 
 def read_batch(body: bytes, max_batch: int) -> list[tuple[BaseCloudEvent, frozenset[str]]]:
@@ -162,9 +162,11 @@ def read_batch(body: bytes, max_batch: int) -> list[tuple[BaseCloudEvent, frozen
         raise PayloadTooLarge(
             f"{len(items)} events in one batch; the limit is {max_batch}", field=""
         )
-    return [
-        (_read(orjson.dumps(item), f"/{i}"), _sent(item, f"/{i}")) for i, item in enumerate(items)
-    ]
+    events = []
+    for i, item in enumerate(items):
+        sent = _sent(item, f"/{i}")
+        events.append((_read(orjson.dumps(item), f"/{i}", sent), sent))
+    return events
 
 
 def check_binary_headers(headers: Mapping[str, str]) -> None:
@@ -279,7 +281,9 @@ def _loads(body: bytes) -> Any:
         raise MalformedJSON(f"the body is not valid JSON: {exc}", field="") from None
 
 
-def _read(body: bytes, prefix: str) -> BaseCloudEvent:
+def _read(body: bytes, prefix: str, sent: frozenset[str]) -> BaseCloudEvent:
+    if "data_base64" in sent:  # binary data: Tidings data is a JSON object
+        raise InvalidInput("data must be a JSON object (not data_base64)", field=f"{prefix}/data")
     try:
         event = FORMAT.read(CloudEvent, body)
     except CloudEventValidationError as exc:
@@ -287,10 +291,8 @@ def _read(body: bytes, prefix: str) -> BaseCloudEvent:
     except (AttributeError, TypeError) as exc:  # not an object, or a member of the wrong type
         detail = "a structured CloudEvent is a JSON object of attributes"
         raise InvalidInput(f"{detail} ({exc})", field=prefix) from None
-    except (ValueError, OverflowError) as exc:  # time unreadable (or data_base64)
+    except (ValueError, OverflowError) as exc:  # time unreadable
         raise InvalidInput(f"time is not an RFC 3339 time: {exc}", field=f"{prefix}/time") from None
-    if isinstance(event.get_data(), bytes):
-        raise InvalidInput("data must be a JSON object (not data_base64)", field=f"{prefix}/data")
     return event
 
 

@@ -20,6 +20,7 @@ from tidings.http.params import (
     check_json,
     check_publish_media_type,
     header,
+    media_type,
     read_body,
 )
 from tidings.http.problems import send_problem
@@ -191,7 +192,10 @@ def _publish_headers(scope: Scope) -> tuple[str | None, str | None, str | None, 
 async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     authorization, content_type, key, binary = _publish_headers(scope)
     principal = await tidings.auth.authenticate(authorization)
-    kind = BINARY_MODE if binary else check_publish_media_type(content_type)
+    kind = check_publish_media_type(content_type) if not binary else BINARY_MODE
+    if binary and media_type(content_type) == cloudevents.STRUCTURED:
+        binary = False  # the HTTP binding: the media type makes it structured mode
+        kind = cloudevents.STRUCTURED
     body = await read_body(scope, receive, tidings.settings.max_event_bytes)
     if key is not None and not 0 < len(key) <= 256:
         raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
