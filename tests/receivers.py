@@ -42,6 +42,7 @@ class Delivery:
     body: dict[str, Any]
     at: float
     verified: bool
+    raw: bytes = b""  # the body as sent (what the signature covers)
 
 
 @dataclass
@@ -106,7 +107,9 @@ class WebhookReceiver:
         with self._lock:
             first = not any(d.path == request.path for d in self.deliveries)
             self.deliveries.append(
-                Delivery(request.path, headers, json.loads(raw or b"{}"), time.time(), verified)
+                Delivery(
+                    request.path, headers, json.loads(raw or b"{}"), time.time(), verified, raw
+                )
             )
             answer = endpoint.script.pop(0) if endpoint and endpoint.script else (200, {})
         if endpoint is not None and endpoint.hang_s and first:

@@ -25,7 +25,7 @@ from tidings.automation.actions import (
 from tidings.automation.email import send_email, validate_addresses
 from tidings.automation.outcome import ActionOutcome
 from tidings.automation.urls import check_webhook_url
-from tidings.automation.webhook import check_secret, deliver_webhook
+from tidings.automation.webhook import CLOUDEVENTS_MODES, check_secret, deliver_webhook
 from tidings.core.audience import parse_audience
 from tidings.errors import InvalidInput, TidingsError
 
@@ -112,7 +112,7 @@ async def _send_email(ctx: ActionContext, config: dict[str, Any]) -> ActionOutco
 
 # -- trigger_webhook ----------------------------------------------------------
 
-WEBHOOK_KEYS = {"url", "secret", "previousSecrets", "headers", "timeout"}
+WEBHOOK_KEYS = {"url", "secret", "previousSecrets", "headers", "timeout", "cloudevents"}
 
 
 def _check_webhook(config: Mapping[str, Any], where: str, ctx: CheckContext) -> None:
@@ -130,6 +130,12 @@ def _check_webhook(config: Mapping[str, Any], where: str, ctx: CheckContext) -> 
     timeout = config.get("timeout", 15)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 60:
         raise InvalidInput("timeout must be 0 < seconds <= 60", field=f"{where}/timeout")
+    mode = config.get("cloudevents")
+    if mode is not None and mode not in CLOUDEVENTS_MODES:
+        raise InvalidInput(
+            f"cloudevents must be one of {', '.join(CLOUDEVENTS_MODES)} (or absent)",
+            field=f"{where}/cloudevents",
+        )
 
 
 def signing_secrets(config: Mapping[str, Any], now: float) -> list[str]:
@@ -161,6 +167,7 @@ async def _trigger_webhook(ctx: ActionContext, config: dict[str, Any]) -> Action
         headers=config.get("headers"),
         timeout=float(config.get("timeout", 15)),
         allow_private=allow_private,
+        cloudevents=config.get("cloudevents"),
     )
 
 

@@ -1,6 +1,12 @@
 """The ``webhook`` action: an outbound POST per the Standard Webhooks spec.
 
-The body is ``{"type", "timestamp", "data"}``; ``webhook-id`` stays the
+The body is ``{"type", "timestamp", "data"}``, or with ``cloudevents``
+the event as a CloudEvent (``structured``: the whole CloudEvent as the
+JSON body; ``binary``: ``ce-*`` headers and the event's data as the body;
+``core/cloudevents.py`` is the mapping). The signature always covers the
+body actually sent (in binary mode the data: the ``ce-*`` headers are not
+signed, as Standard Webhooks signs id, timestamp and body only);
+``webhook-id`` stays the
 same for every attempt of one job, so receivers can de-duplicate retries;
 ``webhook-signature`` carries one ``v1,<base64>`` per secret, so during a
 rotation (new secret first, then the previous ones) a receiver holding
@@ -49,6 +55,7 @@ from tidings.automation.urls import (
     checked_addresses,
     system_resolver,
 )
+from tidings.core import cloudevents as ce
 from tidings.core.envelope import iso_utc
 from tidings.core.retry import parse_retry_after
 from tidings.errors import InvalidInput
@@ -62,6 +69,7 @@ _READ_LIMIT = 64 * 1024  # read this much of a response (lets the connection be 
 # Headers the action owns; caller headers cannot replace them.
 _RESERVED = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection"})
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
+CLOUDEVENTS_MODES = ("structured", "binary")  # the ``cloudevents`` option of a webhook
 
 
 def sign(secrets: Sequence[str], msg_id: str, timestamp: datetime, body: str) -> str:
@@ -209,6 +217,7 @@ async def deliver_webhook(
     timeout: float = 15.0,
     allow_private: bool = False,
     now: float | None = None,
+    cloudevents: str | None = None,
 ) -> ActionOutcome:
     """POST one signed message; the outcome says whether a retry can help.
 
@@ -216,7 +225,8 @@ async def deliver_webhook(
     against the SSRF policy); ``url`` is checked here for what is visibly
     internal. ``now`` (epoch seconds) is the signing time, for tests; it
     defaults to the clock. ``timeout`` bounds the whole exchange, not each
-    read.
+    read. ``cloudevents`` (``structured`` or ``binary``): ``data`` is an
+    event envelope, sent as a CloudEvent in that mode.
     """
     now = time.time() if now is None else now
     try:
@@ -224,8 +234,8 @@ async def deliver_webhook(
     except InvalidInput as exc:
         return ActionOutcome.failed(exc.detail, permanent=True)
     try:
-        body = orjson.dumps({"type": event_type, "timestamp": iso_utc(now), "data": dict(data)})
-    except TypeError as exc:
+        body, content_headers = _body(event_type, data, now, cloudevents)
+    except (TypeError, KeyError, ValueError) as exc:
         return ActionOutcome.failed(f"payload is not JSON: {_one_line(str(exc))}", permanent=True)
     try:
         request_headers = _headers(headers)
@@ -241,7 +251,7 @@ async def deliver_webhook(
             "webhook-id": msg_id,
             "webhook-timestamp": str(math.floor(now)),
             "webhook-signature": signature,
-            "content-type": "application/json",
+            **content_headers,
         }
     )
     try:
@@ -259,6 +269,21 @@ async def deliver_webhook(
             return ActionOutcome.failed(refused.message, permanent=refused.permanent)
         return ActionOutcome.failed(_network_detail(exc))
     return _outcome(status, response_headers, text, now)
+
+
+def _body(
+    event_type: str, data: Mapping[str, Any], now: float, cloudevents: str | None
+) -> tuple[bytes, dict[str, str]]:
+    """The body to send and the headers that describe it."""
+    if cloudevents == "structured":
+        return ce.structured_json(data), {"content-type": ce.STRUCTURED}
+    if cloudevents == "binary":
+        message = ce.binary_message(data)
+        return message.body, {name.lower(): value for name, value in message.headers.items()}
+    if cloudevents is not None:
+        raise ValueError(f"cloudevents must be one of {', '.join(CLOUDEVENTS_MODES)}")
+    body = orjson.dumps({"type": event_type, "timestamp": iso_utc(now), "data": dict(data)})
+    return body, {"content-type": "application/json"}
 
 
 def _refusal(exc: BaseException) -> UrlProblem | None:
@@ -347,6 +372,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 __all__ = [
+    "CLOUDEVENTS_MODES",
     "USER_AGENT",
     "CheckedNetworkBackend",
     "CheckedTransport",

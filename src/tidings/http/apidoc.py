@@ -319,6 +319,14 @@ _STREAM_PARAMETERS: list[dict[str, Any]] = [
     },
     _string("ticket", "single-use stream ticket instead of a bearer token (browsers)"),
     _TENANT,
+    {
+        "name": "format",
+        "in": "query",
+        "required": False,
+        "description": "`cloudevents`: each event as a structured CloudEvent (JSON), control "
+        "messages unchanged; `native` (the default): the Tidings envelope",
+        "schema": {"type": "string", "enum": ["native", "cloudevents"]},
+    },
 ]
 STREAM_DOC: Operation = {
     "tags": ["events"],

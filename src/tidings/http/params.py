@@ -14,7 +14,8 @@ Invariants (every HTTP route, raw or FastAPI):
   declares a Content-Length or is chunked), and holds no integer outside
   signed 64 bits and no NaN/Infinity (422 naming the field by JSON pointer):
   what the API stores is exactly what the client sent.
-- Publishing accepts only the media types in ``PUBLISH_MEDIA_TYPES`` (415).
+- Publishing accepts only ``application/json`` and CloudEvents' structured
+  (``/api/events``) or batch (``/api/events/batch``) media types (415).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, overload
 
+from tidings.core import cloudevents
 from tidings.core.envelope import parse_instant
 from tidings.core.pointers import pointer_token
 from tidings.errors import InvalidInput, MalformedJSON, PayloadTooLarge, TidingsError
@@ -32,8 +34,10 @@ from tidings.http.problems import send_problem
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-# CloudEvents' structured and batch modes will join these (a later issue).
-PUBLISH_MEDIA_TYPES = frozenset({"application/json"})
+JSON_MEDIA_TYPE = "application/json"
+# What each publish path accepts: the native envelope, or CloudEvents.
+PUBLISH_MEDIA_TYPES = frozenset({JSON_MEDIA_TYPE, cloudevents.STRUCTURED})
+BATCH_MEDIA_TYPES = frozenset({JSON_MEDIA_TYPE, cloudevents.BATCH})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _EPOCH_RE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")
 Scope = dict[str, Any]
@@ -81,15 +85,19 @@ def media_type(value: str | None) -> str:
     return (value or "").partition(";")[0].strip().lower()
 
 
-def check_publish_media_type(value: str | None) -> None:
-    if value in PUBLISH_MEDIA_TYPES:  # the common case: no parameters
-        return
-    if media_type(value) not in PUBLISH_MEDIA_TYPES:
-        accepted = ", ".join(sorted(PUBLISH_MEDIA_TYPES))
+def check_publish_media_type(value: str | None, *, batch: bool = False) -> str:
+    """The media type of a publish request (415 for any other)."""
+    if value == JSON_MEDIA_TYPE:  # the common case: no parameters
+        return JSON_MEDIA_TYPE
+    accepted = BATCH_MEDIA_TYPES if batch else PUBLISH_MEDIA_TYPES
+    kind = media_type(value)
+    if kind not in accepted:
+        send = " or ".join(sorted(accepted))
         raise UnsupportedMediaType(
-            f"Content-Type {value or '(none)'!r} is not accepted; send {accepted}",
+            f"Content-Type {value or '(none)'!r} is not accepted; send {send}",
             field="Content-Type",
         )
+    return kind
 
 
 def declared_length(value: str | None, limit: int) -> None:

@@ -20,10 +20,17 @@ from urllib.parse import parse_qs
 from tidings.core.audience import Viewer
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_retry
-from tidings.errors import RateLimited, StreamGone, TidingsError
+from tidings.errors import InvalidInput, RateLimited, StreamGone, TidingsError
 from tidings.http.params import ascii_int, header
 from tidings.http.problems import send_problem
-from tidings.hub.stream import BaseStream, QueueStream, TransportSSE, control_frame
+from tidings.hub.stream import (
+    BaseStream,
+    CloudEventsQueue,
+    CloudEventsSSE,
+    QueueStream,
+    TransportSSE,
+    control_frame,
+)
 from tidings.node import Tidings
 from tidings.services.auth import Principal
 
@@ -44,12 +51,19 @@ class StreamRequest:
     """What a stream request asks for, validated before any byte is sent."""
 
     def __init__(
-        self, principal: Principal, viewer: Viewer, types: TypeFilter, last_id: int | None
+        self,
+        principal: Principal,
+        viewer: Viewer,
+        types: TypeFilter,
+        last_id: int | None,
+        *,
+        cloudevents: bool = False,
     ) -> None:
         self.principal = principal
         self.viewer = viewer
         self.types = types
         self.last_id = last_id
+        self.cloudevents = cloudevents  # ?format=cloudevents: events framed as CloudEvents
 
     @property
     def user_key(self) -> tuple[str, str] | None:
@@ -67,8 +81,19 @@ async def open_request(tidings: Tidings, scope: Scope) -> StreamRequest:
         from_header or query.get("lastEventId") or None,
         "Last-Event-ID" if from_header else "lastEventId",
     )
+    cloudevents = _format(query.get("format") or None)
     _check_limits(tidings, principal, viewer)
-    return StreamRequest(principal, viewer, types, last_id)
+    return StreamRequest(principal, viewer, types, last_id, cloudevents=cloudevents)
+
+
+def _format(value: str | None) -> bool:
+    """Whether ``format`` asks for CloudEvents framing (``native``, the
+    default, is the Tidings envelope)."""
+    if value is None or value == "native":
+        return False
+    if value == "cloudevents":
+        return True
+    raise InvalidInput("format must be native or cloudevents", field="format")
 
 
 async def _principal(tidings: Tidings, scope: Scope, query: dict[str, str]) -> Principal:
@@ -154,7 +179,8 @@ async def sse_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) 
         await _queued_sse(tidings, request, first, receive, send)
         return
     transport, chunked = fast
-    stream = TransportSSE(
+    kind = CloudEventsSSE if request.cloudevents else TransportSSE
+    stream = kind(
         transport,
         request.viewer,
         request.types,
@@ -187,7 +213,8 @@ async def _queued_sse(
 
 def _queue_stream(tidings: Tidings, request: StreamRequest, *, as_json: bool) -> QueueStream:
     """A queued stream bounded by the same byte budget as transport SSE."""
-    return QueueStream(
+    kind = CloudEventsQueue if request.cloudevents else QueueStream
+    return kind(
         request.viewer,
         request.types,
         as_json=as_json,

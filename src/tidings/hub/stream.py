@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,22 +40,27 @@ from typing import Any
 import orjson
 
 from tidings.core.audience import Viewer
+from tidings.core.cloudevents import structured_json
 from tidings.core.patterns import TypeFilter
 from tidings.core.sse import encode_comment, encode_event, encode_message
 
 HEARTBEAT = encode_comment("heartbeat")
+log = logging.getLogger("tidings.hub")
 
 
 class Frame:
     """One event (or control message) encoded once, shared by every stream
     with the same redaction variant: its JSON (WebSocket), its SSE message,
-    and that message as one HTTP/1.1 chunk (SSE under uvicorn)."""
+    and that message as one HTTP/1.1 chunk (SSE under uvicorn). Its
+    CloudEvents framing is built on first use and kept with it, so it too
+    is encoded once per event and variant, whatever the number of streams."""
 
-    __slots__ = ("chunk", "json", "position", "sse")
+    __slots__ = ("_cloudevent", "chunk", "json", "position", "sse")
 
     def __init__(self, position: int | None, json_bytes: bytes, sse: bytes | None = None) -> None:
         self.position = position
         self.json = json_bytes
+        self._cloudevent: Frame | None = None
         if sse is not None:  # a comment (heartbeat): SSE only
             self.sse = sse
         elif position is None:
@@ -62,6 +68,21 @@ class Frame:
         else:
             self.sse = encode_event(position, json_bytes)
         self.chunk = b"%x\r\n%s\r\n" % (len(self.sse), self.sse)
+
+    def cloudevent(self) -> Frame | None:
+        """The same event as a structured CloudEvent (``?format=cloudevents``),
+        its ``id:`` the same position; None (logged) if the envelope cannot
+        be mapped. A control frame (no position) stays as it is."""
+        if self.position is None:
+            return self
+        if self._cloudevent is None:
+            try:
+                body = structured_json(orjson.loads(self.json))
+            except Exception:  # never let one event stop a dispatch
+                log.exception("event at position %d has no CloudEvents form", self.position)
+                return None
+            self._cloudevent = Frame(self.position, body)
+        return self._cloudevent
 
 
 HEARTBEAT_FRAME = Frame(None, b"", HEARTBEAT)
@@ -357,6 +378,41 @@ class QueueStream(BaseStream):
                 return
             self._wake.clear()
             await self._wake.wait()
+
+
+def _as_cloudevents(frames: list[Frame]) -> list[Frame]:
+    converted = [f.cloudevent() for f in frames]
+    return [f for f in converted if f is not None]
+
+
+class CloudEventsSSE(TransportSSE):
+    """Transport SSE whose events are framed as CloudEvents; control
+    messages (connected, reset, reconnect, closed) are the native ones."""
+
+    def deliver(self, frame: Frame) -> None:
+        converted = frame.cloudevent()
+        if converted is not None:
+            super().deliver(converted)
+
+    def deliver_many(self, frames: list[Frame], *, replay: bool = False) -> None:
+        converted = _as_cloudevents(frames)
+        if converted:
+            super().deliver_many(converted, replay=replay)
+
+
+class CloudEventsQueue(QueueStream):
+    """A queued stream (WebSocket, or SSE on other servers) whose events are
+    framed as CloudEvents; control messages stay native."""
+
+    def deliver(self, frame: Frame) -> None:
+        converted = frame.cloudevent()
+        if converted is not None:
+            super().deliver(converted)
+
+    def deliver_many(self, frames: list[Frame], *, replay: bool = False) -> None:
+        converted = _as_cloudevents(frames)
+        if converted:
+            super().deliver_many(converted, replay=replay)
 
 
 def jittered_retry_ms(base_ms: int) -> int:
