@@ -65,11 +65,10 @@ def property_rows(schema: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 def body_text(schema: Mapping[str, Any]) -> str:
     """A body schema: a link for a named one, its properties for an inline one."""
-    text = type_of(schema)
-    if "$ref" not in schema and schema.get("properties"):
-        text = (cell(schema.get("description")) + "\n\n") if schema.get("description") else ""
-        text += table(("field", "type", "required", "description"), property_rows(schema))
-    return text
+    if "$ref" in schema or not schema.get("properties"):
+        return f" {type_of(schema)}\n\n"
+    text = "\n\n" + (cell(schema["description"]) + "\n\n" if schema.get("description") else "")
+    return text + table(("field", "type", "required", "description"), property_rows(schema)) + "\n"
 
 
 def operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
@@ -119,7 +118,7 @@ def operation_section(method: str, path: str, operation: Mapping[str, Any]) -> s
     body = operation.get("requestBody")
     if body:
         for media, content in (body.get("content") or {}).items():
-            text += f"Request body (`{media}`): {body_text(content.get('schema') or {})}\n\n"
+            text += f"Request body (`{media}`):{body_text(content.get('schema') or {})}"
     responses: list[tuple[str, ...]] = []
     for status, answer in operation.get("responses", {}).items():
         content = answer.get("content") or {}
