@@ -87,25 +87,32 @@ def section(text: str, heading: str) -> str:
     return text[start : end if end >= 0 else len(text)]
 
 
-def nav_files(nav: Any) -> Iterator[str]:
-    if isinstance(nav, str):
-        yield nav
-    elif isinstance(nav, list):
-        for item in nav:
-            yield from nav_files(item)
-    elif isinstance(nav, dict):
-        for value in nav.values():
-            yield from nav_files(value)
+def nav_entries(nav: Any) -> Iterator[tuple[str, str]]:
+    """(title, page) of every page in the nav."""
+    for item in nav:
+        for title, value in item.items():
+            if isinstance(value, str):
+                yield title, value
+            else:
+                yield from nav_entries(value)
 
 
-def test_every_nav_page_is_built(site: Path) -> None:
+def built_path(page: str) -> str:
+    return re.sub(r"(README)?\.md$", lambda m: "index.html" if m[1] else ".html", page)
+
+
+def test_every_nav_page_is_built_and_in_the_menu(site: Path) -> None:
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
-    pages = list(nav_files(config["nav"]))
-    assert {"quickstart.md", "concepts.md", "EMBEDDING.md", "OUTBOX.md"} <= set(pages)
-    for page in pages:
-        html = site / re.sub(r"(README)?\.md$", lambda m: "index.html" if m[1] else ".html", page)
+    entries = list(nav_entries(config["nav"]))
+    assert {"quickstart.md", "concepts.md", "EMBEDDING.md", "OUTBOX.md"} <= {p for _, p in entries}
+    home = " ".join((site / "index.html").read_text(encoding="utf-8").split())
+    for title, page in entries:
+        html = site / built_path(page)
         assert html.is_file(), f"{page} was not built ({html})"
         assert text_of(html), page
+        # the menu links the page under its own title (not folded into a section)
+        link = rf'href="{re.escape(built_path(page))}"[^>]*>\s*<span class="md-ellipsis">\s*'
+        assert re.search(link + re.escape(title), home), (title, page)
 
 
 def test_the_site_loads_nothing_from_another_host(site: Path) -> None:
