@@ -8,13 +8,17 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tidings.cli.settings_flags import with_setting_flags
 from tidings.config import Settings, load_settings
 from tidings.errors import TidingsError
+
+if TYPE_CHECKING:
+    from tidings.cli.export import Exported
+    from tidings.node import Tidings
 
 app = typer.Typer(
     name="tidings",
@@ -265,7 +269,9 @@ def export(
 
 def _export_from_database(
     config: str | None, database: str | None, filters: dict[str, str | None], output: Path | None
-) -> Any:
+) -> Exported:
+    """The export read on the database by a node of this process, as the
+    operator (every tenant; ``tenantId`` in ``filters`` narrows it)."""
     from tidings.cli.export import export_from, log_request
     from tidings.cli.targets import on_node
     from tidings.services.auth import OPERATOR
@@ -273,7 +279,7 @@ def _export_from_database(
     settings = settings_from(config, database_url=database, run_jobs=False)
     request = log_request(filters)
 
-    async def work(tidings: Any) -> Any:
+    async def work(tidings: Tidings) -> Exported:
         viewer = tidings.history.reader(OPERATOR, filters["tenantId"])
         return await export_from(tidings.history, viewer, request, output=output)
 
