@@ -38,6 +38,21 @@ METHODS = {
     " name: 'str' = 'api key') -> 'dict[str, Any]'",
     "notify": "(user_id: 'str', title: 'str', *, type: 'str' = 'info', body: 'str' = '',"
     " link: 'str | None' = None, tenant_id: 'str | None' = None) -> 'dict[str, Any]'",
+    # the automation API (the CLI's --url form: tests/cli/test_cli_remote.py)
+    "list_rules": "(tenant_id: 'str | None' = None) -> 'list[dict[str, Any]]'",
+    "get_rule": "(rule_id: 'str') -> 'dict[str, Any]'",
+    "create_rule": "(rule: 'Mapping[str, Any]') -> 'dict[str, Any]'",
+    "delete_rule": "(rule_id: 'str') -> 'None'",
+    "test_rule": "(rule_id: 'str', event: 'Mapping[str, Any]') -> 'dict[str, Any]'",
+    "install_rule_pack": "(name: 'str', tenant_id: 'str | None' = None) -> 'list[dict[str, Any]]'",
+    "list_jobs": "(*, status: 'str | None' = None, tenant_id: 'str | None' = None,"
+    " rule_id: 'str | None' = None, limit: 'int' = 100, before: 'int | None' = None)"
+    " -> 'dict[str, Any]'",
+    "retry_jobs": "(ids: 'Sequence[int]') -> 'int'",
+    "discard_jobs": "(ids: 'Sequence[int]', reason: 'str') -> 'int'",
+    "replay": "(since: 'str', until: 'str', *, tenant_id: 'str | None' = None,"
+    " rule_id: 'str | None' = None, dry_run: 'bool' = False, force: 'bool' = False)"
+    " -> 'dict[str, Any]'",
 }
 
 

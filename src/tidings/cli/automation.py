@@ -1,7 +1,9 @@
 """``tidings rules``, ``tidings jobs``, ``tidings replay`` and ``tidings
 worker``: automation from the command line, straight on the database (like
-``tidings migrate``). Running servers pick changes up through a control
-message (PostgreSQL) or their rule refresh (a few seconds)."""
+``tidings migrate``) or, with ``--url`` and a key, on a running server over
+its HTTP API (:mod:`tidings.cli.targets`; both print the same). Running
+servers pick database changes up through a control message (PostgreSQL) or
+their rule refresh (a few seconds)."""
 
 from __future__ import annotations
 
@@ -19,11 +21,27 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tidings.cli.commands import ConfigOpt, DatabaseOpt, app, fail, settings_from
-from tidings.core.envelope import iso_utc, parse_instant
+from tidings.cli.commands import (
+    ConfigOpt,
+    DatabaseOpt,
+    KeyOpt,
+    OutputFormat,
+    RemoteUrlOpt,
+    app,
+    fail,
+    settings_from,
+)
+from tidings.cli.targets import (
+    Automation,
+    JobQuery,
+    OnDatabase,
+    ReplayQuery,
+    on_node,
+    on_server,
+    remote_error,
+)
+from tidings.core.envelope import parse_instant
 from tidings.errors import TidingsError
-from tidings.node import Tidings
-from tidings.services.auth import OPERATOR
 
 T = TypeVar("T")
 rules_app = typer.Typer(help="Automation rules.", no_args_is_help=True)
@@ -33,27 +51,31 @@ app.add_typer(jobs_app, name="jobs")
 TenantOpt = Annotated[
     str | None, typer.Option("--tenant", help="Tenant id (default: all / global)")
 ]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="A table or JSON")]
 
 
-def with_node(
-    config: str | None, database: str | None, work: Callable[[Tidings], Awaitable[T]]
+def run(
+    config: str | None,
+    database: str | None,
+    url: str | None,
+    key: str | None,
+    work: Callable[[Automation], Awaitable[T]],
 ) -> T:
-    """Run ``work`` against a started node (no HTTP, no worker)."""
-    settings = settings_from(config, database_url=database, run_jobs=False)
-
-    async def run() -> T:
-        tidings = Tidings(settings)
-        await tidings.start()
-        try:
-            return await work(tidings)
-        finally:
-            await tidings.stop()
-
+    """Run ``work`` on the server at ``url`` (with ``key``), or else on the
+    database; an error is one line."""
     try:
-        return asyncio.run(run())
+        if url is not None:
+            if database is not None or config is not None:
+                fail("give --url (a server) or --database/--config (a database), not both", 2)
+            try:
+                return on_server(url, key, work)
+            except TidingsError as exc:
+                fail(remote_error(url, exc))
+        settings = settings_from(config, database_url=database, run_jobs=False)
+        return on_node(settings, lambda tidings: work(OnDatabase(tidings)))
     except TidingsError as exc:
         fail(str(exc))
-        raise  # unreachable
+    raise AssertionError("unreachable: fail() exits")
 
 
 def _print(table: Table) -> None:
@@ -70,35 +92,49 @@ def _echo_json(value: Any) -> None:
 
 @rules_app.command("list")
 def rules_list(
-    config: ConfigOpt = None, database: DatabaseOpt = None, tenant: TenantOpt = None
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
+    tenant: TenantOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """List rules."""
 
-    async def work(tidings: Tidings) -> None:
+    async def work(on: Automation) -> None:
+        rules = await on.list_rules(tenant)
+        if fmt is OutputFormat.json:
+            _echo_json(rules)
+            return
         table = Table("id", "name", "scope", "trigger", "action", "enabled")
-        for r in await tidings.rules.list_rules(OPERATOR, tenant):
+        for r in rules:
             table.add_row(
-                r.id,
-                r.name,
-                r.tenant_id or "global",
-                r.spec["trigger"]["type"],
-                r.spec["action"]["type"],
-                "yes" if r.enabled else f"no ({r.disabled_reason or 'off'})",
+                r["id"],
+                r["name"],
+                r["tenantId"] or "global",
+                r["trigger"]["type"],
+                r["action"]["type"],
+                "yes" if r["enabled"] else f"no ({r['disabledReason'] or 'off'})",
             )
         _print(table)
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @rules_app.command("show")
-def rules_show(rule_id: str, config: ConfigOpt = None, database: DatabaseOpt = None) -> None:
+def rules_show(
+    rule_id: str,
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
     """One rule as JSON."""
-    from tidings.automation.rules import rule_json
 
-    async def work(tidings: Tidings) -> None:
-        _echo_json(rule_json(await tidings.rules.get(OPERATOR, rule_id), tidings.actions))
+    async def work(on: Automation) -> None:
+        _echo_json(await on.get_rule(rule_id))
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @rules_app.command("add")
@@ -106,6 +142,8 @@ def rules_add(
     file: Annotated[Path, typer.Argument(help="A rule (or a list of rules) as JSON or YAML")],
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Create rules from a file."""
     try:
@@ -114,24 +152,30 @@ def rules_add(
         fail(f"cannot read {file}: {exc}".splitlines()[0])
     bodies = loaded if isinstance(loaded, list) else [loaded]
 
-    async def work(tidings: Tidings) -> None:
+    async def work(on: Automation) -> None:
         for body in bodies:
-            saved = await tidings.rules.create(OPERATOR, body, author="cli")
-            extra = f"  secret {saved.secret}" if saved.secret else ""
-            typer.echo(f"{saved.record.id}  {saved.record.name}{extra}")
+            saved = await on.create_rule(body)
+            extra = f"  secret {saved['secret']}" if saved.get("secret") else ""
+            typer.echo(f"{saved['id']}  {saved['name']}{extra}")
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @rules_app.command("delete")
-def rules_delete(rule_id: str, config: ConfigOpt = None, database: DatabaseOpt = None) -> None:
+def rules_delete(
+    rule_id: str,
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
+) -> None:
     """Delete a rule (its jobs stay, for the record)."""
 
-    async def work(tidings: Tidings) -> None:
-        await tidings.rules.delete(OPERATOR, rule_id)
+    async def work(on: Automation) -> None:
+        await on.delete_rule(rule_id)
         typer.echo(f"deleted {rule_id}")
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @rules_app.command("test")
@@ -140,6 +184,8 @@ def rules_test(
     event: Annotated[Path, typer.Argument(help="A sample event envelope (JSON)")],
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Dry run: would the rule fire for this event, with what configuration?"""
     try:
@@ -147,10 +193,10 @@ def rules_test(
     except (OSError, ValueError) as exc:
         fail(f"cannot read {event}: {exc}".splitlines()[0])
 
-    async def work(tidings: Tidings) -> None:
-        _echo_json(await tidings.rules.test(OPERATOR, rule_id, sample))
+    async def work(on: Automation) -> None:
+        _echo_json(await on.test_rule(rule_id, sample))
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @rules_app.command("packs")
@@ -164,19 +210,23 @@ def rules_packs() -> None:
 
 @rules_app.command("load-pack")
 def rules_load_pack(
-    pack: Annotated[str, typer.Argument(help="A shipped pack name (see 'rules packs') or a file")],
+    pack: Annotated[
+        str,
+        typer.Argument(help="A shipped pack name (see 'rules packs'), or a file (--database)"),
+    ],
     tenant: TenantOpt = None,
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Install a rule pack (again: replaces its rules, never duplicates)."""
-    from tidings.automation.packs import read_pack
 
-    async def work(tidings: Tidings) -> None:
-        for record in await tidings.rules.install(OPERATOR, read_pack(pack), tenant):
-            typer.echo(f"{record.id}  {record.name}")
+    async def work(on: Automation) -> None:
+        for rule in await on.install_pack(pack, tenant):
+            typer.echo(f"{rule['id']}  {rule['name']}")
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 # -- jobs --------------------------------------------------------------------
@@ -187,37 +237,40 @@ def jobs_list(
     status: Annotated[str | None, typer.Option(help="pending,failed,dead,... (comma list)")] = None,
     tenant: TenantOpt = None,
     rule: Annotated[str | None, typer.Option(help="Rule id")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many, newest first")
+    ] = 50,
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """List jobs (dead letters: --status dead)."""
-    from tidings.store.base import JobFilter
+    query = JobQuery(status=status, tenant_id=tenant, rule_id=rule, limit=limit)
 
-    query = JobFilter(
-        statuses=tuple(s for s in (status or "").split(",") if s),
-        rule_id=rule,
-        limit=limit,
-    )
-
-    async def work(tidings: Tidings) -> None:
+    async def work(on: Automation) -> None:
+        jobs = await on.list_jobs(query)
+        if fmt is OutputFormat.json:
+            _echo_json(jobs)
+            return
         table = Table(
             "id", "status", "tenant", "rule", "event", "attempts", "last error", "created"
         )
-        for j in await tidings.jobs.list_jobs(OPERATOR, query, tenant_id=tenant):
+        for j in jobs:
             table.add_row(
-                str(j.id),
-                j.status,
-                j.tenant_id,
-                j.rule_id,
-                f"{j.event_type} {j.event_id}",
-                str(j.attempts),
-                (j.last_error or "")[:60],
-                iso_utc(j.created_at),
+                str(j["id"]),
+                j["status"],
+                j["tenantId"],
+                j["ruleId"],
+                f"{j['eventType']} {j['eventId']}",
+                str(j["attemptCount"]),
+                (j["lastError"] or "")[:60],
+                j["createdAt"],
             )
         _print(table)
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @jobs_app.command("retry")
@@ -225,13 +278,15 @@ def jobs_retry(
     ids: Annotated[list[int], typer.Argument(help="Job ids")],
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Queue failed, dead or finished jobs again now."""
 
-    async def work(tidings: Tidings) -> None:
-        typer.echo(f"retried {await tidings.jobs.retry_many(OPERATOR, ids)}")
+    async def work(on: Automation) -> None:
+        typer.echo(f"retried {await on.retry_jobs(ids)}")
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @jobs_app.command("discard")
@@ -240,14 +295,15 @@ def jobs_discard(
     reason: Annotated[str, typer.Option(help="Why (kept with the job)")],
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Give up on jobs, with a reason."""
 
-    async def work(tidings: Tidings) -> None:
-        count = await tidings.jobs.discard_many(OPERATOR, ids, reason)
-        typer.echo(f"discarded {count}")
+    async def work(on: Automation) -> None:
+        typer.echo(f"discarded {await on.discard_jobs(ids, reason)}")
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 # -- replay and worker ---------------------------------------------------------
@@ -265,6 +321,8 @@ def replay(
     ] = False,
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
+    url: RemoteUrlOpt = None,
+    key: KeyOpt = None,
 ) -> None:
     """Run a time range of the log through the rules again (seed 001)."""
     try:
@@ -273,8 +331,9 @@ def replay(
         fail(str(exc), 2)
     if until <= since:
         fail("the range is empty: --to must be after --from", 2)
+    query = ReplayQuery(since, until, tenant, rule, dry_run=dry_run, force=force)
 
-    async def work(tidings: Tidings) -> None:
+    async def work(on: Automation) -> None:
         columns = (
             TextColumn("replay"),
             BarColumn(),
@@ -287,24 +346,15 @@ def replay(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = await tidings.jobs.replay(
-                OPERATOR,
-                since=since,
-                until=until,
-                tenant_id=tenant,
-                rule_id=rule,
-                dry_run=dry_run,
-                force=force,
-                progress=progress,
-            )
+            report = await on.replay(query, progress)
         verb = "would queue" if dry_run else "queued"
-        existing = ", ".join(f"{n} {s}" for s, n in sorted(report.existing.items())) or "none"
+        existing = ", ".join(f"{n} {s}" for s, n in sorted(report["existing"].items())) or "none"
         typer.echo(
-            f"{report.scanned} events, {report.matched} rule matches: {verb} {report.queued} "
-            f"jobs (already had jobs: {existing})"
+            f"{report['scanned']} events, {report['matched']} rule matches: {verb} "
+            f"{report['queued']} jobs (already had jobs: {existing})"
         )
 
-    with_node(config, database, work)
+    run(config, database, url, key, work)
 
 
 @app.command()
@@ -315,6 +365,7 @@ def worker(
 ) -> None:
     """Run a job worker without the HTTP server (scale workers separately)."""
     from tidings.logs import configure_logging
+    from tidings.node import Tidings
 
     settings = settings_from(
         config, database_url=database, job_concurrency=concurrency, run_jobs=True

@@ -6,8 +6,9 @@ import asyncio
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,25 +16,69 @@ from tidings.cli.settings_flags import with_setting_flags
 from tidings.config import Settings, load_settings
 from tidings.errors import TidingsError
 
+if TYPE_CHECKING:
+    from tidings.cli.export import Exported
+    from tidings.node import Tidings
+
 app = typer.Typer(
     name="tidings",
     help="Tidings: a multi-tenant domain-event hub.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # a usage error is click's plain "Error: ..." line, not a box
 )
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML configuration file")]
 DatabaseOpt = Annotated[
     str | None, typer.Option("--database", help="Database URL (TIDINGS_DATABASE_URL)")
 ]
+DEFAULT_URL = "http://127.0.0.1:8000"
 UrlOpt = Annotated[str, typer.Option("--url", envvar="TIDINGS_URL", help="Tidings server URL")]
 TokenOpt = Annotated[
     str | None,
     typer.Option(
-        "--token", envvar="TIDINGS_TOKEN", help="Bearer credential: API key, admin key or user JWT"
+        "--token",
+        "--key",
+        envvar=["TIDINGS_TOKEN", "TIDINGS_API_KEY"],
+        help="Bearer credential: API key, admin key or user JWT",
     ),
 ]
+KeyOpt = TokenOpt  # the operator commands call it a key; the same option
+RemoteUrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="A running server: run there over HTTP (default: on the database)"),
+]
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class CatalogFormat(StrEnum):
+    asyncapi = "asyncapi"
+    jsonschema = "jsonschema"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"tidings {version('tidings')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit"
+        ),
+    ] = False,
+) -> None:
+    """Tidings: a multi-tenant domain-event hub."""
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -168,8 +213,15 @@ def tail(
 
 @app.command()
 def export(
-    url: UrlOpt = "http://127.0.0.1:8000",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", envvar="TIDINGS_URL", help=f"Tidings server URL (default: {DEFAULT_URL})"
+        ),
+    ] = None,
     token: TokenOpt = None,
+    config: ConfigOpt = None,
+    database: DatabaseOpt = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: stdout)")
     ] = None,
@@ -184,9 +236,13 @@ def export(
     until: Annotated[str | None, typer.Option(help="Up to this instant (ISO-8601)")] = None,
     after: Annotated[str | None, typer.Option(help="Resume after this log position")] = None,
 ) -> None:
-    """Export the log as NDJSON (one envelope per line, oldest first)."""
+    """Export the log as NDJSON (one envelope per line, oldest first), from a
+    server (--url) or straight from a database (--database or --config)."""
     from tidings.cli.export import position_of, run_export
 
+    on_database = database is not None or config is not None
+    if on_database and url is not None:
+        fail("give --url (a server) or --database/--config (a database), not both", 2)
     try:
         filters = {
             "types": types,
@@ -198,7 +254,10 @@ def export(
             "until": until,
             "after": position_of(after),
         }
-        done = run_export(url, token or "", filters, output=output)
+        if on_database:
+            done = _export_from_database(config, database, filters, output)
+        else:
+            done = run_export(url or DEFAULT_URL, token or "", filters, output=output)
     except TidingsError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -206,6 +265,25 @@ def export(
     where = f" to {output}" if output else ""
     last = f" (last position {done.last_position})" if done.last_position is not None else ""
     typer.echo(f"exported {done.count} events{where}{last}", err=True)
+
+
+def _export_from_database(
+    config: str | None, database: str | None, filters: dict[str, str | None], output: Path | None
+) -> Exported:
+    """The export read on the database by a node of this process, as the
+    operator (every tenant; ``tenantId`` in ``filters`` narrows it)."""
+    from tidings.cli.export import export_from, log_request
+    from tidings.cli.targets import on_node
+    from tidings.services.auth import OPERATOR
+
+    settings = settings_from(config, database_url=database, run_jobs=False)
+    request = log_request(filters)
+
+    async def work(tidings: Tidings) -> Exported:
+        viewer = tidings.history.reader(OPERATOR, filters["tenantId"])
+        return await export_from(tidings.history, viewer, request, output=output)
+
+    return on_node(settings, work)
 
 
 @app.command()
@@ -399,7 +477,9 @@ def catalog_validate(
 
 @catalog_app.command("export")
 def catalog_export(
-    fmt: Annotated[str, typer.Option("--format", help="asyncapi | jsonschema")] = "asyncapi",
+    fmt: Annotated[
+        CatalogFormat, typer.Option("--format", help="The document to write")
+    ] = CatalogFormat.asyncapi,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (default: stdout)")
     ] = None,
@@ -414,14 +494,12 @@ def catalog_export(
     from tidings.core.export import asyncapi_document, schema_bundle
 
     catalog = _load_catalog(packs)
-    if fmt == "asyncapi":
+    if fmt is CatalogFormat.asyncapi:
         document = asyncapi_document(
             catalog, title="Tidings events (shipped packs)", version=__version__, host=host
         )
-    elif fmt == "jsonschema":
-        document = schema_bundle(catalog, catalog_id="shipped")
     else:
-        fail("--format is asyncapi or jsonschema", 2)
+        document = schema_bundle(catalog, catalog_id="shipped")
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         typer.echo(text, nl=False)

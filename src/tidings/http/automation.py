@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from tidings.automation.rules import rule_json
-from tidings.core.envelope import iso_utc
 from tidings.errors import InvalidInput
 from tidings.http.admin import ID
 from tidings.http.events import json_response, node, parse_time, principal_of
@@ -34,8 +33,8 @@ from tidings.http.models.automation import (
 from tidings.http.params import INT64_MAX, ascii_int, instant
 from tidings.node import Tidings
 from tidings.services import rules as rule_service
-from tidings.services.jobs import parse_statuses, processing_json
-from tidings.store.base import JobFilter, JobRecord  # a query value and a record type
+from tidings.services.jobs import job_json, parse_statuses, processing_json
+from tidings.store.base import JobFilter  # a query value
 
 router = APIRouter(prefix="/api/admin", tags=["automation"])
 RULE_ID = r"^rul_[0-9A-Za-z]{1,40}$"
@@ -237,37 +236,6 @@ async def install_rule_pack(
 
 
 # -- jobs ----------------------------------------------------------------------
-
-
-def job_json(job: JobRecord) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": job.id,
-        "status": job.status,
-        "tenantId": job.tenant_id,
-        "ruleId": job.rule_id,
-        "eventId": job.event_id,
-        "eventPosition": job.event_position,
-        "eventType": job.event_type,
-        "attemptCount": job.attempts,
-        "nextRunAt": iso_utc(job.run_at) if job.status in ("pending", "failed") else None,
-        "lastError": job.last_error,
-        "discardReason": job.discard_reason,
-        "createdAt": iso_utc(job.created_at),
-        "updatedAt": iso_utc(job.updated_at),
-        "attempts": [
-            {
-                "attempt": a.attempt,
-                "time": iso_utc(a.started_at),
-                "durationMs": a.duration_ms,
-                "outcome": a.outcome,
-                "status": a.status_code,
-                "detail": a.detail,
-                "worker": a.worker,
-            }
-            for a in job.history
-        ],
-    }
-    return body
 
 
 @router.get(

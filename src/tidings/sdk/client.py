@@ -430,6 +430,107 @@ class BaseClient(Generic[HTTPClient, Transport]):
         answer = yield from self._call("POST", "/api/notifications", json=request)
         return dict(answer)
 
+    # -- automation (admin credentials: the same API as the admin UI's) --------
+
+    @operation
+    def list_rules(self, tenant_id: str | None = None) -> Operation[list[dict[str, Any]]]:
+        """Rules, global and per tenant (``tenant_id``: only that tenant's)."""
+        answer = yield from self._call("GET", "/api/admin/rules", params={"tenantId": tenant_id})
+        return list(answer["items"])
+
+    @operation
+    def get_rule(self, rule_id: str) -> Operation[dict[str, Any]]:
+        """One rule (secrets masked)."""
+        answer = yield from self._call("GET", f"/api/admin/rules/{_segment(rule_id)}")
+        return dict(answer)
+
+    @operation
+    def create_rule(self, rule: Mapping[str, Any]) -> Operation[dict[str, Any]]:
+        """Create a rule; a webhook secret the server generated is in the
+        answer's ``secret``, this once."""
+        answer = yield from self._call("POST", "/api/admin/rules", json=dict(rule))
+        return dict(answer)
+
+    @operation
+    def delete_rule(self, rule_id: str) -> Operation[None]:
+        """Delete a rule (its jobs stay, for the record)."""
+        yield from self._call("DELETE", f"/api/admin/rules/{_segment(rule_id)}")
+
+    @operation
+    def test_rule(self, rule_id: str, event: Mapping[str, Any]) -> Operation[dict[str, Any]]:
+        """Dry run: would the rule fire for ``event``, with what configuration?"""
+        path = f"/api/admin/rules/{_segment(rule_id)}/test"
+        answer = yield from self._call("POST", path, json={"event": dict(event)})
+        return dict(answer)
+
+    @operation
+    def install_rule_pack(
+        self, name: str, tenant_id: str | None = None
+    ) -> Operation[list[dict[str, Any]]]:
+        """Install a shipped rule pack (again: replaces its rules)."""
+        path = f"/api/admin/rule-packs/{_segment(name)}"
+        answer = yield from self._call("POST", path, json={"tenantId": tenant_id})
+        return list(answer["items"])
+
+    @operation
+    def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        tenant_id: str | None = None,
+        rule_id: str | None = None,
+        limit: int = 100,
+        before: int | None = None,
+    ) -> Operation[dict[str, Any]]:
+        """One page of jobs, newest first: ``{"items": [...], "next": str | None}``
+        (``status``: a comma list, e.g. ``"failed,dead"``; ``before``: a job id)."""
+        params = {
+            "status": status,
+            "tenantId": tenant_id,
+            "ruleId": rule_id,
+            "limit": limit,
+            "before": before,
+        }
+        answer = yield from self._call("GET", "/api/admin/jobs", params=params)
+        return dict(answer)
+
+    @operation
+    def retry_jobs(self, ids: Sequence[int]) -> Operation[int]:
+        """Queue failed, dead or finished jobs again now; how many were."""
+        answer = yield from self._call("POST", "/api/admin/jobs/retry", json={"ids": list(ids)})
+        return int(answer["retried"])
+
+    @operation
+    def discard_jobs(self, ids: Sequence[int], reason: str) -> Operation[int]:
+        """Give up on jobs, with a reason; how many were discarded."""
+        body = {"ids": list(ids), "reason": reason}
+        answer = yield from self._call("POST", "/api/admin/jobs/discard", json=body)
+        return int(answer["discarded"])
+
+    @operation
+    def replay(
+        self,
+        since: str,
+        until: str,
+        *,
+        tenant_id: str | None = None,
+        rule_id: str | None = None,
+        dry_run: bool = False,
+        force: bool = False,
+    ) -> Operation[dict[str, Any]]:
+        """Run ``[since, until)`` (ISO-8601) of the log through the rules
+        again; the report (``scanned``, ``matched``, ``queued``, ``existing``...)."""
+        body = {
+            "from": since,
+            "to": until,
+            "tenantId": tenant_id,
+            "ruleId": rule_id,
+            "dryRun": dry_run,
+            "force": force,
+        }
+        answer = yield from self._call("POST", "/api/admin/replay", json=body)
+        return dict(answer)
+
 
 def _finish(operation: Operation[T], step: Callable[[Step], Outcome]) -> T:
     """Run ``operation`` to its answer, taking each step with ``step``."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.automation.replay import ReplayReport, choose_rules
 from tidings.automation.replay import replay as replay_range
+from tidings.core.envelope import iso_utc
 from tidings.errors import InvalidInput, NotFound
 from tidings.services.access import authorize, in_scope
 from tidings.services.auth import Principal
@@ -273,3 +274,35 @@ def processing_json(event_id: str, processing: Processing) -> dict[str, Any]:
         "state": processing.state,
         "jobs": processing.jobs,
     }
+
+
+def job_json(job: JobRecord) -> dict[str, Any]:
+    """A job as the API and the CLI show it (``attempts``: its loaded history)."""
+    body: dict[str, Any] = {
+        "id": job.id,
+        "status": job.status,
+        "tenantId": job.tenant_id,
+        "ruleId": job.rule_id,
+        "eventId": job.event_id,
+        "eventPosition": job.event_position,
+        "eventType": job.event_type,
+        "attemptCount": job.attempts,
+        "nextRunAt": iso_utc(job.run_at) if job.status in ("pending", "failed") else None,
+        "lastError": job.last_error,
+        "discardReason": job.discard_reason,
+        "createdAt": iso_utc(job.created_at),
+        "updatedAt": iso_utc(job.updated_at),
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "time": iso_utc(a.started_at),
+                "durationMs": a.duration_ms,
+                "outcome": a.outcome,
+                "status": a.status_code,
+                "detail": a.detail,
+                "worker": a.worker,
+            }
+            for a in job.history
+        ],
+    }
+    return body
