@@ -174,7 +174,7 @@ def test_a_restart_waits_for_the_server_retry_and_resumes_without_loss(
     assert dropped["reason"] == ("shutdown" if how == "stop" else "connection_lost")
     waits = [s for s in statuses if s["status"] == "reconnecting"]
     # Every wait honours the server's retry, and stays bounded.
-    assert all(RETRY_MS <= s["delay"] <= max(MAX_DELAY_MS, 2 * RETRY_MS) for s in waits), waits
+    assert all(RETRY_MS <= s["delay"] <= max(1.5 * MAX_DELAY_MS, 2 * RETRY_MS) for s in waits)
     # Not before the retry: the next attempt started no sooner than it said.
     attempt = next(s for s in statuses if s["status"] == "connecting")
     assert attempt["at"] - dropped["at"] >= dropped["delay"] - 1, (dropped, attempt)

@@ -119,7 +119,7 @@ export interface ConnectOptions<E extends TidingsEvent = TidingsEvent> {
   onError?: (error: unknown) => void;
   /** ms: the reconnect wait until the server said its retry (default 1000). */
   minDelay?: number;
-  /** ms: the cap of the backoff after failures (default 30000); never below the server's retry. */
+  /** ms: the cap of the backoff after failures (default 10000), before up to 50% jitter. */
   maxDelay?: number;
 }
 

@@ -156,7 +156,7 @@ function webSocketUrl(httpUrl) {
  *                reconnecting (detail.delay: the wait in ms) | closed
  *   onError      (error) => void
  *   minDelay, maxDelay  reconnect wait before the server said its retry,
- *                and the cap of the backoff after failures, in ms (1000, 30000)
+ *                and the cap of the backoff after failures, in ms (1000, 10000)
  * Returns { close(), status, lastEventId, transport, retry }.
  */
 function connect(options) {
@@ -173,7 +173,7 @@ function connect(options) {
   const onStatus = opts.onStatus || noop;
   const onError = opts.onError || noop;
   const minDelay = opts.minDelay || 1000;
-  const maxDelay = opts.maxDelay || 30000;
+  const maxDelay = opts.maxDelay || 10000;
 
   let source = null; // the open connection: { close() }
   let timer = null;
@@ -337,10 +337,11 @@ function connect(options) {
 
   /** The wait after the `failures`-th failure in a row: the server's retry
    *  (minDelay until it said one) doubled per failure, capped at maxDelay,
-   *  jittered, never below the server's retry. */
+   *  then up to 50% more (so capped clients still spread out), never below
+   *  the server's retry. */
   function failureDelay() {
     const floor = floorDelay();
-    return Math.max(floor, Math.min(maxDelay, jitter(floor * 2 ** failures)));
+    return Math.max(floor, jitter(Math.min(maxDelay, floor * 2 ** failures)));
   }
 
   /** The shortest wait: the server's retry, or minDelay until it said one. */
@@ -351,8 +352,9 @@ function connect(options) {
   function retry(detail, delay) {
     dropSource();
     if (stopped || timer) return;
+    // A planned reconnect (the delay given) is no failure: it does not grow the backoff.
     const wait = delay == null ? failureDelay() : delay;
-    failures += 1;
+    if (delay == null) failures += 1;
     setStatus("reconnecting", { delay: Math.round(wait), transport: handle.transport, ...detail });
     timer = setTimeout(open, wait);
   }
