@@ -12,6 +12,9 @@ import pytest
 import websockets
 
 from support import Admin, ServerProcess, bearer, sse, unique
+from tidings.config import Settings
+
+DEFAULT_RETRY_MS = Settings.model_fields["retry_ms"].default  # the servers run with it
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,6 +148,7 @@ async def test_sse_contract_headers_first_message_and_aliases(
         assert headers["cache-control"] == "no-cache"
         assert headers["x-accel-buffering"] == "no"
         assert stream.connected["data"] == {"message": "Connected to event stream"}
+        assert stream.connected["retry"] == DEFAULT_RETRY_MS  # the retry: line, for scripts
         event_id = publish(admin, car(org["tenant"], ["user:std"]))
         raw_id, message = await stream.next()
         assert raw_id == str(event_id["position"]) and message["id"] == event_id["id"]
@@ -287,7 +291,7 @@ async def test_websocket_carries_the_same_stream(
     headers = bearer(org["standard"])
     async with websockets.connect(url, additional_headers=headers) as ws:
         first = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
-        assert first["type"] == "connected"
+        assert first["type"] == "connected" and first["retry"] == DEFAULT_RETRY_MS
         publish(admin, car(org["tenant"], ["user:mgr"], hidden=True))
         sent = publish(admin, car(org["tenant"], ["user:std"], ws=True))
         message = orjson.loads(await asyncio.wait_for(ws.recv(), 5))

@@ -178,6 +178,7 @@ def test_shutdown_tells_clients_to_reconnect_with_jittered_retry(
         assert '"type":"reconnect","reason":"shutdown"' in tail
         retry = [int(line[7:]) for line in tail.splitlines() if line.startswith("retry: ")]
         assert len(retry) == 2 and 2000 <= retry[1] <= 4000  # base 2 s, jitter up to 2x
+        assert f'"reason":"shutdown","retry":{retry[1]}}}' in tail  # the same, for scripts
 
 
 def test_heartbeats_keep_idle_streams_alive(tmp_path: Path, database_url: str) -> None:

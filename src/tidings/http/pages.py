@@ -10,7 +10,9 @@ request (it travels in the address fragment or a form field, and only in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
@@ -35,7 +37,29 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+# Media types by file name ending that the platform's table may lack or get
+# wrong (Debian's /etc/mime.types maps ".ts" to Qt Linguist): the browser
+# client's module must be JavaScript (RFC 9239) or browsers refuse to run it.
+MEDIA_TYPES = {
+    ".mjs": "text/javascript; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".d.ts": "text/typescript; charset=utf-8",
+}
+
 router = APIRouter(include_in_schema=False)
+
+
+class Static(StaticFiles):
+    """``StaticFiles`` with :data:`MEDIA_TYPES` taking precedence over the
+    platform's table."""
+
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(full_path, *args, **kwargs)
+        name = os.fspath(full_path)
+        for ending, media_type in MEDIA_TYPES.items():
+            if name.endswith(ending) and response.status_code != 304:
+                response.headers["content-type"] = media_type
+        return response
 
 
 @router.get("/live")
@@ -54,4 +78,4 @@ async def live(request: Request) -> Response:
 def install(api: FastAPI) -> None:
     """Add the pages and mount ``/static``."""
     api.include_router(router)
-    api.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
+    api.mount(STATIC_PATH, Static(directory=STATIC_DIR), name="static")

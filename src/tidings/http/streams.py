@@ -121,13 +121,16 @@ def _check_limits(tidings: Tidings, principal: Principal, viewer: Viewer) -> Non
 
 def _connected(tidings: Tidings, request: StreamRequest) -> bytes:
     """The first message. Fresh streams get ``id: <position>`` so a browser
-    that reconnects resumes from here; resuming streams keep their own id."""
+    that reconnects resumes from here; resuming streams keep their own id.
+    ``retry`` repeats the ``retry:`` line before it (a browser's EventSource
+    never shows that field to scripts, and tidings.js replaces its retry)."""
     user = request.principal.user
     fields = {
         "data": {"message": "Connected to event stream"},
         "tenantId": request.viewer.tenant_id,
         "userId": user.user_id if user else None,
         "position": tidings.hub.position,
+        "retry": tidings.settings.retry_ms,
     }
     position = tidings.hub.position if request.last_id is None else None
     return control_frame("connected", fields, position=position).sse
@@ -279,6 +282,7 @@ async def ws_endpoint(tidings: Tidings, scope: Scope, receive: Any, send: Any) -
             "data": {"message": "Connected to event stream"},
             "tenantId": request.viewer.tenant_id,
             "position": tidings.hub.position,
+            "retry": tidings.settings.retry_ms,  # no retry: field here: the wait before a reconnect
         },
     )
     await send({"type": "websocket.send", "text": connected.json.decode()})

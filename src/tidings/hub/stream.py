@@ -102,10 +102,15 @@ class CloseReason:
     reason: str
     ws_code: int
 
-    def frame(self, last_position: int | None) -> Frame:
+    def frame(self, last_position: int | None, retry_ms: int | None = None) -> Frame:
+        """The close message; ``retry`` repeats the SSE ``retry:`` in the JSON,
+        where a browser's EventSource (which hides ``retry:``) and a WebSocket
+        client can read it."""
         fields: dict[str, Any] = {"reason": self.reason}
         if last_position is not None:
             fields["lastEventId"] = str(last_position)
+        if retry_ms is not None:
+            fields["retry"] = retry_ms
         return control_frame(self.kind, fields)
 
 
@@ -239,7 +244,7 @@ class TransportSSE(BaseStream):
         last = self.last_position if reason.kind == "reset" else None
         if not self._closed(reason) or self.transport.is_closing():
             return
-        tail = reason.frame(last).sse
+        tail = reason.frame(last, retry_ms).sse
         if retry_ms is not None:
             tail = b"retry: %d\n\n" % retry_ms + tail
         if self.chunked:
@@ -348,7 +353,7 @@ class QueueStream(BaseStream):
             last = self._resume_point()
             self._queue.clear()  # the client resumes from the log
             self.queued_bytes = 0
-        self._put(reason.frame(last))
+        self._put(reason.frame(last, retry_ms))
         self.ended.set()
 
     def _resume_point(self) -> int:

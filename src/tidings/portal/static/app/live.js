@@ -1,7 +1,10 @@
-// Live updates: the hub's stream through tidings.js (a fresh stream ticket
-// per connection, resume, reconnect), and the invalidation map that turns
-// each event into exactly the React Query keys it makes stale.
-import { useEffect, useQueryClient, useState } from "../vendor/portal-vendor.js";
+// Live updates: the hub's stream through tidings.js's React hook (a fresh
+// stream ticket per connection, resume, reconnect per the server's retry),
+// and the invalidation map that turns each event into exactly the React
+// Query keys it makes stale.
+import { useEffect, useQueryClient, useRef, useState } from "../vendor/portal-vendor.js";
+
+const REACT = { useEffect, useRef, useState }; // what useTidings needs of React
 
 /** event-type prefix -> (event) => query keys. Keys of one ticket or invoice
  *  name its id (data.ticketId / data.invoiceId), so an event for ticket A
@@ -21,31 +24,23 @@ export const INVALIDATION_MAP = Object.freeze({
 
 /** Open the stream while the page is shown; returns its status
  *  (connecting | connected | reconnecting | closed), also written to
- *  <body data-live> (and the count of events heard to data-live-events). */
+ *  <body data-live> (and the count of events heard to data-live-events).
+ *  The hook invalidates each event's keys, and every query after a reset
+ *  that skipped events (only a full refetch is right then). */
 export function useLiveUpdates(token) {
-  const queryClient = useQueryClient();
-  const [status, setStatus] = useState("connecting");
-  useEffect(() => {
-    if (!token || !globalThis.Tidings) return undefined;
-    const live = globalThis.Tidings.connect({
-      token,
-      queryKeys: INVALIDATION_MAP,
-      invalidate: (keys) => {
-        for (const queryKey of keys) queryClient.invalidateQueries({ queryKey });
-      },
-      onEvent: () => {
-        // How many events this page heard: people see the badge move,
-        // tests wait on this count.
-        document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || 0) + 1);
-      },
-      // Events were skipped (the log moved on): only a full refetch is right.
-      onReset: () => queryClient.invalidateQueries(),
-      onStatus: (value) => {
-        document.body.dataset.live = value;
-        setStatus(value);
-      },
-    });
-    return () => live.close();
-  }, [token, queryClient]);
-  return status;
+  return globalThis.Tidings.useTidings({
+    react: REACT,
+    queryClient: useQueryClient(),
+    token,
+    enabled: Boolean(token),
+    queryKeys: INVALIDATION_MAP,
+    onEvent: () => {
+      // How many events this page heard: people see the badge move,
+      // tests wait on this count.
+      document.body.dataset.liveEvents = String(Number(document.body.dataset.liveEvents || 0) + 1);
+    },
+    onStatus: (value) => {
+      document.body.dataset.live = value;
+    },
+  });
 }
