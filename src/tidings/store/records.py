@@ -218,3 +218,13 @@ class FailingRule:
     failures: int
     since: float
     last_detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """One connection pool of the store at one instant."""
+
+    name: str  # "reader", "writer" (SQLite's one writer) or "main" (one shared pool)
+    in_use: int  # connections checked out
+    open: int  # connections the pool holds, in use or idle
+    capacity: int  # the most it opens (size + overflow)
