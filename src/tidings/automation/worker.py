@@ -290,6 +290,22 @@ class Worker:
         self.stats[status] += 1
         result = label or ("succeeded" if outcome.ok else "failed")
         self.outcomes[result] += 1
+        log.info(
+            "job %d (rule %s) attempt %d %s: %s",
+            job.id,
+            job.rule_id,
+            job.attempts,
+            result,
+            status,
+            extra={
+                "job_id": job.id,
+                "rule_id": job.rule_id,
+                "attempt": job.attempts,
+                "outcome": result,
+                "job_status": status,
+                "request_id": job.request_id,
+            },
+        )
         attempt = AttemptRecord(
             attempt=job.attempts,
             started_at=started,

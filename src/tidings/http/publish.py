@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 
 from tidings.errors import InvalidInput, TidingsError
+from tidings.http.observe import SCOPE_KEY as REQUEST_ID_KEY
 from tidings.http.params import check_publish_media_type, header, read_body
 from tidings.http.problems import send_problem
 from tidings.node import Tidings
+from tidings.store.base import NewEvent
 
 log = logging.getLogger("tidings.http")
 Scope = dict[str, Any]
@@ -119,6 +121,15 @@ OPENAPI_PATHS: dict[str, Any] = {
 }
 
 
+def _from_request(prepared: list[NewEvent], scope: Scope) -> None:
+    """Tag the events with the request's id (the front router's), which
+    their jobs carry."""
+    rid = scope.get(REQUEST_ID_KEY)
+    if rid is not None:
+        for new in prepared:
+            new.request_id = rid
+
+
 async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     principal = await tidings.auth.authenticate(header(scope, b"authorization"))
     check_publish_media_type(header(scope, b"content-type"))
@@ -127,6 +138,7 @@ async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[An
     if key is not None and not 0 < len(key) <= 256:
         raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
     prepared = tidings.ingest.prepare_body(body, principal, batch=False, idempotency_key=key)
+    _from_request(prepared, scope)
     tidings.limiter.take(principal, 1)
     (result,) = await tidings.append(prepared)
     extra = [(b"idempotent-replayed", b"true")] if result.duplicate else []
@@ -140,6 +152,7 @@ async def _publish_batch(tidings: Tidings, scope: Scope, receive: Any) -> tuple[
     prepared = tidings.ingest.prepare_body(
         body, principal, batch=True, max_batch=tidings.settings.max_batch
     )
+    _from_request(prepared, scope)
     tidings.limiter.take(principal, len(prepared))
     results = await tidings.append(prepared)
     return {"results": [{"id": r.id, "position": r.position} for r in results]}, []

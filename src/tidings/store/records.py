@@ -45,6 +45,7 @@ class NewEvent(msgspec.Struct, gc=False):
     created_at: float = 0.0
     generated_id: bool = True  # False: the producer named it; check for a duplicate
     body: str = ""  # the stored JSON body, if already serialized (else built on append)
+    request_id: str | None = None  # the publish request's X-Request-ID, carried into its jobs
 
 
 class AppendResult(NamedTuple):  # one per appended event: a tuple is cheapest
@@ -156,6 +157,7 @@ class JobRecord:
     discard_reason: str | None
     created_at: float
     updated_at: float
+    request_id: str | None = None  # the request that published the event (X-Request-ID)
     history: tuple[AttemptRecord, ...] = ()
 
 
@@ -198,6 +200,7 @@ class JobRow(NamedTuple):
     run_at: float
     created_at: float
     updated_at: float
+    request_id: str | None = None  # the request that published the event (X-Request-ID)
 
 
 @dataclass(frozen=True, slots=True)
