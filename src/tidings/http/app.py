@@ -96,7 +96,7 @@ class TidingsApp:
             else:
                 route = None
                 await self.api(scope, receive, exchange)
-                if "route" not in scope and path.startswith(STATIC_PREFIX):
+                if exchange.route_of(scope) is None and path.startswith(STATIC_PREFIX):
                     route = STATIC_ROUTE  # FastAPI records no route for a mount
         except Exception:
             exchange.status = exchange.status or 500  # what the server answers for us

@@ -49,12 +49,20 @@ class Exchange:
     ``inner`` is the server's own ``send`` (the SSE fast path reaches
     uvicorn's transport through it)."""
 
-    __slots__ = ("inner", "request_id", "status")
+    __slots__ = ("host_route", "inner", "request_id", "status")
 
-    def __init__(self, inner: Any, rid: bytes) -> None:
+    def __init__(self, inner: Any, rid: bytes, host_route: Any = None) -> None:
         self.inner = inner
         self.request_id = rid
         self.status: int | None = None
+        self.host_route = host_route  # a host app's Mount of the hub, already in the scope
+
+    def route_of(self, scope: dict[str, Any]) -> str | None:
+        """The template of the route the hub's routers matched, if any."""
+        route = scope.get("route")
+        if route is None or route is self.host_route:
+            return None
+        return getattr(route, "path", None)
 
     async def __call__(self, message: MutableMapping[str, Any]) -> None:
         kind = message["type"]
@@ -80,7 +88,7 @@ class Observer:
         self.access_log = access_log
 
     def begin(self, scope: dict[str, Any], send: Any) -> Exchange:
-        exchange = Exchange(send, request_id(scope))
+        exchange = Exchange(send, request_id(scope), scope.get("route"))
         scope[SCOPE_KEY] = exchange.request_id.decode()
         return exchange
 
@@ -96,7 +104,7 @@ class Observer:
         """``route`` None: whatever the routed app recorded in the scope."""
         seconds = time.perf_counter() - started
         if route is None:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            route = exchange.route_of(scope) or UNMATCHED
         status = exchange.status or GONE
         method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
         self.metrics.observe(method, route, status, None if stream else seconds)
