@@ -21,7 +21,7 @@ import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
@@ -61,6 +61,7 @@ def _empty_is_false(value: Any) -> Any:
     return False if value == "" else value  # TIDINGS_X= switches X off
 
 
+LogFormat = Literal["text", "json"]
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 Int = Annotated[int, BeforeValidator(_no_bool)]
 Float = Annotated[float, BeforeValidator(_no_bool)]
@@ -164,7 +165,17 @@ class Settings(BaseSettings):
     )
     # operations
     log_level: str = Field(default="info", description="Log level")
-    log_json: Flag = Field(default=False, description="Structured JSON logs")
+    log_format: LogFormat = Field(
+        default="text", description="Log lines as text or json (one JSON object per line)"
+    )
+    log_json: Flag = Field(default=False, description="Structured JSON logs (log_format json)")
+    access_log: Flag = Field(
+        default=True, description="One log line per HTTP request (method, route, status, time)"
+    )
+    metrics_per_tenant: Flag = Field(
+        default=False,
+        description="Per-tenant series on /metrics (a label per tenant: mind the cardinality)",
+    )
     cache_ttl_s: Float = Field(
         default=5.0, description="Cache lifetime of keys, users and catalogs"
     )
@@ -202,6 +213,12 @@ class Settings(BaseSettings):
         if value.upper() not in logging.getLevelNamesMapping():
             raise ValueError("expected a level such as debug, info, warning, error")
         return value
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether logs are JSON lines (``log_format = "json"``, or the older
+        ``log_json`` switch)."""
+        return self.log_json or self.log_format == "json"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied, validated like the original."""

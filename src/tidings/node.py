@@ -59,7 +59,7 @@ from tidings.services.rules import Rules
 from tidings.services.sessions import AdminSessions
 from tidings.services.tenant_overview import TenantOverview
 from tidings.services.tickets import Tickets
-from tidings.store.base import AppendOutcome, AppendResult, NewEvent, TenantRecord
+from tidings.store.base import AppendOutcome, AppendResult, NewEvent, PoolUsage, TenantRecord
 from tidings.store.group_commit import GroupCommit
 from tidings.store.migrate import upgrade
 from tidings.store.signals import LocalSignals, PostgresSignals, Signals
@@ -94,7 +94,12 @@ class Tidings:
             retry_ms=settings.retry_ms,
         )
         self.feed = Feed(self.store, self.hub, poll_s=settings.poll_s)
-        self.group_commit = GroupCommit(self.store, self.feed, on_jobs=self._jobs_enqueued)
+        self.group_commit = GroupCommit(
+            self.store,
+            self.feed,
+            on_jobs=self._jobs_enqueued,
+            count_tenants=settings.metrics_per_tenant,
+        )
         self.ingest = Ingest(
             self.catalogs.for_tenant,
             max_event_bytes=settings.max_event_bytes,
@@ -282,9 +287,13 @@ class Tidings:
         """Add a named job for ``run_job`` rules."""
         return self.actions.register_job(name, run)
 
+    def pool_usage(self) -> list[PoolUsage]:
+        """The database connection pools' use now (for /metrics; no query)."""
+        return self.store.pool_usage()
+
     def _drain_latencies(self) -> list[float]:
         """The hub's delivery latencies so far, leaving its list empty (the
-        health service shares them between its sampler and /metrics)."""
+        health sampler's share; /metrics reads the hub's histogram)."""
         taken, self.hub.stats.latencies = self.hub.stats.latencies, []
         return taken
 

@@ -53,6 +53,10 @@ class Supervisor:
         self._factories[name] = factory
         return self._start(name)
 
+    def names(self) -> list[str]:
+        """Every task spawned (running, dead or stopped), sorted."""
+        return sorted(self._factories)
+
     def task(self, name: str) -> asyncio.Task[None] | None:
         return self._tasks.get(name)
 

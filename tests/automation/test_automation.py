@@ -100,7 +100,7 @@ def test_webhook_retries_after_500_with_a_stable_id(hub: Admin, receiver: Webhoo
     assert [a["status"] for a in job["attempts"]] == [500, 200]
     state = hub.http.get(f"/api/admin/events/{published['id']}/processing").json()
     assert state["processed"] is True and state["state"] == "processed"
-    assert 'tidings_job_attempts_total{status="succeeded"}' in hub.http.get("/metrics").text
+    assert 'tidings_job_attempts_total{outcome="succeeded"}' in hub.http.get("/metrics").text
 
 
 def test_410_disables_the_rule_and_kills_the_job(hub: Admin, receiver: WebhookReceiver) -> None:

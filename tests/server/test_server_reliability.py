@@ -129,7 +129,7 @@ def test_a_slow_consumer_is_reset_and_resumes_without_loss(
         assert len(received) == 2000 and len(set(received)) == 2000
         assert received == sorted(received)
         metrics = httpx.get(f"{server.url}/metrics").text
-        assert "tidings_slow_disconnects_total 1.0" in metrics
+        assert "tidings_stream_resets_total 1.0" in metrics
         admin.close()
 
 
@@ -206,11 +206,11 @@ def test_operations_endpoints(server: ServerProcess) -> None:
     assert ready["status"] == "ready" and "position" in ready
     metrics = httpx.get(f"{server.url}/metrics").text
     for name in (
-        "tidings_connections",
+        "tidings_stream_connections",
         "tidings_events_published_total",
         "tidings_deliveries_total",
         "tidings_delivery_latency_seconds_bucket",
-        "tidings_slow_disconnects_total",
+        "tidings_stream_resets_total",
     ):
         assert name in metrics
     spec = httpx.get(f"{server.url}/openapi.json").json()

@@ -101,7 +101,7 @@ def test_a_websocket_client_that_stops_reading_is_reset_by_bytes(
 
         asyncio.run(run())
         metrics = httpx.get(f"{server.url}/metrics").text
-        assert f"tidings_slow_disconnects_total {float(clients)}" in metrics
+        assert f"tidings_stream_resets_total {float(clients)}" in metrics
         admin.close()
 
 

@@ -1,6 +1,5 @@
 """The health service with fakes of its ports (a store, counters, a
-clock): the sampler's rates and percentiles, the latency tap that leaves
-``/metrics`` its latencies, process announcements, the 2 s cache of the
+clock): the sampler's rates and percentiles, process announcements, the 2 s cache of the
 database figures, readiness, and the tenant-bound view."""
 
 from __future__ import annotations
@@ -18,12 +17,10 @@ from tidings.services.health import (
     ANNOUNCE_S,
     FIGURES_TTL_S,
     HISTORY_S,
-    MAX_KEPT,
     NODE_KIND,
     OVERVIEW_TTL_S,
     Counters,
     Health,
-    LatencyTap,
     Point,
     Sampler,
     percentile,
@@ -154,36 +151,6 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(values, 0.95) == 95.0
     assert percentile([7.0], 0.95) == 7.0
     assert percentile([], 0.5) is None
-
-
-def test_the_latency_tap_gives_the_sampler_and_metrics_every_latency() -> None:
-    hub: list[float] = []
-
-    def drain() -> list[float]:
-        taken = hub[:]
-        hub.clear()
-        return taken
-
-    tap = LatencyTap(drain)
-    hub.extend([0.1, 0.2])
-    assert tap.take() == [0.1, 0.2]
-    hub.append(0.3)
-    assert tap.for_metrics() == [0.1, 0.2, 0.3]  # /metrics scrapes: it gets them all
-    assert tap.for_metrics() == []  # scraped again at once: nothing is counted twice
-    hub.append(0.4)
-    assert tap.for_metrics() == [0.4]
-    assert tap.take() == [0.3, 0.4]  # and the sampler lost none to the scrapes
-    assert tap.take() == []
-
-
-def test_a_reader_that_never_comes_keeps_only_the_newest_latencies() -> None:
-    hub: list[float] = []
-    tap = LatencyTap(lambda: [hub.pop() for _ in range(len(hub))][::-1])
-    for batch in range(3):
-        hub.extend(float(batch * MAX_KEPT + i) for i in range(MAX_KEPT))
-        tap.take()
-    kept = tap.for_metrics()
-    assert len(kept) == MAX_KEPT and kept[-1] == 3 * MAX_KEPT - 1
 
 
 def test_a_summary_is_the_mean_rates_and_the_worst_p95() -> None:

@@ -49,6 +49,7 @@ from tidings.automation.rules import Rule
 from tidings.automation.templates import TemplateError, event_context
 from tidings.automation.webhook import webhook_client
 from tidings.core.envelope import UNREADABLE_TYPE, event_from_row, iso_utc
+from tidings.core.histogram import SLOW_BUCKETS_S, Buckets
 from tidings.core.retry import RetryPolicy, parse_retry
 from tidings.errors import TidingsError
 from tidings.services.ports import AdmitGate
@@ -119,7 +120,10 @@ class Worker:
         self.concurrency = settings.concurrency
         self.lease_s = settings.lease_s
         self.poll_s = settings.poll_s
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()  # jobs by the status an attempt left them in
+        self.outcomes: Counter[str] = Counter()  # attempts: succeeded, failed, abandoned
+        # Attempts of webhook rules that ran the action: their duration per rule id.
+        self.webhook_seconds: dict[str, Buckets] = {}
         self._wake = asyncio.Event()
         self._results: list[JobResult] = []
         self._deliveries: list[Delivery] = []
@@ -226,6 +230,11 @@ class Worker:
             await self.rulebook.disable(rule.id, f"endpoint gone: {outcome.detail}")
         elif ran[0] and rule.action_type in TRACKED_ACTIONS:
             self._deliveries.append(Delivery(rule.id, outcome.ok, started, outcome.detail))
+        if ran[0] and rule.action_type in TRACKED_ACTIONS:
+            buckets = self.webhook_seconds.get(rule.id)
+            if buckets is None:
+                buckets = self.webhook_seconds[rule.id] = Buckets(SLOW_BUCKETS_S)
+            buckets.observe(time.time() - started)
 
     async def _attempt(
         self, job: JobRecord, rule: Rule | None, body: str | None, ran: list[bool]
@@ -279,11 +288,29 @@ class Worker:
     ) -> None:
         status, run_at = settle(job, outcome, policy, now, random.random())
         self.stats[status] += 1
+        result = label or ("succeeded" if outcome.ok else "failed")
+        self.outcomes[result] += 1
+        log.info(
+            "job %d (rule %s) attempt %d %s: %s",
+            job.id,
+            job.rule_id,
+            job.attempts,
+            result,
+            status,
+            extra={
+                "job_id": job.id,
+                "rule_id": job.rule_id,
+                "attempt": job.attempts,
+                "outcome": result,
+                "job_status": status,
+                "request_id": job.request_id,
+            },
+        )
         attempt = AttemptRecord(
             attempt=job.attempts,
             started_at=started,
             duration_ms=round((now - started) * 1000, 3),
-            outcome=label or ("succeeded" if outcome.ok else "failed"),
+            outcome=result,
             status_code=outcome.status,
             detail=outcome.detail,
             worker=worker or self.id,

@@ -41,7 +41,7 @@ from tidings.cli.targets import (
     remote_error,
 )
 from tidings.core.envelope import parse_instant
-from tidings.errors import TidingsError
+from tidings.errors import InvalidInput, TidingsError
 
 T = TypeVar("T")
 rules_app = typer.Typer(help="Automation rules.", no_args_is_help=True)
@@ -360,20 +360,45 @@ def replay(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs at once")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics at http://<host>:PORT/metrics"
+            " (host: the host setting; the metrics token applies)",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
     config: ConfigOpt = None,
     database: DatabaseOpt = None,
 ) -> None:
     """Run a job worker without the HTTP server (scale workers separately)."""
+    from tidings.http.metrics import Metrics, serve_metrics
     from tidings.logs import configure_logging
     from tidings.node import Tidings
 
     settings = settings_from(
         config, database_url=database, job_concurrency=concurrency, run_jobs=True
     )
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.json_logs)
 
     async def run() -> None:
         tidings = Tidings(settings)
+        exporter = None
+        if metrics_port is not None:
+            try:
+                exporter = serve_metrics(
+                    Metrics(tidings),
+                    asyncio.get_running_loop(),
+                    host=settings.host,
+                    port=metrics_port,
+                    token=settings.metrics_token,
+                )
+            except OSError as exc:
+                where = f"{settings.host}:{metrics_port}"
+                raise InvalidInput(
+                    f"cannot serve metrics on {where}: {exc.strerror}", field="metrics_port"
+                ) from None
         await tidings.start()
         typer.echo(f"worker {tidings.worker.id if tidings.worker else '?'} running", err=True)
         stop = asyncio.Event()
@@ -382,6 +407,8 @@ def worker(
         try:
             await stop.wait()  # then finish running jobs (or leave them to the lease)
         finally:
+            if exporter is not None:
+                await asyncio.to_thread(exporter.shutdown)
             await tidings.stop()
 
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -31,12 +32,16 @@ from tidings.http import (
     problems,
     publish,
 )
+from tidings.http.metrics import HttpMetrics, Metrics
+from tidings.http.observe import Observer
 from tidings.http.params import StrictBodies
 from tidings.http.publish import publish_endpoint
 from tidings.http.streams import sse_endpoint, ws_endpoint
 from tidings.node import Tidings
 
 PUBLISH_PATHS = frozenset(publish.OPENAPI_PATHS)
+STATIC_PREFIX = pages.STATIC_PATH + "/"
+STATIC_ROUTE = pages.STATIC_PATH + "/{path}"
 GC_THRESHOLDS = (50_000, 20, 10)  # young, middle, old (CPython's default: 700, 10, 10)
 log = logging.getLogger("tidings")
 
@@ -54,26 +59,50 @@ class TidingsApp:
         self.tidings = tidings
         self._holders = 0  # open lifespan() contexts: the first starts, the last stops
         self._holding = asyncio.Lock()
-        self.api = build_api(tidings, self.lifespan)
+        self.metrics = Metrics(tidings)
+        self.api = build_api(tidings, self.lifespan, self.metrics)
         self.manager = manager.build(tidings)
         self.stream_paths = frozenset({"/api/events", *tidings.settings.stream_aliases})
+        requests = HttpMetrics(self.metrics.registry)
+        for route in PUBLISH_PATHS:  # the hot path's series exist from the start
+            requests.bind("POST", route, 202)
+        self.observer = Observer(requests, access_log=tidings.settings.access_log)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
-        path = scope.get("path", "")  # a lifespan scope has none
+        if kind == "lifespan":
+            await self.api(scope, receive, send)
+            return
+        started = time.perf_counter()
+        exchange = self.observer.begin(scope, send)
+        path = scope.get("path", "")
         root = scope.get("root_path")
         if root and path.startswith(root):  # mounted under a prefix
             path = path[len(root) :]
-        if kind == "http" and scope["method"] == "GET" and path in self.stream_paths:
-            await sse_endpoint(self.tidings, scope, receive, send)
-        elif kind == "http" and scope["method"] == "POST" and path in PUBLISH_PATHS:
-            await publish_endpoint(self.tidings, scope, receive, send)
-        elif kind == "websocket" and path == "/ws/events":
-            await ws_endpoint(self.tidings, scope, receive, send)
-        elif kind == "http" and manager.is_admin_path(path):
-            await self.manager(scope, receive, send)
-        else:
-            await self.api(scope, receive, send)
+        route: str | None = path  # raw routes: the path is the template
+        stream = False
+        try:
+            if kind == "http" and scope["method"] == "GET" and path in self.stream_paths:
+                stream = True
+                await sse_endpoint(self.tidings, scope, receive, exchange)
+            elif kind == "http" and scope["method"] == "POST" and path in PUBLISH_PATHS:
+                await publish_endpoint(self.tidings, scope, receive, exchange)
+            elif kind == "websocket" and path == "/ws/events":
+                stream = True
+                await ws_endpoint(self.tidings, scope, receive, exchange)
+            elif kind == "http" and manager.is_admin_path(path):
+                route = None  # the template the admin app's router matched
+                await self.manager(scope, receive, exchange)
+            else:
+                route = None
+                await self.api(scope, receive, exchange)
+                if exchange.route_of(scope) is None and path.startswith(STATIC_PREFIX):
+                    route = STATIC_ROUTE  # FastAPI records no route for a mount
+        except Exception:
+            exchange.status = exchange.status or 500  # what the server answers for us
+            raise
+        finally:
+            self.observer.end(scope, exchange, route, started, stream=stream)
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[TidingsApp]:
@@ -126,7 +155,9 @@ async def _start(tidings: Tidings) -> None:
 
 
 def build_api(
-    tidings: Tidings, run_node: Callable[[], AbstractAsyncContextManager[Any]]
+    tidings: Tidings,
+    run_node: Callable[[], AbstractAsyncContextManager[Any]],
+    metrics: Metrics,
 ) -> FastAPI:
     """The request/response API; its lifespan runs the node with ``run_node``."""
 
@@ -144,7 +175,7 @@ def build_api(
         redoc_url=None,
     )
     api.state.tidings = tidings
-    api.state.metrics = ops.metrics_registry(tidings)
+    api.state.metrics = metrics
     problems.install(api)
     api.add_middleware(StrictBodies, limit=tidings.settings.max_api_body_bytes)
     for router in (

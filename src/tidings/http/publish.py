@@ -15,6 +15,7 @@ import orjson
 
 from tidings.core import cloudevents
 from tidings.errors import InvalidInput, TidingsError
+from tidings.http.observe import SCOPE_KEY as REQUEST_ID_KEY
 from tidings.http.params import (
     JSON_MEDIA_TYPE,
     check_json,
@@ -189,6 +190,15 @@ def _publish_headers(scope: Scope) -> tuple[str | None, str | None, str | None, 
     return authorization, content_type, key, binary
 
 
+def _from_request(prepared: list[NewEvent], scope: Scope) -> None:
+    """Tag the events with the request's id (the front router's), which
+    their jobs carry."""
+    rid = scope.get(REQUEST_ID_KEY)
+    if rid is not None:
+        for new in prepared:
+            new.request_id = rid
+
+
 async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[Any, list[Any]]:
     authorization, content_type, key, binary = _publish_headers(scope)
     principal = await tidings.auth.authenticate(authorization)
@@ -201,10 +211,12 @@ async def _publish_one(tidings: Tidings, scope: Scope, receive: Any) -> tuple[An
         raise InvalidInput("Idempotency-Key must be 1 to 256 characters", field="Idempotency-Key")
     if kind == JSON_MEDIA_TYPE:
         prepared = tidings.ingest.prepare_body(body, principal, batch=False, idempotency_key=key)
+        _from_request(prepared, scope)
         tidings.limiter.take(principal, 1)
         (result,) = await tidings.append(prepared)
     else:
         prepared = [_cloudevent(tidings, scope, body, principal, key, binary=binary)]
+        _from_request(prepared, scope)
         tidings.limiter.take(principal, 1)
         (result,) = await _append_cloudevents(tidings, prepared, binary=binary)
     extra = [(b"idempotent-replayed", b"true")] if result.duplicate else []
@@ -219,6 +231,7 @@ async def _publish_batch(tidings: Tidings, scope: Scope, receive: Any) -> tuple[
         prepared = tidings.ingest.prepare_body(
             body, principal, batch=True, max_batch=tidings.settings.max_batch
         )
+        _from_request(prepared, scope)
         tidings.limiter.take(principal, len(prepared))
         results = await tidings.append(prepared)
     else:
@@ -228,6 +241,7 @@ async def _publish_batch(tidings: Tidings, scope: Scope, receive: Any) -> tuple[
             _ingest_cloudevent(tidings, event, sent, principal, None, pointer=f"/{i}")
             for i, (event, sent) in enumerate(events)
         ]
+        _from_request(prepared, scope)
         tidings.limiter.take(principal, len(prepared))
         results = await _append_cloudevents(tidings, prepared, batch=True)
     return {"results": [{"id": r.id, "position": r.position} for r in results]}, []

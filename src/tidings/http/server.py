@@ -49,7 +49,7 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> uvicorn.Config
 
 
 def run(settings: Settings) -> None:
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.json_logs)
     app = TidingsApp(Tidings(settings))
     server = TidingsServer(uvicorn_config(app, settings), app)
     logging.getLogger("tidings").info("serving on http://%s:%d", settings.host, settings.port)

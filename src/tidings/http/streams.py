@@ -160,8 +160,10 @@ async def _refuse(send: Any, error: TidingsError, path: str) -> None:
 
 def _transport_of(send: Any) -> tuple[asyncio.WriteTransport, bool] | None:
     """uvicorn's connection transport behind ``send``, and whether the
-    response is chunked; None on other servers (the queued path is used)."""
-    cycle = getattr(send, "__self__", None)
+    response is chunked; None on other servers (the queued path is used).
+    Looks through the front router's :class:`~tidings.http.observe.Exchange`
+    (``inner``), which has seen the response start by then."""
+    cycle = getattr(getattr(send, "inner", send), "__self__", None)
     transport = getattr(cycle, "transport", None)
     chunked = getattr(cycle, "chunked_encoding", None)
     if transport is None or chunked is None or not hasattr(transport, "get_write_buffer_size"):

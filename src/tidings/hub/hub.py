@@ -34,6 +34,7 @@ import orjson
 
 from tidings.core.audience import Viewer
 from tidings.core.envelope import Event
+from tidings.core.histogram import LATENCY_BUCKETS_S, Buckets
 from tidings.core.redaction import Variant, carried, redact, variant_for
 from tidings.hub.index import SubscriptionIndex
 from tidings.hub.stream import (
@@ -57,9 +58,17 @@ def _no_sensitive(_tenant: str, _type: str) -> Mapping[str, str]:
     return {}
 
 
+MAX_SAMPLED = 10_000  # latencies kept for the health sampler between its reads
+
+
 @dataclass
 class HubStats:
-    """Counters the metrics endpoint and the health page read."""
+    """Counters the metrics endpoint and the health page read.
+
+    ``latency`` counts every dispatch's commit-to-write time for ``/metrics``
+    (cumulative, never drained); ``latencies`` is the health sampler's
+    share, which it drains once a second (the newest :data:`MAX_SAMPLED`
+    kept when it does not)."""
 
     delivered: int = 0
     dispatched_events: int = 0
@@ -67,7 +76,10 @@ class HubStats:
     dispatch_errors: int = 0  # events (or batches) that could not be handed over
     opened: int = 0
     closed: int = 0
-    latencies: list[float] = field(default_factory=list)  # seconds, drained by the health tap
+    opened_by: dict[str, int] = field(default_factory=dict)  # per transport (sse, ws)
+    closed_by: dict[str, int] = field(default_factory=dict)
+    latency: Buckets = field(default_factory=lambda: Buckets(LATENCY_BUCKETS_S))
+    latencies: list[float] = field(default_factory=list)  # seconds, drained by the sampler
 
 
 class Hub:
@@ -97,6 +109,10 @@ class Hub:
     def connections_of(self, tenant_id: str) -> int:
         return self._per_tenant.get(tenant_id, 0)
 
+    def per_tenant(self) -> dict[str, int]:
+        """Open streams per tenant (``*``: platform viewers), a copy."""
+        return dict(self._per_tenant)
+
     def connections_of_user(self, tenant_id: str, user_id: str) -> int:
         return len(self._by_user.get((tenant_id, user_id), ()))
 
@@ -109,6 +125,8 @@ class Hub:
         tenant = stream.viewer.tenant_id or "*"
         self._per_tenant[tenant] = self._per_tenant.get(tenant, 0) + 1
         self.stats.opened += 1
+        opened = self.stats.opened_by
+        opened[stream.kind] = opened.get(stream.kind, 0) + 1
 
     def _detach(self, stream: BaseStream) -> None:
         if stream not in self.index._keys:
@@ -125,6 +143,8 @@ class Hub:
         if not self._per_tenant[tenant]:
             del self._per_tenant[tenant]
         self.stats.closed += 1
+        closed = self.stats.closed_by
+        closed[stream.kind] = closed.get(stream.kind, 0) + 1
         if stream.close_reason is not None and stream.close_reason.reason == "slow_consumer":
             self.stats.slow_disconnects += 1
 
@@ -210,9 +230,12 @@ class Hub:
         self.stats.delivered += delivered
         self.stats.dispatched_events += len(batch)
         if committed_at is not None and batch:
-            self.stats.latencies.append(time.time() - committed_at)
-            if len(self.stats.latencies) > 10_000:
-                del self.stats.latencies[:5_000]
+            seconds = time.time() - committed_at
+            self.stats.latency.observe(seconds)
+            sampled = self.stats.latencies
+            sampled.append(seconds)
+            if len(sampled) > MAX_SAMPLED:
+                del sampled[: MAX_SAMPLED // 2]
 
     def _dispatch_one(self, event: Event) -> int:
         """The hot path: one event, one write per matching live stream."""

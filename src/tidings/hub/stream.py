@@ -126,6 +126,8 @@ LOG_REWOUND = CloseReason("reset", "log_rewound", 4009)
 class BaseStream(abc.ABC):
     """State every stream shares; subclasses say how bytes leave."""
 
+    kind = "sse"  # the client's transport, as metrics label it: "sse" or "ws"
+
     def __init__(
         self, viewer: Viewer, types: TypeFilter, *, user_key: tuple[str, str] | None
     ) -> None:
@@ -300,6 +302,7 @@ class QueueStream(BaseStream):
     ) -> None:
         super().__init__(viewer, types, user_key=user_key)
         self.as_json = as_json
+        self.kind = "ws" if as_json else "sse"
         self.max_buffer = max_buffer
         self.linger_s = linger_s
         self._queue: deque[Frame] = deque()

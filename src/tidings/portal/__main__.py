@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", action="store_true", help="create the demo accounts and history")
     args = parser.parse_args(argv)
     settings = from_env()
-    configure_logging(settings.hub.log_level, json=settings.hub.log_json)
+    configure_logging(settings.hub.log_level, json=settings.hub.json_logs)
     if settings.payment_secret_generated:
         print(f"payment webhook secret ({PAYMENT_SECRET_ENV}): {settings.payment_secret}")
     app = create_portal(settings, seed=args.seed)

@@ -5,10 +5,10 @@ Three kinds of figures, each with its own cost:
 * **Rates of this process** (connections, published/s, delivered/s,
   delivery latency p50/p95): a sampler reads the node's in-memory counters
   once a second (``Counters``, no database, nothing per event) into a ring
-  of the last :data:`HISTORY_S` seconds. Delivery latencies are read from
-  ``hub.stats.latencies`` by :class:`LatencyTap`, which hands every one
-  both to the sampler and to ``/metrics`` (``HubCollector`` takes its
-  share from the tap instead of draining the hub's list itself).
+  of the last :data:`HISTORY_S` seconds. Delivery latencies are drained
+  from ``hub.stats.latencies``, the sampler's own share (``/metrics``
+  reads the hub's cumulative histogram instead, so neither takes from
+  the other).
 * **Every process on the database** (PostgreSQL, several ``tidings
   serve``): every :data:`ANNOUNCE_S` seconds each process sends a small
   summary of its last interval over the existing control channel
@@ -54,7 +54,6 @@ OVERVIEW_TTL_S = 1.0  # an overview serves every viewer of its scope this long (
 SMTP_CHECK_TTL_S = 30.0  # a connect check of the SMTP server, at most this often
 SMTP_TIMEOUT_S = 2.0
 MAX_LATENCIES = 5_000  # per sample: enough for percentiles, bounded work
-MAX_KEPT = 10_000  # latencies kept for a reader that has not come (the hub's own bound)
 NODE_KIND = "node_health"  # the control message's kind
 QUEUED = ("pending", "failed", "running")  # jobs not finished yet (failed: retry scheduled)
 
@@ -117,42 +116,7 @@ class Figures:
     log_head: int  # the scope's newest position
     storage_bytes: int | None  # node-wide scope only
     database: Check
-
-
-class LatencyTap:
-    """The one drainer of the delivery latencies the hub appends to a list,
-    sharing them between two readers that each get every one exactly once:
-    the health sampler (:meth:`take`, once a second) and ``/metrics``
-    (:meth:`for_metrics`, at scrape time, whenever that is). A reader that
-    never comes keeps at most :data:`MAX_KEPT` of its latencies (the newest),
-    as the hub does for a list nobody drains."""
-
-    def __init__(self, drain: Callable[[], list[float]]) -> None:
-        self._drain = drain
-        self._sampler: list[float] = []
-        self._metrics: list[float] = []
-
-    def _collect(self) -> None:
-        fresh = self._drain()
-        if fresh:
-            self._sampler = _bounded(self._sampler + fresh)
-            self._metrics = _bounded(self._metrics + fresh)
-
-    def take(self) -> list[float]:
-        """The sampler's latencies since its last call (seconds)."""
-        self._collect()
-        taken, self._sampler = self._sampler, []
-        return taken
-
-    def for_metrics(self) -> list[float]:
-        """``/metrics``'s latencies since its last scrape (seconds)."""
-        self._collect()
-        taken, self._metrics = self._metrics, []
-        return taken
-
-
-def _bounded(values: list[float]) -> list[float]:
-    return values[-MAX_KEPT:] if len(values) > MAX_KEPT else values
+    statuses: dict[str, int] = field(default_factory=dict)  # unfinished and dead jobs by status
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
@@ -236,7 +200,7 @@ class Health:
         self._store = store
         self.node_id = node_id
         self._counters = counters
-        self.latencies = LatencyTap(latencies)
+        self._latencies = latencies
         self._announce = announce
         self._dead_tasks = dead_tasks
         self._worker_tasks = tuple(worker_tasks)
@@ -274,7 +238,7 @@ class Health:
 
     def sample(self) -> Point | None:
         """Read the counters now (once a second, in memory only)."""
-        return self.sampler.add(self._clock(), self._counters(), self.latencies.take())
+        return self.sampler.add(self._clock(), self._counters(), self._latencies())
 
     async def announce(self) -> None:
         """Tell every process (this one included) this one's last interval."""
@@ -392,6 +356,7 @@ class Health:
             log_head=head,
             storage_bytes=size,
             database=Check("Database", "ok", f"answers in {ping_ms:.1f} ms"),
+            statuses={status: counts.get(status, 0) for status in (*QUEUED, "dead")},
         )
 
     async def _log_head(self, tenant_id: str | None) -> int:

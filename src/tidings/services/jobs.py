@@ -290,6 +290,7 @@ def job_json(job: JobRecord) -> dict[str, Any]:
         "nextRunAt": iso_utc(job.run_at) if job.status in ("pending", "failed") else None,
         "lastError": job.last_error,
         "discardReason": job.discard_reason,
+        "requestId": job.request_id,
         "createdAt": iso_utc(job.created_at),
         "updatedAt": iso_utc(job.updated_at),
         "attempts": [

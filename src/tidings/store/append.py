@@ -33,7 +33,15 @@ ROW_COLUMNS = (
     "idempotency_key",
     "body",
 )
-OUTBOX_COLUMNS = ("event_position", "tenant_id", "event_id", "event_type", "rule_ids", "created_at")
+OUTBOX_COLUMNS = (
+    "event_position",
+    "tenant_id",
+    "event_id",
+    "event_type",
+    "rule_ids",
+    "created_at",
+    "request_id",
+)
 JOB_COLUMNS = JobRow._fields
 # Positions are never reused, even when retention has pruned the newest
 # events: the head is the larger of the log's end and the pruned horizon.
@@ -131,7 +139,9 @@ def plan_append(
             matched = rules.match(ev)
             if matched:
                 rule_ids = " ".join(t.rule_id for t in matched)
-                plan.outbox_rows.append((head, ev.tenant_id, ev.id, ev.type, rule_ids, created))
+                plan.outbox_rows.append(
+                    (head, ev.tenant_id, ev.id, ev.type, rule_ids, created, new.request_id)
+                )
                 plan.jobs += len(matched)
     return plan
 

@@ -73,6 +73,9 @@ from tidings.store.records import (
     NotificationRecord as NotificationRecord,
 )
 from tidings.store.records import (
+    PoolUsage as PoolUsage,
+)
+from tidings.store.records import (
     RuleRecord as RuleRecord,
 )
 from tidings.store.records import (

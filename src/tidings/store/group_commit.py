@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from tidings.core.envelope import Event
+from tidings.core.histogram import BATCH_BUCKETS, Buckets
 from tidings.errors import TidingsError, Unavailable
 from tidings.store.ports import EventLog
 from tidings.store.records import AppendOutcome, AppendResult, NewEvent
@@ -51,6 +52,7 @@ class GroupCommit:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         on_jobs: Callable[[AppendOutcome], None] | None = None,
+        count_tenants: bool = False,
     ) -> None:
         self.store = store
         self.feed = feed
@@ -61,6 +63,9 @@ class GroupCommit:
         self._supervisor: Supervisor | None = None
         self.appended = 0
         self.commits = 0
+        self.batch_sizes = Buckets(BATCH_BUCKETS)  # events per commit, for /metrics
+        # events appended per tenant: only when asked (a label per tenant)
+        self.per_tenant: dict[str, int] | None = {} if count_tenants else None
 
     def start(self, supervisor: Supervisor | None = None) -> None:
         self._supervisor = supervisor or Supervisor()
@@ -125,6 +130,9 @@ class GroupCommit:
             return
         self.commits += 1
         self.appended += len(outcome.stored)
+        self.batch_sizes.observe(len(outcome.stored))
+        if self.per_tenant is not None:
+            _count_tenants(self.per_tenant, outcome.stored)
         try:
             self.feed.committed(outcome.stored, time.time())
             if outcome.jobs and self.on_jobs is not None:
@@ -136,6 +144,11 @@ class GroupCommit:
             if not future.done():
                 future.set_result(outcome.results[offset : offset + len(batch)])
             offset += len(batch)
+
+
+def _count_tenants(counts: dict[str, int], events: Sequence[Event]) -> None:
+    for event in events:
+        counts[event.tenant_id] = counts.get(event.tenant_id, 0) + 1
 
 
 def _first(outcome: AppendOutcome) -> int | None:

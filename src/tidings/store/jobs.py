@@ -226,6 +226,7 @@ class SQLJobs:
                 row.created_at + delays.get(rule_id, 0.0),
                 row.created_at,
                 now,
+                row.request_id,
             )._asdict()
             for row in rows
             for rule_id in row.rule_ids.split()
@@ -572,6 +573,7 @@ def _job(row: Any) -> JobRecord:
         discard_reason=row.discard_reason,
         created_at=float(row.created_at),
         updated_at=float(row.updated_at),
+        request_id=row.request_id,
     )
 
 

@@ -45,6 +45,7 @@ class NewEvent(msgspec.Struct, gc=False):
     created_at: float = 0.0
     generated_id: bool = True  # False: the producer named it; check for a duplicate
     body: str = ""  # the stored JSON body, if already serialized (else built on append)
+    request_id: str | None = None  # the publish request's X-Request-ID, carried into its jobs
 
 
 class AppendResult(NamedTuple):  # one per appended event: a tuple is cheapest
@@ -156,6 +157,7 @@ class JobRecord:
     discard_reason: str | None
     created_at: float
     updated_at: float
+    request_id: str | None = None  # the request that published the event (X-Request-ID)
     history: tuple[AttemptRecord, ...] = ()
 
 
@@ -198,6 +200,7 @@ class JobRow(NamedTuple):
     run_at: float
     created_at: float
     updated_at: float
+    request_id: str | None = None  # the request that published the event (X-Request-ID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +221,13 @@ class FailingRule:
     failures: int
     since: float
     last_detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUsage:
+    """One connection pool of the store at one instant."""
+
+    name: str  # "reader", "writer" (SQLite's one writer) or "main" (one shared pool)
+    in_use: int  # connections checked out
+    open: int  # connections the pool holds, in use or idle
+    capacity: int  # the most it opens (size + overflow)

@@ -289,6 +289,7 @@ outbox = Table(
     Column("event_type", String(128), nullable=False),
     Column("rule_ids", Text, nullable=False),  # space-separated, priority order
     Column("created_at", Float, nullable=False),
+    Column("request_id", String(128), nullable=True),  # the publish request's X-Request-ID
 )
 
 jobs = Table(
@@ -313,6 +314,7 @@ jobs = Table(
     Column("discard_reason", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("request_id", String(128), nullable=True),  # the publish request's X-Request-ID
     # Idempotent per (event, rule); positions only grow, so inserts append.
     UniqueConstraint("event_position", "rule_id", name="uq_jobs_event_rule"),
     Index("ix_jobs_due", "status", "run_at"),

@@ -87,6 +87,9 @@ class Job(BaseModel):
     nextRunAt: Instant | None
     lastError: str | None
     discardReason: str | None
+    requestId: str | None = Field(
+        default=None, description="X-Request-ID of the request that published the event"
+    )
     createdAt: Instant
     updatedAt: Instant
     attempts: list[Attempt]

@@ -26,13 +26,14 @@ import orjson
 from sqlalchemy import Table, insert, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import Pool, QueuePool
 from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.elements import ColumnElement
 
 from tidings.core.triggers import RuleSet
 from tidings.errors import Unavailable
 from tidings.store.ports import JobQueue
-from tidings.store.records import AppendOutcome, NewEvent
+from tidings.store.records import AppendOutcome, NewEvent, PoolUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,12 @@ class Backend(ABC):
         self.url = url
         self.reader = reader
         self.writer = writer  # the reader itself where writes need no engine of their own
+
+    def pool_usage(self) -> list[PoolUsage]:
+        engines = [("main", self.reader)]
+        if self.writer is not self.reader:
+            engines = [("reader", self.reader), ("writer", self.writer)]
+        return [_usage(name, engine.sync_engine.pool) for name, engine in engines]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -147,3 +154,11 @@ class SQLRole:
 
     backend: Backend
     jobs: JobQueue
+
+
+def _usage(name: str, pool: Pool) -> PoolUsage:
+    if not isinstance(pool, QueuePool):  # e.g. a static or null pool: nothing to run out of
+        return PoolUsage(name, 0, 0, 0)
+    # SQLAlchemy has no public reader of max_overflow; size() is the base size.
+    capacity = pool.size() + max(0, pool._max_overflow)
+    return PoolUsage(name, pool.checkedout(), pool.checkedin() + pool.checkedout(), capacity)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tidings.core.envelope import DEFAULT_MAX_DEPTH
 from tidings.store.jobs import SQLJobs
+from tidings.store.records import PoolUsage
 from tidings.store.sql.catalog_types import SQLCatalogTypes
 from tidings.store.sql.common import Backend
 from tidings.store.sql.directory import SQLDirectory
@@ -83,6 +84,10 @@ class SQLStore(
         """The database's size on disk (SQLite: its files; PostgreSQL:
         ``pg_database_size``)."""
         return await self.backend.storage_bytes()
+
+    def pool_usage(self) -> list[PoolUsage]:
+        """The connection pools' use now (in memory, no query)."""
+        return self.backend.pool_usage()
 
 
 if TYPE_CHECKING:  # mypy checks that the composite is every role
