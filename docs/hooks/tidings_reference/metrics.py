@@ -70,7 +70,7 @@ def registry_of_a_hub(database_url: str) -> CollectorRegistry:
     from tidings.http.app import create_app
 
     hub = create_app(Settings(database_url=database_url))
-    registry: CollectorRegistry = hub.api.state.metrics
+    registry: CollectorRegistry = hub.api.state.metrics.registry
     return registry
 
 
