@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tidings.cli.settings_flags import with_setting_flags
+from tidings.cli.settings_flags import plain, with_setting_flags
 from tidings.config import Settings, load_settings
 from tidings.errors import TidingsError
 
@@ -88,7 +88,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def settings_from(config: str | None, **overrides: Any) -> Settings:
     try:
-        return load_settings(config_file=config, **overrides)
+        return load_settings(config_file=config, **plain(overrides))
     except TidingsError as exc:
         fail(str(exc), 2)
         raise  # unreachable; for type checkers

@@ -9,9 +9,10 @@ leaves the lower sources (file, environment, default) in charge.
 
 from __future__ import annotations
 
+import enum
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import typer
 from pydantic.fields import FieldInfo
@@ -35,12 +36,20 @@ def setting_option(name: str, field: FieldInfo) -> Any:
         names = names or (f"{flag_of(name)}/--no-{flag_of(name)[2:]}",)
     elif kind == tuple[str, ...]:
         kind = list[str]
+    if get_origin(kind) is Literal:
+        # A choice of words as a str Enum: every Typer takes those (older
+        # ones refuse Literal); ``plain`` turns the member back into its word.
+        kind = _choice(flag_of(name)[2:], [str(value) for value in get_args(kind)])
     names = names or (flag_of(name),)
     source = f"{ENV_PREFIX}{name.upper()}"
     if field.default not in (None, ()) and name not in SECRET_SETTINGS:
         source += f"; default {field.default}"
     option = typer.Option(*names, help=f"{field.description} ({source})", show_default=False)
     return Annotated[kind | None, option]
+
+
+def _choice(name: str, words: list[str]) -> Any:
+    return enum.Enum(name, {word: word for word in words}, type=str)
 
 
 def with_setting_flags(command: Command) -> Command:
@@ -62,3 +71,8 @@ def with_setting_flags(command: Command) -> Command:
     command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
     return command
+
+
+def plain(flags: dict[str, Any]) -> dict[str, Any]:
+    """The parsed flags with choice members as their words."""
+    return {k: v.value if isinstance(v, enum.Enum) else v for k, v in flags.items()}
