@@ -11,18 +11,16 @@ user created later streams like the seeded ones.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.errors import InvalidInput
 from tidings.portal import tables
 from tidings.portal.auth import OPS_TENANT, hash_password, hub_tenant_of
-from tidings.portal.database import Database
 from tidings.sdk import AsyncTidingsClient
 
 TENANT, LANDLORD, CONTRACTOR, OPS = "TENANT", "LANDLORD", "CONTRACTOR", "OPS"
@@ -95,8 +93,8 @@ class IdentitySync:
 
 
 class Accounts:
-    def __init__(self, db: Database, sync: IdentitySync) -> None:
-        self.db = db
+    def __init__(self, engine: AsyncEngine, sync: IdentitySync) -> None:
+        self.engine = engine
         self.sync = sync
 
     async def create(
@@ -115,13 +113,9 @@ class Accounts:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="/role")
         if (role == OPS) != (organisation_id is None):
             raise InvalidInput("OPS has no organisation; every other role has one", field="/role")
-        async with self.db.read() as conn:
+        async with self.engine.begin() as conn:
             existing = await find_by_email(conn, email)
-        # Hashed before the write (the write lock is the database's one) and
-        # in a thread (argon2's tens of milliseconds would stall the loop).
-        password_hash = None if existing else await asyncio.to_thread(hash_password, password)
-        async with self.db.write() as conn:
-            if password_hash is not None and await find_by_email(conn, email) is None:
+            if existing is None:
                 await conn.execute(
                     tables.users.insert().values(
                         id=user_id or "usr_" + secrets.token_hex(6),
@@ -129,7 +123,7 @@ class Accounts:
                         name=name,
                         role=role,
                         organisation_id=organisation_id,
-                        password_hash=password_hash,
+                        password_hash=hash_password(password),
                     )
                 )
             row = await find_by_email(conn, email)
@@ -139,7 +133,7 @@ class Accounts:
 
     async def resync(self, user_id: str) -> None:
         """Sync a user again (e.g. a renter given a new tenancy's property)."""
-        async with self.db.read() as conn:
+        async with self.engine.connect() as conn:
             row = await get_user(conn, user_id)
             resources = await renter_properties(conn, user_id)
         if row is not None:

@@ -8,7 +8,6 @@ Errors are Tidings' problem+json (``tidings.errors`` raised, rendered by
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -96,7 +95,7 @@ async def caller(request: Request) -> dict[str, Any]:
     """The portal user of the request's bearer token (401 otherwise)."""
     portal = portal_of(request)
     user_id = user_id_of(portal.settings.jwt_secret, request.headers.get("authorization"))
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         row = await accounts.get_user(conn, user_id)
     if row is None:
         raise Unauthorized("the token's user does not exist")
@@ -106,14 +105,9 @@ async def caller(request: Request) -> dict[str, Any]:
 @router.post("/auth/login")
 async def login(request: Request, body: LoginIn) -> dict[str, Any]:
     portal = portal_of(request)
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         row = await accounts.find_by_email(conn, body.email)
-    # In a thread: argon2 takes tens of milliseconds of CPU (outside the GIL),
-    # which on the event loop would stall every stream and request meanwhile.
-    known = await asyncio.to_thread(
-        password_matches, row.password_hash if row else None, body.password
-    )
-    if not known or row is None:
+    if not password_matches(row.password_hash if row else None, body.password) or row is None:
         raise Unauthorized("wrong email or password", field="/password")
     user = accounts.user_json(row)
     return {

@@ -25,7 +25,7 @@ from tidings import TidingsApp, create_hub
 from tidings.http import problems
 from tidings.portal import api, pages, tables
 from tidings.portal.accounts import Accounts, IdentitySync
-from tidings.portal.database import Database, create_tables
+from tidings.portal.database import create_tables, open_engine
 from tidings.portal.events import PortalEvents
 from tidings.portal.notifications import install_rules
 from tidings.portal.settings import PortalSettings
@@ -46,12 +46,8 @@ class Portal:
     hub_http: httpx.AsyncClient  # the hub's admin HTTP API (rules), in-process
 
     @property
-    def db(self) -> Database:
-        return self.accounts.db
-
-    @property
     def engine(self) -> AsyncEngine:
-        return self.accounts.db.engine
+        return self.accounts.engine
 
 
 def build_portal(settings: PortalSettings) -> Portal:
@@ -66,11 +62,12 @@ def build_portal(settings: PortalSettings) -> Portal:
         headers={"Authorization": f"Bearer {settings.admin_key}"},
         transport=transport,
     )
+    engine = open_engine(settings.database_url)
     return Portal(
         settings=settings,
         hub=hub,
         events=PortalEvents(tables.metadata, hub.tidings),
-        accounts=Accounts(Database.open(settings.database_url), IdentitySync(hub_client)),
+        accounts=Accounts(engine, IdentitySync(hub_client)),
         hub_client=hub_client,
         hub_http=hub_http,
     )
@@ -88,7 +85,7 @@ async def running(portal: Portal, *, seed: bool = False) -> AsyncIterator[Portal
             await portal.accounts.sync.roles()
             await portal.accounts.sync.ops_home()
             await install_rules(portal.hub_http)
-            portal.events.start(portal.db.reader)
+            portal.events.start(portal.engine)
             if seed:
                 from tidings.portal.seed import seed_demo
 

@@ -115,7 +115,7 @@ async def list_tenancies(portal: Portal, user: User) -> list[dict[str, Any]]:
         .where(_tenancies_of(user))
         .order_by(tables.tenancies.c.id)
     )
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         return [tenancy_json(r) for r in (await conn.execute(query)).all()]
 
 
@@ -185,7 +185,7 @@ async def create_invoice(portal: Portal, user: User, new: NewInvoice) -> dict[st
     if amount <= 0:
         raise InvalidInput("the lines add up to nothing", field="/lines")
     invoice_id = "inv_" + secrets.token_hex(6)
-    async with portal.db.write() as conn:
+    async with portal.engine.begin() as conn:
         tenancy = (
             await conn.execute(
                 select(tables.tenancies).where(
@@ -252,13 +252,13 @@ async def list_invoices(portal: Portal, user: User) -> list[dict[str, Any]]:
         .where(_invoices_of(user))
         .order_by(tables.invoices.c.created_at.desc(), tables.invoices.c.id.desc())
     )
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         return [invoice_json(r) for r in (await conn.execute(query)).all()]
 
 
 async def get_invoice(portal: Portal, user: User, invoice_id: str) -> dict[str, Any]:
     query = select(tables.invoices).where(tables.invoices.c.id == invoice_id, _invoices_of(user))
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"no invoice {invoice_id!r}", field="/invoiceId")
@@ -298,7 +298,7 @@ async def _payment_of(conn: AsyncConnection, webhook_id: str) -> Any:
 async def record_payment(portal: Portal, webhook_id: str, paid: Payment) -> dict[str, Any]:
     """Mark the invoice PAID once per ``webhook_id`` and emit ``invoice.paid``."""
     try:
-        async with portal.db.write() as conn:
+        async with portal.engine.begin() as conn:
             seen = await _payment_of(conn, webhook_id)
             if seen is not None:  # a redelivery: the first answer, nothing changes
                 return payment_answer(seen, "PAID")
@@ -352,7 +352,7 @@ async def record_payment(portal: Portal, webhook_id: str, paid: Payment) -> dict
             )
             payment = await _payment_of(conn, webhook_id)
     except IntegrityError:  # the same webhook-id concurrently: the first one's answer
-        async with portal.db.read() as conn:
+        async with portal.engine.connect() as conn:
             seen = await _payment_of(conn, webhook_id)
         if seen is None:
             raise

@@ -49,7 +49,7 @@ async def _insert_missing(
 
 
 async def seed_places(portal: Portal) -> None:
-    async with portal.db.write() as conn:
+    async with portal.engine.begin() as conn:
         await _insert_missing(
             conn,
             tables.organisations,
@@ -65,7 +65,7 @@ async def seed_places(portal: Portal) -> None:
 
 
 async def seed_tenancies(portal: Portal) -> None:
-    async with portal.db.write() as conn:
+    async with portal.engine.begin() as conn:
         await _insert_missing(
             conn,
             tables.tenancies,
@@ -111,12 +111,12 @@ HISTORY = [
 
 
 async def _user(portal: Portal, email: str) -> dict[str, object]:
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         return accounts.user_json(await accounts.find_by_email(conn, email))
 
 
 async def _has_tickets(portal: Portal) -> bool:
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         return (await conn.execute(select(tables.tickets.c.id).limit(1))).first() is not None
 
 

@@ -191,7 +191,7 @@ async def create(portal: Portal, user: User, new: NewTicket) -> dict[str, Any]:
         raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}", field="/priority")
     at = now_iso()
     ticket_id = "tkt_" + secrets.token_hex(6)
-    async with portal.db.write() as conn:
+    async with portal.engine.begin() as conn:
         property_id = await _renter_property(conn, user, new.property_id)
         await conn.execute(
             tables.tickets.insert().values(
@@ -243,17 +243,17 @@ async def list_visible(
     if status is not None:
         query = query.where(tables.tickets.c.status == status)
     query = query.order_by(tables.tickets.c.created_at.desc(), tables.tickets.c.id.desc())
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         return [ticket_json(r) for r in (await conn.execute(query)).all()]
 
 
 async def get(portal: Portal, user: User, ticket_id: str) -> dict[str, Any]:
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         return ticket_json(await _visible_ticket(conn, user, ticket_id))
 
 
 async def timeline(portal: Portal, user: User, ticket_id: str) -> list[dict[str, Any]]:
-    async with portal.db.read() as conn:
+    async with portal.engine.connect() as conn:
         await _visible_ticket(conn, user, ticket_id)
         query = (
             select(tables.timeline)
@@ -355,7 +355,7 @@ async def change_status(
 ) -> dict[str, Any]:
     if to not in MACHINE.states:
         raise InvalidInput(f"to must be one of {', '.join(sorted(MACHINE.states))}", field="/to")
-    async with portal.db.write() as conn:
+    async with portal.engine.begin() as conn:
         row = await _visible_ticket(conn, user, ticket_id)
         _check_role_may_move(user, row, to)
         changes = {"contractor_id": user["id"]} if user["role"] == CONTRACTOR else None
@@ -379,7 +379,7 @@ async def submit_quote(
     """A contractor's quote: TRIAGED -> QUOTED, the contractor assigned."""
     if user["role"] != CONTRACTOR:
         raise Forbidden("only a contractor submits quotes")
-    async with portal.db.write() as conn:
+    async with portal.engine.begin() as conn:
         row = await _visible_ticket(conn, user, ticket_id)
         if row.contractor_id not in (None, user["id"]):
             raise Forbidden("another contractor works on this ticket")
@@ -428,7 +428,7 @@ async def approve(portal: Portal, user: User, ticket_id: str, key: str | None) -
     if user["role"] != LANDLORD:
         raise Forbidden("only the landlord approves a quote")
     try:
-        async with portal.db.write() as conn:
+        async with portal.engine.begin() as conn:
             if key is not None and (stored := await _stored_answer(conn, user, key)):
                 return _replay(stored, ticket_id)
             row = await _visible_ticket(conn, user, ticket_id)
@@ -443,7 +443,7 @@ async def approve(portal: Portal, user: User, ticket_id: str, key: str | None) -
     except (Conflict, IntegrityError):
         # A concurrent request with the same key won: answer what it stored.
         if key is not None:
-            async with portal.db.read() as conn:
+            async with portal.engine.connect() as conn:
                 stored = await _stored_answer(conn, user, key)
             if stored is not None:
                 return _replay(stored, ticket_id)
