@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pg import PostgresServer, pg_bin
+from pg import PostgresServer, pg_bin, server_database
 from receivers import MailSink, WebhookReceiver
 from support import Admin, ServerProcess, need, running_server
 from tidings.store.migrate import upgrade
@@ -19,10 +19,7 @@ def server(
     """One real server per backend for the session: every server test runs
     on SQLite and on PostgreSQL. Tests isolate themselves by using fresh
     tenants (``admin.tenant()``)."""
-    database_url = None
-    if request.param == "postgres":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        database_url = postgres.url(postgres.create_database())
+    database_url = server_database(request)
     with running_server(tmp_path_factory.mktemp("server"), database_url=database_url) as srv:
         yield srv
 
@@ -110,10 +107,7 @@ def automation_server(
     """A server that may call loopback webhooks, sends mail to the test's
     SMTP server and loads the test plugin (host actions)."""
     tmp = tmp_path_factory.mktemp("automation")
-    database_url = None
-    if request.param == "postgres":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        database_url = postgres.url(postgres.create_database())
+    database_url = server_database(request)
     env = {
         "TIDINGS_ALLOW_PRIVATE_WEBHOOKS": "1",
         "TIDINGS_SMTP_URL": mail.url,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pg import PostgresServer
+from pg import server_database
 from receivers import WebhookReceiver
 from support import Admin, ServerProcess, running_server
 
@@ -22,10 +22,7 @@ from support import Admin, ServerProcess, running_server
 def traced_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    database_url = None
-    if request.param == "postgres":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        database_url = postgres.url(postgres.create_database())
+    database_url = server_database(request)
     env = {
         "TIDINGS_LOG_FORMAT": "json",
         "TIDINGS_LOG_LEVEL": "info",

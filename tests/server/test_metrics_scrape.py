@@ -26,7 +26,7 @@ import pytest
 import yaml
 from websockets.sync.client import connect
 
-from pg import PostgresServer
+from pg import server_database
 from promql_names import Scrape, metric_names
 from receivers import WebhookReceiver
 from support import ADMIN_KEY, Admin, ServerProcess, bearer, free_port, need, running_server
@@ -67,10 +67,7 @@ def metrics_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("metrics")
-    database_url = None
-    if request.param == "postgres":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        database_url = postgres.url(postgres.create_database())
+    database_url = server_database(request)
     env = {
         "TIDINGS_ALLOW_PRIVATE_WEBHOOKS": "1",
         "TIDINGS_JOB_POLL_S": "0.2",
