@@ -12,13 +12,13 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from support import ADMIN_KEY, ServerProcess, need, running_server
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from chromium import chromium, record_off_loopback
+from support import ADMIN_KEY, ServerProcess, running_server
+from test_browser import WAIT_MS
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("TIDINGS_SCREENSHOTS", REPO / "artifacts" / "screenshots"))
@@ -53,13 +53,8 @@ class AdminTab:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    need(Path(CHROMIUM).exists(), "chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def new_tab(browser: Browser, url: str) -> tuple[BrowserContext, AdminTab]:
@@ -68,15 +63,7 @@ def new_tab(browser: Browser, url: str) -> tuple[BrowserContext, AdminTab]:
     page = context.new_page()
     tab = AdminTab(page=page, url=url)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
-
-    def loopback_only(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            tab.refused.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", loopback_only)
+    record_off_loopback(page, tab.refused)
     page.set_default_timeout(WAIT_MS)
     return context, tab
 

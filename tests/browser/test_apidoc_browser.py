@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Route, sync_playwright
+from playwright.sync_api import Browser
 
-from support import ServerProcess, need, running_server
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from chromium import chromium, record_off_loopback
+from support import ServerProcess, running_server
+from test_browser import WAIT_MS
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +25,8 @@ def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    need(Path(CHROMIUM).exists(), "chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def test_docs_render_offline_with_the_credential_schemes(
@@ -39,17 +34,10 @@ def test_docs_render_offline_with_the_credential_schemes(
 ) -> None:
     refused: list[str] = []
 
-    def loopback_only(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
     context = browser.new_context(viewport={"width": 1280, "height": 1600})
     try:
         page = context.new_page()
-        page.route("**/*", loopback_only)
+        record_off_loopback(page, refused)
         page.goto(f"{docs_server.url}/docs")
         log = page.locator("#operations-events-history_api_events_log_get")
         log.wait_for(state="visible", timeout=WAIT_MS)

@@ -4,31 +4,25 @@ by Playwright (never a downloaded browser), against a real server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
+from playwright.sync_api import Error as PlaywrightError
 
-from support import ADMIN_KEY, Admin, ServerProcess, need, unique
+from chromium import chromium, record_off_loopback
+from support import ADMIN_KEY, Admin, ServerProcess, unique
 from tidings.sdk import TidingsClient
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WAIT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    need(Path(CHROMIUM).exists(), "chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -149,3 +143,18 @@ def test_tidings_js_maps_types_to_query_keys_and_handles_reset(
     assert reset["message"]["type"] == "reset"
     assert reset["message"]["reason"] == "unknown_position"
     assert "qms-cars" in reset["keys"] and "user-profile" in reset["keys"]
+
+
+def test_the_loopback_fence_stops_and_records_requests_that_leave(browser: Browser) -> None:
+    """The browser tests' fence (tests/chromium.py): a request off loopback
+    fails, and is recorded."""
+    refused: list[str] = []
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        record_off_loopback(page, refused)
+        with pytest.raises(PlaywrightError, match="ERR_PROXY_CONNECTION_FAILED"):
+            page.goto("http://example.com/", timeout=WAIT_MS)
+        assert refused == ["http://example.com/"]
+    finally:
+        context.close()

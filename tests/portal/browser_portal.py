@@ -19,13 +19,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Request
 
+from chromium import chromium, record_off_loopback
 from portal_server import DEMO_PASSWORD, PortalServer
-from support import need
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WAIT_MS = 20_000  # generous: four helpers share two cores
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("TIDINGS_SCREENSHOTS", REPO / "artifacts" / "screenshots"))
@@ -90,13 +88,8 @@ class Tab:
 
 @pytest.fixture(scope="module", name="browser")
 def browser_fixture() -> Iterator[Browser]:
-    need(Path(CHROMIUM).exists(), "chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def new_tab(browser: Browser, url: str) -> tuple[BrowserContext, Tab]:
@@ -118,15 +111,8 @@ def new_tab(browser: Browser, url: str) -> tuple[BrowserContext, Tab]:
         if path.startswith("/api/"):
             tab.requests.append((request.method, path))
 
-    def loopback_only(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            tab.refused.append(route.request.url)
-            route.abort()
-
     page.on("request", record)
-    page.route("**/*", loopback_only)
+    record_off_loopback(page, tab.refused)
     page.set_default_timeout(WAIT_MS)
     return context, tab
 

@@ -32,6 +32,8 @@ def test_ticket_sync_between_tenant_and_landlord(people: Callable[..., Tab]) -> 
     # 5. Verify landlord sees ticket within 5s
     landlord.page.wait_for_selector("text=Broken window", timeout=5000)
     landlord.assert_not_reloaded()
+    # (and the renter has landed on the new ticket's page)
+    tenant.page.wait_for_url(lambda url: "/tickets/tkt_" in url)
 
 
 def ticket_id_of(tab: Tab) -> str:
