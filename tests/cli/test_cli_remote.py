@@ -102,11 +102,30 @@ def test_a_shipped_pack_loads_the_same_rules_both_ways(
     over_http, on_database = both.run("rules", "load-pack", "lms-awareness", "--tenant", tenant)
     assert over_http.stdout == on_database.stdout  # loaded again: replaced, not added
     assert len(over_http.stdout.splitlines()) == 3
+
+
+def test_a_pack_file_loads_the_same_rules_both_ways(
+    both: Both, tenant: str, tmp_path: Path
+) -> None:
+    """Over HTTP the file is read here and its pack sent to the server."""
+    rules = [follow_rule(tenant) | {"tenantId": None} for _ in range(2)]
     file = tmp_path / "pack.yaml"
-    file.write_text("name: mine\nrules: []\n")
-    refused = cli("rules", "load-pack", str(file), "--tenant", tenant, *both.remote)
-    assert refused.exit_code == 1
-    assert refused.stderr.count("\n") == 1 and "--database" in refused.stderr
+    file.write_text(yaml.safe_dump({"name": "mine", "description": "Ours", "rules": rules}))
+    over_http, on_database = both.run("rules", "load-pack", str(file), "--tenant", tenant)
+    assert over_http.stdout == on_database.stdout  # loaded again: replaced, not added
+    assert [line.split()[1] for line in over_http.stdout.splitlines()] == [r["name"] for r in rules]
+    listed = json.loads(both.same("rules", "list", "--tenant", tenant, "--format", "json"))
+    assert {r["author"] for r in listed} == {"pack:mine"}
+
+    # One bad rule: a one-line error naming it, and nothing installed either way.
+    bad = [follow_rule(tenant), {"name": "broken", "trigger": {}, "action": {"type": "nope"}}]
+    file.write_text(yaml.safe_dump({"name": "bad", "rules": bad}))
+    for where in (both.remote, both.local):
+        refused = cli("rules", "load-pack", str(file), "--tenant", tenant, *where)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.count("\n") == 1 and "/rules/1" in refused.stderr
+    after = json.loads(both.same("rules", "list", "--tenant", tenant, "--format", "json"))
+    assert after == listed
 
 
 def wait_for_jobs(both: Both, tenant: str, count: int) -> list[dict[str, Any]]:

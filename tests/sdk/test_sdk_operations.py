@@ -45,6 +45,8 @@ METHODS = {
     "delete_rule": "(rule_id: 'str') -> 'None'",
     "test_rule": "(rule_id: 'str', event: 'Mapping[str, Any]') -> 'dict[str, Any]'",
     "install_rule_pack": "(name: 'str', tenant_id: 'str | None' = None) -> 'list[dict[str, Any]]'",
+    "install_own_rule_pack": "(pack: 'Mapping[str, Any]', tenant_id: 'str | None' = None)"
+    " -> 'list[dict[str, Any]]'",
     "list_jobs": "(*, status: 'str | None' = None, tenant_id: 'str | None' = None,"
     " rule_id: 'str | None' = None, limit: 'int' = 100, before: 'int | None' = None)"
     " -> 'dict[str, Any]'",

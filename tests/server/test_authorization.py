@@ -333,6 +333,12 @@ register(
     op("GET", "/api/admin/rule-packs", expect(ANY_ADMIN))(
         lambda w: call("GET", "/api/admin/rule-packs")
     ),
+    op("POST", "/api/admin/rule-packs", expect(ADMINS_OF_T))(
+        lambda w: call("POST", "/api/admin/rule-packs", json={"tenantId": w.tenant, "rules": []})
+    ),
+    op("POST", "/api/admin/rule-packs", expect(PLATFORM), "a global pack")(
+        lambda w: call("POST", "/api/admin/rule-packs", json={"tenantId": None, "rules": []})
+    ),
     op("POST", "/api/admin/rule-packs/{name}", expect(ADMINS_OF_T))(
         lambda w: call("POST", "/api/admin/rule-packs/lms-awareness", json={"tenantId": w.tenant})
     ),

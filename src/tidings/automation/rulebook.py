@@ -134,21 +134,9 @@ class RuleBook:
         """Create (``rule_id`` None) or replace a rule. Returns the record
         and, when the server generated a webhook secret, that secret (shown
         once)."""
-        known_keys(body, "", RULE_KEYS)
-        tenant_id = body.get("tenantId")
-        generated = None
-        body = dict(body)
-        action = dict(body.get("action") or {})
-        config = dict(action.get("config") or {})
         existing = await self.store.jobs.get_rule(rule_id) if rule_id else None
-        if action.get("type") == "trigger_webhook" and not config.get("secret"):
-            old = existing.spec["action"]["config"] if existing is not None else {}
-            config["secret"] = old.get("secret") or new_secret()  # keep it across edits
-            generated = None if old.get("secret") else config["secret"]
-            config.setdefault("previousSecrets", old.get("previousSecrets", []))
-        action["config"] = config
-        body["action"] = action
-        spec = normalize_spec(body, self.actions, self.check_context(tenant_id))
+        spec, generated = self._spec_of(body, existing)
+        tenant_id = body.get("tenantId")
         if existing is not None and _same_endpoint(existing, spec, bool(body.get("enabled", True))):
             spec[HEALTH_KEY] = existing.spec[HEALTH_KEY]  # an edit keeps counting
         now = time.time()
@@ -165,6 +153,31 @@ class RuleBook:
         )
         await self._store_and_announce(record)
         return record, generated
+
+    def check(self, body: Mapping[str, Any]) -> None:
+        """Raise the :class:`InvalidInput` that saving ``body`` would, and
+        store nothing."""
+        self._spec_of(body, None)
+
+    def _spec_of(
+        self, body: Mapping[str, Any], existing: RuleRecord | None
+    ) -> tuple[dict[str, Any], str | None]:
+        """The stored spec of ``body`` replacing ``existing``, and the webhook
+        secret generated for it, if one was."""
+        known_keys(body, "", RULE_KEYS)
+        generated = None
+        body = dict(body)
+        action = dict(body.get("action") or {})
+        config = dict(action.get("config") or {})
+        if action.get("type") == "trigger_webhook" and not config.get("secret"):
+            old = existing.spec["action"]["config"] if existing is not None else {}
+            config["secret"] = old.get("secret") or new_secret()  # keep it across edits
+            generated = None if old.get("secret") else config["secret"]
+            config.setdefault("previousSecrets", old.get("previousSecrets", []))
+        action["config"] = config
+        body["action"] = action
+        spec = normalize_spec(body, self.actions, self.check_context(body.get("tenantId")))
+        return spec, generated
 
     async def delete(self, record: RuleRecord) -> None:
         await self._store_and_announce(

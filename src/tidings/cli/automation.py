@@ -212,7 +212,7 @@ def rules_packs() -> None:
 def rules_load_pack(
     pack: Annotated[
         str,
-        typer.Argument(help="A shipped pack name (see 'rules packs'), or a file (--database)"),
+        typer.Argument(help="A shipped pack name (see 'rules packs'), or a pack file"),
     ],
     tenant: TenantOpt = None,
     config: ConfigOpt = None,

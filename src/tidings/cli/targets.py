@@ -156,15 +156,15 @@ class OnServer:
         return await self.client.test_rule(rule_id, event)
 
     async def install_pack(self, pack: str, tenant_id: str | None) -> list[dict[str, Any]]:
-        from tidings.automation.packs import shipped_packs
+        from tidings.automation.packs import read_pack, shipped_packs
 
-        if pack not in shipped_packs():  # the API installs shipped packs only
-            raise InvalidInput(
-                f"{pack!r} is not a shipped pack (tidings rules packs); "
-                "a pack file is installed with --database",
-                field="pack",
-            )
-        return await self.client.install_rule_pack(pack, tenant_id)
+        if pack in shipped_packs():  # the server's own copy
+            return await self.client.install_rule_pack(pack, tenant_id)
+        document = read_pack(pack)  # a file here: its pack is sent
+        sent: dict[str, Any] = {
+            key: document[key] for key in ("name", "description", "rules") if key in document
+        }
+        return await self.client.install_own_rule_pack(sent, tenant_id)
 
     async def list_jobs(self, query: JobQuery) -> list[dict[str, Any]]:
         page = await self.client.list_jobs(

@@ -209,6 +209,15 @@ class PackIn(Strict):
     tenantId: str | None = Field(default=None, pattern=ID)
 
 
+class PackDocumentIn(PackIn):
+    """A pack of the caller's own (what a pack file holds), checked rule by
+    rule as ``POST /rules`` checks one."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    rules: list[dict[str, Any]] = Field(max_length=1000)
+
+
 @router.get(
     "/rule-packs",
     summary="Rule packs shipped with Tidings",
@@ -219,6 +228,19 @@ async def list_packs(request: Request) -> Response:
     packs = await node(request).rules.packs(await principal_of(request))
     items = [{"name": p.name, "description": p.description} for p in packs]
     return json_response({"items": items})
+
+
+@router.post(
+    "/rule-packs",
+    summary="Install a pack given in the body (idempotent; one bad rule installs none)",
+    responses=answers(RuleList),
+    openapi_extra=needs("rules.write"),
+)
+async def install_given_pack(request: Request, body: PackDocumentIn) -> Response:
+    tidings = node(request)
+    pack = body.model_dump(exclude={"tenantId"}, exclude_none=True)
+    records = await tidings.rules.install(await principal_of(request), pack, body.tenantId)
+    return json_response({"items": [rule_json(r, tidings.actions) for r in records]})
 
 
 @router.post(
