@@ -113,6 +113,7 @@ class Accounts:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="/role")
         if (role == OPS) != (organisation_id is None):
             raise InvalidInput("OPS has no organisation; every other role has one", field="/role")
+        password_hash = await hash_password(password)
         async with self.engine.begin() as conn:
             existing = await find_by_email(conn, email)
             if existing is None:
@@ -123,7 +124,7 @@ class Accounts:
                         name=name,
                         role=role,
                         organisation_id=organisation_id,
-                        password_hash=hash_password(password),
+                        password_hash=password_hash,
                     )
                 )
             row = await find_by_email(conn, email)

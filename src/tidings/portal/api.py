@@ -107,7 +107,8 @@ async def login(request: Request, body: LoginIn) -> dict[str, Any]:
     portal = portal_of(request)
     async with portal.engine.connect() as conn:
         row = await accounts.find_by_email(conn, body.email)
-    if not password_matches(row.password_hash if row else None, body.password) or row is None:
+    matches = await password_matches(row.password_hash if row else None, body.password)
+    if not matches or row is None:
         raise Unauthorized("wrong email or password", field="/password")
     user = accounts.user_json(row)
     return {

@@ -9,6 +9,7 @@ and ``email`` for the pages.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -22,16 +23,24 @@ OPS_TENANT = "ops"  # the Tidings tenant OPS users live in (platform users over 
 _hasher = PasswordHasher()
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+async def hash_password(password: str) -> str:
+    """argon2 costs tens of milliseconds of CPU by design: it runs in a
+    worker thread (argon2-cffi releases the GIL), never on the event loop."""
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
 _NOBODY = _hasher.hash("no user has this password")
 
 
-def password_matches(password_hash: str | None, password: str) -> bool:
+async def password_matches(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` is the one hashed. ``None`` (no such user) costs
-    the same verification, so timing does not tell which emails exist."""
+    the same verification, so timing does not tell which emails exist. In a
+    worker thread, like :func:`hash_password`: a flood of logins never
+    stalls the streams."""
+    return await asyncio.to_thread(_verify, password_hash, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
     try:
         return _hasher.verify(password_hash or _NOBODY, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
