@@ -209,12 +209,11 @@ class NodeCollector(Collector):
             "Last log position this process offered to its streams",
             value=self.tidings.hub.position,
         )
-        if figures is not None:
-            yield GaugeMetricFamily(
-                "tidings_log_head_position",
-                "Newest position in the log (the database's, all processes)",
-                value=figures.log_head,
-            )
+        yield GaugeMetricFamily(  # declared always; a sample only when the database answered
+            "tidings_log_head_position",
+            "Newest position in the log (the database's, all processes)",
+            value=figures.log_head if figures is not None else None,
+        )
         yield CounterMetricFamily(
             "tidings_events_published",
             "Events this process appended to the log",
@@ -251,25 +250,26 @@ class NodeCollector(Collector):
             {(rule,): buckets for rule, buckets in webhooks.items()},
             labels=("rule",),
         )
-        if figures is None:
-            return
+        # The database's figures: families declared always, samples only
+        # when it answered this scrape (zeros would mislead).
         jobs = GaugeMetricFamily(
             "tidings_jobs",
             "Jobs in the database by status: pending, failed (retry scheduled), running, dead",
             labels=["status"],
         )
-        for status in JOB_STATUSES:
-            jobs.add_metric([status], figures.statuses.get(status, 0))
+        if figures is not None:
+            for status in JOB_STATUSES:
+                jobs.add_metric([status], figures.statuses.get(status, 0))
         yield jobs
         yield GaugeMetricFamily(
             "tidings_job_outbox_events",
             "Appended events whose jobs the worker has not made yet (the outbox)",
-            value=figures.waiting,
+            value=figures.waiting if figures is not None else None,
         )
         yield GaugeMetricFamily(
             "tidings_job_oldest_due_age_seconds",
             "How long the oldest job due to run has waited (0: none due)",
-            value=figures.lag_s or 0.0,
+            value=(figures.lag_s or 0.0) if figures is not None else None,
         )
 
     def _pools(self) -> Iterator[Metric]:
