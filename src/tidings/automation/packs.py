@@ -39,14 +39,8 @@ def read_pack(name_or_path: str) -> dict[str, Any]:
         raise InvalidInput(
             f"cannot read rule pack {path}: {exc}".splitlines()[0], field="pack"
         ) from None
-    return checked_pack(pack, f"rule pack {path}", field="pack")
-
-
-def checked_pack(pack: Any, what: str, field: str) -> dict[str, Any]:
-    """``pack`` if it has the shape of a pack (an object with a ``rules``
-    list), else :class:`InvalidInput` naming ``field``."""
     if not isinstance(pack, dict) or not isinstance(pack.get("rules"), list):
-        raise InvalidInput(f"{what} needs a 'rules' list", field=field)
+        raise InvalidInput(f"rule pack {path} needs a 'rules' list", field="pack")
     return pack
 
 

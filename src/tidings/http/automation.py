@@ -5,6 +5,7 @@ global key); rules and jobs of other tenants answer 404."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -34,7 +35,7 @@ from tidings.http.params import INT64_MAX, ascii_int, instant
 from tidings.node import Tidings
 from tidings.services import rules as rule_service
 from tidings.services.jobs import job_json, parse_statuses, processing_json
-from tidings.store.base import JobFilter  # a query value
+from tidings.store.base import JobFilter, RuleRecord  # a query value; records answered
 
 router = APIRouter(prefix="/api/admin", tags=["automation"])
 RULE_ID = r"^rul_[0-9A-Za-z]{1,40}$"
@@ -92,6 +93,10 @@ def _saved(tidings: Tidings, saved: rule_service.SavedRule, status: int) -> Resp
     return json_response(body, status)
 
 
+def _rule_list(tidings: Tidings, records: Iterable[RuleRecord]) -> Response:
+    return json_response({"items": [rule_json(r, tidings.actions) for r in records]})
+
+
 @router.get(
     "/actions",
     summary="Action types rules can use",
@@ -126,7 +131,7 @@ async def list_rules(request: Request) -> Response:
     records = await tidings.rules.list_rules(
         await principal_of(request), request.query_params.get("tenantId")
     )
-    return json_response({"items": [rule_json(r, tidings.actions) for r in records]})
+    return _rule_list(tidings, records)
 
 
 @router.post(
@@ -240,7 +245,7 @@ async def install_given_pack(request: Request, body: PackDocumentIn) -> Response
     tidings = node(request)
     pack = body.model_dump(exclude={"tenantId"}, exclude_none=True)
     records = await tidings.rules.install(await principal_of(request), pack, body.tenantId)
-    return json_response({"items": [rule_json(r, tidings.actions) for r in records]})
+    return _rule_list(tidings, records)
 
 
 @router.post(
@@ -254,7 +259,7 @@ async def install_rule_pack(
 ) -> Response:
     tidings = node(request)
     records = await tidings.rules.install_shipped(await principal_of(request), name, body.tenantId)
-    return json_response({"items": [rule_json(r, tidings.actions) for r in records]})
+    return _rule_list(tidings, records)
 
 
 # -- jobs ----------------------------------------------------------------------
